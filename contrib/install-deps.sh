@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# install-deps.sh - the Debian 12 packages signetd needs to build, test and run.
+# Usage: contrib/install-deps.sh [--runtime-only]   (needs root or sudo)
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+build=(build-essential cmake pkg-config clang libclang-rt-14-dev
+       libzmq3-dev libsecp256k1-dev libcurl4-openssl-dev libjansson-dev
+       liblmdb-dev lmdb-utils libssl-dev libmicrohttpd-dev zlib1g-dev)
+test=(python3 python3-pytest python3-zmq nginx-light prometheus wrk curl
+      ca-certificates valgrind)
+pkgs=("${build[@]}" "${test[@]}")
+if [ "${1:-}" = "--runtime-only" ]; then
+  pkgs=(libzmq5 libsecp256k1-1 libcurl4 libjansson4 liblmdb0 libssl3
+        libmicrohttpd12 zlib1g)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# prometheus' postinst may try to start a service; no init system is fine.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

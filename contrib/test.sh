@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# test.sh - install everything the tests need, build, and run every test.
+#
+#   contrib/test.sh            # what README and CI run
+#
+# 1. apt packages (contrib/install-deps.sh) and a real bitcoind
+#    (contrib/get-bitcoind.sh .deps/bitcoin, unless $BITCOIND is set);
+# 2. a gcc -Werror build, unit tests;
+# 3. an ASan+UBSan build, the whole suite: unit, fuzz corpus replay,
+#    integration tests against real bitcoind, nginx, promtool.
+# A test that cannot run (no bitcoind, no nginx) fails; nothing skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+contrib/install-deps.sh
+if [ -z "${BITCOIND:-}" ]; then
+  contrib/get-bitcoind.sh "$top/.deps/bitcoin"
+  export BITCOIND="$top/.deps/bitcoin/bin/bitcoind"
+  export BITCOIN_CLI="$top/.deps/bitcoin/bin/bitcoin-cli"
+  export BITCOIN_UTIL="$top/.deps/bitcoin/bin/bitcoin-util"
+fi
+"$BITCOIND" -version | head -1
+
+echo "== build (gcc, -Werror) + unit tests"
+cmake -S . -B build/werror -DSIGNETD_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/werror -j"$jobs"
+ctest --test-dir build/werror -L unit --output-on-failure -j"$jobs"
+
+echo "== build (ASan+UBSan) + full suite"
+cmake -S . -B build/asan -DSIGNETD_WERROR=ON -DSIGNETD_SANITIZE=address,undefined \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/asan -j"$jobs"
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 1500 "$@"
+echo "== all tests passed"

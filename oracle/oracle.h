@@ -1,0 +1,208 @@
+/* oracle.h - the BIP352 tweak index (LMDB) and its blindbit-v1 HTTP API.
+ *
+ * Three parts, three headers' worth of API in one file:
+ *   1. compute: per-transaction BIP352 tweak, dust value, BIP158-style GCS
+ *      filters (pure functions, thread-safe, libsecp256k1 static context);
+ *   2. index: an LMDB store fed by the chain follower (connect/disconnect
+ *      one block per write transaction, with undo data), read by the API;
+ *   3. http: the blindbit-oracle v1 compatible server (libmicrohttpd).
+ *
+ * Threading: connect/disconnect come from one writer thread (the follower).
+ * Readers (HTTP threads) each open a read view with oracle_read_begin(); the
+ * views are MVCC snapshots and never block the writer.
+ */
+#ifndef SIGNETD_ORACLE_ORACLE_H
+#define SIGNETD_ORACLE_ORACLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../rpc/block.h"
+#include "../signetd/err.h"
+
+/* ---------------------------------------------------------------- compute */
+
+/* Result of analysing one transaction (BIP352 v1.1.1, not upstream's bugs). */
+struct oracle_tx_info {
+	bool has_taproot_output;  /* >= 1 output is 0x51 0x20 <32> */
+	bool has_tweak;           /* tweak[] is valid */
+	uint8_t tweak[33];        /* input_hash * A, compressed */
+	uint64_t highest_value;   /* max value over taproot outputs (sats) */
+};
+
+/* Compute tweak info for tx (prevouts must be attached, i.e. every non-
+ * coinbase input has has_prevout).  Returns SD_OK (has_tweak tells whether
+ * there is a tweak) or SD_EINVAL when prevouts are missing. */
+int oracle_tx_compute(const struct rpc_tx *tx,
+		      struct oracle_tx_info *out) SD_WARN_UNUSED;
+
+/* BIP158 GCS (P=19, M=784931) over n elements of elem_len bytes each,
+ * keyed by the first 16 bytes of key (block hash, internal order).
+ * Duplicates are kept (as upstream).  *out (caller frees) holds
+ * CompactSize(N) || bits; an empty set gives the single byte 0x00. */
+int oracle_gcs_build(const uint8_t key[16], const uint8_t *elems,
+		     size_t elem_len, size_t n, uint8_t **out,
+		     size_t *out_len) SD_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ index */
+
+struct oracle_config {
+	const char *datadir;     /* LMDB env lives in <datadir>/index */
+	const char *network;     /* "main" "signet" "regtest" "testnet" */
+	bool tweaks_only;
+	bool tweaks_full_basic;
+	bool tweaks_full_with_dust_filter;
+	bool tweaks_cut_through_with_dust_filter;
+	unsigned tweak_threads;  /* worker pool size; 0 -> number of cores */
+	int32_t start_height;    /* blocks below are never indexed */
+};
+
+struct oracle_index;
+
+/* Open or create the index.  Refuses (SD_EVERSION) a DB written by another
+ * format version or for another network, with a message in err.
+ * err may be NULL, else SD_ERRLEN bytes. */
+int oracle_index_open(const struct oracle_config *cfg,
+		      struct oracle_index **out, char *err) SD_WARN_UNUSED;
+void oracle_index_close(struct oracle_index *idx);
+
+/* Follower callbacks (see rpc/follow.h).  tip: height -1 when empty. */
+int oracle_index_tip(struct oracle_index *idx, int32_t *height,
+		     uint8_t hash[32]) SD_WARN_UNUSED;
+int oracle_index_hash_at(struct oracle_index *idx, int32_t height,
+			 uint8_t hash[32]) SD_WARN_UNUSED;
+/* Index b (prevouts attached) on top of the tip in one LMDB transaction.
+ * Returns SD_OK, SD_ESTATE (not tip+1 / wrong parent), SD_ENOSPC (disk
+ * full: nothing written, reads keep working), SD_EDB. */
+int oracle_index_connect(struct oracle_index *idx,
+			 const struct rpc_block *b) SD_WARN_UNUSED;
+/* Undo the tip block exactly (undo records). */
+int oracle_index_disconnect(struct oracle_index *idx, int32_t height,
+			    const uint8_t hash[32]) SD_WARN_UNUSED;
+
+/* Mempool: tx with prevouts attached (may be a block from rpc_tx_parse
+ * completed by the caller).  Adds its tweak, if any, keyed by txid. */
+int oracle_mempool_add(struct oracle_index *idx,
+		       const struct rpc_tx *tx) SD_WARN_UNUSED;
+/* Drop mempool entries whose txid is not in keep (sorted internal txids),
+ * e.g. after a block or a getrawmempool refresh. */
+void oracle_mempool_retain(struct oracle_index *idx,
+			   const uint8_t (*keep)[32], size_t n_keep);
+/* Iterate mempool tweaks (any order). */
+int oracle_mempool_each(struct oracle_index *idx,
+			int (*cb)(void *ctx, const uint8_t txid[32],
+				  const uint8_t tweak[33],
+				  uint64_t highest_value),
+			void *ctx) SD_WARN_UNUSED;
+
+struct oracle_stats {
+	int32_t tip_height;
+	uint64_t blocks_connected, blocks_disconnected;
+	uint64_t tweaks_indexed;   /* total tweaks written since start */
+	uint64_t db_bytes;         /* size of data file */
+	uint64_t map_bytes;        /* current LMDB map size */
+	size_t mempool_tweaks;
+	bool disk_full;            /* last write failed with ENOSPC */
+	double last_connect_ms;    /* compute + write of last block */
+};
+void oracle_index_stats(struct oracle_index *idx, struct oracle_stats *out);
+const struct oracle_config *oracle_index_config(struct oracle_index *idx);
+
+/* ------------------------------------------------------------------ reads */
+
+struct oracle_read;
+
+/* A consistent snapshot.  All pointers returned through it are valid until
+ * oracle_read_end(). */
+int oracle_read_begin(struct oracle_index *idx,
+		      struct oracle_read **out) SD_WARN_UNUSED;
+void oracle_read_end(struct oracle_read *r);
+
+int oracle_read_tip(struct oracle_read *r, int32_t *height,
+		    uint8_t hash[32]) SD_WARN_UNUSED;
+/* SD_ENOTFOUND when height is not indexed. */
+int oracle_read_block(struct oracle_read *r, int32_t height, uint8_t hash[32],
+		      uint32_t *time) SD_WARN_UNUSED;
+
+/* Full tweak index of a block in block tx order: n records of rec_len
+ * bytes: 33 (tweak) or 41 (tweak || highest_value u64 BE) when the dust
+ * variant is stored.  SD_ENOTFOUND if the block is not indexed or the index
+ * kind is off. */
+int oracle_read_tweak_index(struct oracle_read *r, int32_t height,
+			    const uint8_t **recs, size_t *n,
+			    size_t *rec_len) SD_WARN_UNUSED;
+
+/* Cut-through tweaks of a block still having unspent taproot outputs, in
+ * ascending display-order txid, with their current highest unspent value. */
+int oracle_read_cut_through(struct oracle_read *r, int32_t height,
+			    int (*cb)(void *ctx, const uint8_t txid[32],
+				      const uint8_t tweak[33],
+				      uint64_t highest_value),
+			    void *ctx) SD_WARN_UNUSED;
+
+enum oracle_filter_kind { ORACLE_FILTER_NEW_UTXOS, ORACLE_FILTER_SPENT };
+/* Serialized GCS (without the type byte).  SD_ENOTFOUND when absent. */
+int oracle_read_filter(struct oracle_read *r, int32_t height,
+		       enum oracle_filter_kind kind, const uint8_t **data,
+		       size_t *len) SD_WARN_UNUSED;
+
+struct oracle_utxo {
+	uint8_t txid[32];       /* internal order */
+	uint32_t vout;
+	uint64_t value;
+	uint8_t spk[34];
+	int32_t block_height;   /* real height (upstream always says 0) */
+	uint8_t block_hash[32];
+	uint64_t timestamp;     /* block time, kept when spent */
+	bool spent;
+};
+/* Taproot outputs of tweak-bearing txs created in the block, ordered by
+ * display-order txid then vout. */
+int oracle_read_utxos(struct oracle_read *r, int32_t height,
+		      int (*cb)(void *ctx, const struct oracle_utxo *u),
+		      void *ctx) SD_WARN_UNUSED;
+
+/* Spent index of a block: n 8-byte entries, block/input order. */
+int oracle_read_spent_index(struct oracle_read *r, int32_t height,
+			    const uint8_t **data, size_t *n) SD_WARN_UNUSED;
+
+/* ------------------------------------------------------------------- http */
+
+/* Hooks the daemon provides for routes that are not index data. */
+struct oracle_http_hooks {
+	void *ctx;
+	/* /status body (JSON, caller frees). */
+	int (*status_json)(void *ctx, char **body, size_t *len);
+	/* /health: *ok and a JSON body (caller frees). */
+	int (*health_json)(void *ctx, bool *ok, char **body, size_t *len);
+	/* /metrics extra text (Prometheus exposition, caller frees). */
+	int (*metrics_text)(void *ctx, char **body, size_t *len);
+	/* /forward-tx: relay raw tx hex.  SD_OK + txid hex (65 bytes) or
+	 * SD_ERPC with the node's message in err. */
+	int (*forward_tx)(void *ctx, const char *hex, char txid_hex[65],
+			  char *err);
+};
+
+struct oracle_http_config {
+	const char *host;             /* "127.0.0.1:8000" */
+	unsigned threads;             /* 0 -> 2 */
+	unsigned max_connections;     /* 0 -> 1024 */
+	unsigned conn_timeout_s;      /* 0 -> 30 */
+	unsigned immutable_depth;     /* confirmations before Cache-Control
+					 immutable; 0 -> 6 */
+};
+
+struct oracle_http;
+
+int oracle_http_start(const struct oracle_http_config *cfg,
+		      struct oracle_index *idx,
+		      const struct oracle_http_hooks *hooks,
+		      struct oracle_http **out, char *err) SD_WARN_UNUSED;
+void oracle_http_stop(struct oracle_http *h);
+/* Append the server's own metrics (requests by route and code, latency
+ * histograms) in Prometheus text format to *buf (realloc'd). */
+int oracle_http_metrics(struct oracle_http *h, char **buf,
+			size_t *len) SD_WARN_UNUSED;
+
+#endif

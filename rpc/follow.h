@@ -1,0 +1,85 @@
+/* follow.h - chain follower: sync from a start height to the node's tip,
+ * pipelined, then follow the tip (ZMQ hashblock, else 1 s polling), emitting
+ * disconnect/connect events in order on reorgs.
+ *
+ * The follower owns no chain state: it asks its consumer (the index) what it
+ * has through the `tip` and `hash_at` callbacks, compares with the node and
+ * emits events until both agree.  That way a restart resumes exactly where
+ * the consumer's durable state is.
+ *
+ * Threading: rpc_follower_run() blocks in the calling thread until
+ * rpc_follower_stop() (any thread, async-signal-unsafe; use a flag from the
+ * signal handler and call stop from the main thread).  Fetch-ahead runs on
+ * internal threads, each with its own rpc_client.  Callbacks are called from
+ * the rpc_follower_run() thread, one at a time, in chain order.
+ */
+#ifndef SIGNETD_RPC_FOLLOW_H
+#define SIGNETD_RPC_FOLLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../signetd/err.h"
+#include "block.h"
+#include "rpc.h"
+
+struct rpc_follower_cb {
+	void *ctx;
+	/* The consumer's tip: *height = -1 and SD_OK when it has nothing. */
+	int (*tip)(void *ctx, int32_t *height, uint8_t hash[32]);
+	/* Hash the consumer has at height (<= its tip). SD_ENOTFOUND if none. */
+	int (*hash_at)(void *ctx, int32_t height, uint8_t hash[32]);
+	/* Apply a block on top of the consumer tip (b->height == tip+1).  Must
+	 * be durable on return.  A non-OK return stops the follower's current
+	 * pass; it retries later with backoff. */
+	int (*connect)(void *ctx, const struct rpc_block *b);
+	/* Undo the consumer's tip block (height, hash). */
+	int (*disconnect)(void *ctx, int32_t height, const uint8_t hash[32]);
+	/* Optional (may be NULL): a mempool transaction from ZMQ rawtx,
+	 * parsed with prevouts NOT attached (blk->n_tx == 1). */
+	void (*mempool_tx)(void *ctx, const struct rpc_block *txblk,
+			   const uint8_t *raw, size_t raw_len);
+};
+
+struct rpc_follower_config {
+	struct rpc_config rpc;
+	enum rpc_block_source source; /* AUTO to detect */
+	int32_t start_height;         /* first height to index (>= 0) */
+	unsigned fetch_ahead;         /* blocks fetched ahead; 0 -> 8 */
+	unsigned fetch_threads;       /* parallel fetchers; 0 -> 2 */
+	const char *zmq_hashblock;    /* NULL: ask getzmqnotifications; "" off */
+	const char *zmq_rawtx;        /* same */
+	unsigned poll_ms;             /* tip polling interval; 0 -> 1000 */
+};
+
+struct rpc_follower;
+
+int rpc_follower_new(const struct rpc_follower_config *cfg,
+		     const struct rpc_follower_cb *cb,
+		     struct rpc_follower **out) SD_WARN_UNUSED;
+void rpc_follower_free(struct rpc_follower *f);
+/* Blocks until stopped.  Returns SD_OK after stop. */
+int rpc_follower_run(struct rpc_follower *f);
+void rpc_follower_stop(struct rpc_follower *f);
+
+/* Snapshot for /status and /metrics. */
+struct rpc_follower_status {
+	bool node_reachable;
+	int32_t node_height;
+	uint8_t node_hash[32];
+	uint64_t node_tip_time;       /* header time of node tip */
+	enum rpc_block_source source; /* in use */
+	bool zmq_on;
+	char zmq_hashblock[128], zmq_rawtx[128];
+	uint64_t zmq_msgs, zmq_gaps;
+	uint64_t zmq_last_msg_ms;     /* wall ms, 0 if never */
+	uint64_t blocks_connected, blocks_disconnected, reorgs;
+	int32_t last_reorg_depth;
+	uint64_t last_reorg_ms;       /* wall ms, 0 if never */
+	uint64_t bytes_fetched;
+	double sync_blocks_per_s;     /* recent rate */
+};
+void rpc_follower_status_get(struct rpc_follower *f,
+			     struct rpc_follower_status *out);
+
+#endif

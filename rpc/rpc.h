@@ -1,0 +1,103 @@
+/* rpc.h - talking to bitcoind: JSON-RPC, REST, block sources.
+ *
+ * One struct rpc_client per thread (it owns one keep-alive libcurl handle;
+ * it is not thread-safe).  Auth: cookie file (re-read on 401 or when the
+ * node restarts) or user/password.  Every call has a timeout.
+ *
+ * JSON results are returned as text (NUL-terminated, caller frees with
+ * free()) so that jansson stays inside rpc/; helpers below cover the calls
+ * the other modules need as C types.
+ */
+#ifndef SIGNETD_RPC_RPC_H
+#define SIGNETD_RPC_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../signetd/err.h"
+#include "block.h"
+
+struct rpc_config {
+	const char *url;         /* e.g. "http://127.0.0.1:38332" */
+	const char *cookie_path; /* NULL/"" -> use user/pass */
+	const char *user, *pass; /* NULL when cookie is used */
+	const char *wallet;      /* NULL -> no /wallet/<name> path */
+	long timeout_ms;         /* per call; 0 -> 30000 */
+};
+
+struct rpc_client;
+
+/* Create a client (copies cfg strings).  Does not connect.  Returns SD_OK or
+ * SD_EINVAL (bad url, no credentials source). */
+int rpc_client_new(const struct rpc_config *cfg,
+		   struct rpc_client **out) SD_WARN_UNUSED;
+void rpc_client_free(struct rpc_client *c);
+
+/* Call method with params_json (a JSON array text, e.g. "[\"abc\",3]";
+ * NULL -> "[]").  On SD_OK *result_json is the "result" member serialized
+ * (caller frees).  On SD_ERPC *rpc_code and err hold the node's error code
+ * and message.  Other codes: SD_ECONN, SD_ETIMEOUT, SD_EAUTH, SD_EPARSE.
+ * err (may be NULL) is SD_ERRLEN bytes. */
+int rpc_call(struct rpc_client *c, const char *method, const char *params_json,
+	     char **result_json, int *rpc_code, char *err) SD_WARN_UNUSED;
+
+/* Typed helpers. */
+int rpc_get_block_count(struct rpc_client *c, int32_t *height) SD_WARN_UNUSED;
+int rpc_get_block_hash(struct rpc_client *c, int32_t height,
+		       uint8_t hash[32]) SD_WARN_UNUSED;
+/* Batched getblockhash for heights [from, from+n). */
+int rpc_get_block_hashes(struct rpc_client *c, int32_t from, size_t n,
+			 uint8_t (*hashes)[32]) SD_WARN_UNUSED;
+int rpc_get_best_block_hash(struct rpc_client *c,
+			    uint8_t hash[32]) SD_WARN_UNUSED;
+
+struct rpc_chain_info {
+	char chain[16]; /* "main", "test", "signet", "regtest" */
+	int32_t blocks, headers;
+	uint8_t best_hash[32];
+	bool ibd;
+	double verification_progress;
+	uint64_t median_time;
+};
+int rpc_get_chain_info(struct rpc_client *c,
+		       struct rpc_chain_info *out) SD_WARN_UNUSED;
+
+/* Block fetch path. */
+enum rpc_block_source {
+	RPC_SOURCE_AUTO = 0, /* detect: REST if it serves spenttxouts, else RPC */
+	RPC_SOURCE_REST,     /* /rest/block + /rest/spenttxouts binary */
+	RPC_SOURCE_RPC,      /* getblock <hash> 3 */
+};
+const char *rpc_block_source_name(enum rpc_block_source s);
+
+/* Probe the node once and pick the fastest source that works (REST with
+ * spenttxouts, else getblock 3).  Returns SD_OK and sets *chosen. */
+int rpc_detect_block_source(struct rpc_client *c,
+			    enum rpc_block_source *chosen) SD_WARN_UNUSED;
+
+/* Fetch the block with this hash (internal order) including prevouts via
+ * source (not AUTO).  height is stored into the block.  Returns SD_OK,
+ * SD_ENOTFOUND, SD_EPARSE (node sent garbage), SD_ECONN, SD_ETIMEOUT... */
+int rpc_fetch_block(struct rpc_client *c, enum rpc_block_source source,
+		    const uint8_t hash[32], int32_t height,
+		    struct rpc_block **out) SD_WARN_UNUSED;
+
+/* Convert `getblock <hash> 3` JSON text into a block (with prevouts).
+ * Exposed for tests and the fuzz target.  Returns SD_OK or SD_EPARSE. */
+int rpc_block_from_json(const char *json, size_t len,
+			struct rpc_block **out) SD_WARN_UNUSED;
+
+/* Raw HTTP GET of a REST path (e.g. "/rest/chaininfo.json") relative to the
+ * node URL.  On SD_OK *body (caller frees) and *len hold the body and
+ * *status the HTTP status. */
+int rpc_rest_get(struct rpc_client *c, const char *path, uint8_t **body,
+		 size_t *len, long *status) SD_WARN_UNUSED;
+
+/* Statistics for /status and /metrics (monotonic counters, all clients). */
+struct rpc_stats {
+	uint64_t calls, errors, bytes_in;
+};
+void rpc_stats_get(struct rpc_stats *out);
+
+#endif

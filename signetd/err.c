@@ -1,0 +1,37 @@
+/* err.c - names for the SD_E* codes (see err.h). */
+#include "err.h"
+
+const char *sd_strerror(int code)
+{
+	switch (code) {
+	case SD_OK:
+		return "ok";
+	case SD_EINVAL:
+		return "invalid argument";
+	case SD_EPARSE:
+		return "parse error";
+	case SD_ENOTFOUND:
+		return "not found";
+	case SD_EEXIST:
+		return "already exists";
+	case SD_EIO:
+		return "i/o error";
+	case SD_ERPC:
+		return "node rpc error";
+	case SD_ETIMEOUT:
+		return "timeout";
+	case SD_ESTATE:
+		return "invalid state";
+	case SD_ENOSPC:
+		return "no space left";
+	case SD_EVERSION:
+		return "incompatible version";
+	case SD_EAUTH:
+		return "authentication failed";
+	case SD_ECONN:
+		return "connection failed";
+	case SD_EDB:
+		return "database error";
+	}
+	return "unknown error";
+}
