@@ -7,8 +7,8 @@ SUDO=""
 build=(build-essential cmake pkg-config clang libclang-rt-14-dev
        libzmq3-dev libsecp256k1-dev libcurl4-openssl-dev libjansson-dev
        liblmdb-dev lmdb-utils libssl-dev libmicrohttpd-dev zlib1g-dev)
-test=(python3 python3-pytest python3-zmq nginx-light prometheus wrk curl
-      ca-certificates valgrind)
+test=(python3 python3-pytest python3-zmq python3-yaml nginx-light prometheus
+      wrk curl ca-certificates valgrind systemd)
 pkgs=("${build[@]}" "${test[@]}")
 if [ "${1:-}" = "--runtime-only" ]; then
   pkgs=(libzmq5 libsecp256k1-1 libcurl4 libjansson4 liblmdb0 libssl3

@@ -26,7 +26,7 @@ fi
 echo "== build (gcc, -Werror) + unit tests"
 cmake -S . -B build/werror -DSIGNETD_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/werror -j"$jobs"
-ctest --test-dir build/werror -L unit --output-on-failure -j"$jobs"
+ctest --test-dir build/werror -L unit --no-tests=error --output-on-failure -j"$jobs"
 
 echo "== build (ASan+UBSan) + full suite"
 cmake -S . -B build/asan -DSIGNETD_WERROR=ON -DSIGNETD_SANITIZE=address,undefined \
@@ -34,5 +34,5 @@ cmake -S . -B build/asan -DSIGNETD_WERROR=ON -DSIGNETD_SANITIZE=address,undefine
 cmake --build build/asan -j"$jobs"
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 1500 "$@"
+ctest --test-dir build/asan --no-tests=error --output-on-failure -j"$jobs" --timeout 1500 "$@"
 echo "== all tests passed"

@@ -45,6 +45,46 @@ int oracle_gcs_build(const uint8_t key[16], const uint8_t *elems,
 		     size_t elem_len, size_t n, uint8_t **out,
 		     size_t *out_len) SD_WARN_UNUSED;
 
+/* true when spk is a BIP341 taproot output: exactly 0x51 0x20 <32>. */
+bool oracle_spk_is_p2tr(const struct rpc_bytes *spk);
+
+/* v1 spent-index entry: the first 8 bytes of SHA256(prev_txid (internal)
+ * || vout LE32 || block_hash), block_hash = the SPENDING block's hash
+ * (internal order). */
+void oracle_spent_entry(const uint8_t prev_txid[32], uint32_t vout,
+			const uint8_t block_hash[32], uint8_t out[8]);
+
+/* The spent index of block b (prevouts attached): one 8-byte entry per
+ * input spending a P2TR output, block/input order.  *entries (caller
+ * frees; NULL when *n is 0). */
+int oracle_spent_index(const struct rpc_block *b, uint8_t **entries,
+		       size_t *n) SD_WARN_UNUSED;
+/* v1 filters of block b as served in "data" (no type byte), keyed by
+ * b->hash: new-utxos = x-only keys of every P2TR output (all txs, coinbase
+ * included, duplicates kept); spent = GCS of oracle_spent_index().
+ * *out: caller frees. */
+int oracle_filter_new_utxos(const struct rpc_block *b, uint8_t **out,
+			    size_t *out_len) SD_WARN_UNUSED;
+int oracle_filter_spent(const struct rpc_block *b, uint8_t **out,
+			size_t *out_len) SD_WARN_UNUSED;
+
+/* Worker pool for oracle_block_compute: `threads` threads compute in all,
+ * the caller included (threads - 1 are created, once); 0 -> number of
+ * online CPUs.  Never fails (OOM aborts; a failed pthread_create leaves
+ * fewer workers, see oracle_pool_threads). */
+struct oracle_pool;
+struct oracle_pool *oracle_pool_new(unsigned threads);
+void oracle_pool_free(struct oracle_pool *p);
+unsigned oracle_pool_threads(const struct oracle_pool *p);
+
+/* oracle_tx_compute for every tx of b (prevouts attached) into out[0..
+ * b->n_tx-1] (coinbase included: no tweak), split over the pool's
+ * threads; pool NULL -> the calling thread alone.  One block at a time
+ * per pool (calls are serialized).  Returns SD_OK or SD_EINVAL when some
+ * tx lacks prevouts (the other entries are still filled). */
+int oracle_block_compute(struct oracle_pool *pool, const struct rpc_block *b,
+			 struct oracle_tx_info *out) SD_WARN_UNUSED;
+
 /* ------------------------------------------------------------------ index */
 
 struct oracle_config {

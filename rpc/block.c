@@ -128,6 +128,8 @@ static bool parse_tx(struct rpc_rd *r, struct counts *cnt, struct fill *f)
 	cnt->n_out += (size_t)n_out;
 	if (tx) {
 		tx->locktime = locktime;
+		tx->raw.data = start;
+		tx->raw.len = (size_t)(r->p - start);
 		if (segwit)
 			rpc_sha256d_parts(tx->txid, start, 4, body,
 					  (size_t)(body_end - body), r->p - 4, 4);

@@ -45,6 +45,7 @@ struct rpc_tx {
 	size_t n_in, n_out;
 	struct rpc_txin *in;
 	struct rpc_txout *out;
+	struct rpc_bytes raw; /* the serialized tx (with witness), in the arena */
 };
 
 struct rpc_block_header {
@@ -89,6 +90,11 @@ int rpc_tx_parse(const uint8_t *buf, size_t len,
 
 /* Free a block; NULL is a no-op. */
 void rpc_block_free(struct rpc_block *b);
+
+/* SHA-256 of a canonical serialization of everything in b (hash, height,
+ * header, every tx field, witnesses and prevouts), so that blocks from two
+ * sources can be compared with one value. */
+void rpc_block_digest(const struct rpc_block *b, uint8_t out[32]);
 
 /* Double SHA-256 (OpenSSL, SHA-NI when the CPU has it). */
 void rpc_sha256d(uint8_t out[32], const uint8_t *data, size_t len);

@@ -49,7 +49,9 @@ struct rpc_follower_config {
 	unsigned fetch_threads;       /* parallel fetchers; 0 -> 2 */
 	const char *zmq_hashblock;    /* NULL: ask getzmqnotifications; "" off */
 	const char *zmq_rawtx;        /* same */
-	unsigned poll_ms;             /* tip polling interval; 0 -> 1000 */
+	unsigned poll_ms;             /* tip polling interval; 0 -> 1000,
+				       * or 15000 with ZMQ hashblock (a
+				       * safety poll: ZMQ is lossy) */
 };
 
 struct rpc_follower;

@@ -1,7 +1,8 @@
 /* rpc.h - talking to bitcoind: JSON-RPC, REST, block sources.
  *
- * One struct rpc_client per thread (it owns one keep-alive libcurl handle;
- * it is not thread-safe).  Auth: cookie file (re-read on 401 or when the
+ * One struct rpc_client per thread (it owns keep-alive libcurl handles: one
+ * for JSON-RPC, two more for the REST block + spenttxouts pair fetched
+ * concurrently; it is not thread-safe).  Auth: cookie file (re-read on 401 or when the
  * node restarts) or user/password.  Every call has a timeout.
  *
  * JSON results are returned as text (NUL-terminated, caller frees with
@@ -42,7 +43,8 @@ void rpc_client_free(struct rpc_client *c);
 int rpc_call(struct rpc_client *c, const char *method, const char *params_json,
 	     char **result_json, int *rpc_code, char *err) SD_WARN_UNUSED;
 
-/* Typed helpers. */
+/* Typed helpers.  rpc_get_block_hash(es) return SD_ENOTFOUND for a height
+ * above the node's tip. */
 int rpc_get_block_count(struct rpc_client *c, int32_t *height) SD_WARN_UNUSED;
 int rpc_get_block_hash(struct rpc_client *c, int32_t height,
 		       uint8_t hash[32]) SD_WARN_UNUSED;
@@ -93,6 +95,18 @@ int rpc_block_from_json(const char *json, size_t len,
  * *status the HTTP status. */
 int rpc_rest_get(struct rpc_client *c, const char *path, uint8_t **body,
 		 size_t *len, long *status) SD_WARN_UNUSED;
+
+/* Parse a JSON-RPC reply body (one object) as rpc_call() does: SD_OK with
+ * *result_json (caller frees), SD_ERPC with *rpc_code/err, or SD_EPARSE.
+ * Exposed for the fuzz target. */
+int rpc_parse_reply(const char *body, size_t len, char **result_json,
+		    int *rpc_code, char *err) SD_WARN_UNUSED;
+
+/* Parse a batched getblockhash reply (a JSON array whose ids are the
+ * heights from..from+n-1, in any order) into hashes.  Returns SD_OK,
+ * SD_ENOTFOUND (a height past the tip) or SD_EPARSE.  Exposed for fuzzing. */
+int rpc_parse_batch_hashes(const char *body, size_t len, int32_t from,
+			   size_t n, uint8_t (*hashes)[32]) SD_WARN_UNUSED;
 
 /* Statistics for /status and /metrics (monotonic counters, all clients). */
 struct rpc_stats {

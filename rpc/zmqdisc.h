@@ -19,7 +19,13 @@ int rpc_zmq_discover(struct rpc_client *c, const char *rpc_url,
 		     char hashblock[RPC_ZMQ_EP_LEN],
 		     char rawtx[RPC_ZMQ_EP_LEN]) SD_WARN_UNUSED;
 
-/* Rewrite "tcp://0.0.0.0:28332" / "tcp://*:28332" / "tcp://[::]:28332" to
+/* The parsing half of rpc_zmq_discover(): the getzmqnotifications result
+ * (a JSON array text) into endpoints.  Returns SD_OK or SD_EPARSE. */
+int rpc_zmq_parse_notifications(const char *json, const char *rpc_url,
+				char hashblock[RPC_ZMQ_EP_LEN],
+				char rawtx[RPC_ZMQ_EP_LEN]) SD_WARN_UNUSED;
+
+/* Rewrite a wildcard bind host (0.0.0.0, "*", [::]) in a tcp endpoint to
  * use the host of rpc_url ("http://10.0.0.5:8332" -> "tcp://10.0.0.5:28332").
  * Other endpoints are copied unchanged.  Returns SD_OK or SD_EINVAL (does
  * not fit in outlen). */

@@ -274,6 +274,23 @@ out:
 	return ok;
 }
 
+void rpc_zmqsub_service(struct rpc_zmqsub *z)
+{
+	for (int i = 0; z && i < RPC_ZMQ_NTOPICS; i++) {
+		int ev = 0;
+		size_t len = sizeof(ev);
+
+		if (!z->t[i].mon)
+			continue;
+		while (zmq_getsockopt(z->t[i].mon, ZMQ_EVENTS, &ev, &len) ==
+			       0 &&
+		       (ev & ZMQ_POLLIN)) {
+			handle_monitor(z, (enum rpc_zmq_topic)i);
+			len = sizeof(ev);
+		}
+	}
+}
+
 static void drain_fd(int fd)
 {
 	char buf[64];

@@ -54,6 +54,10 @@ bool rpc_zmqsub_has(const struct rpc_zmqsub *z, enum rpc_zmq_topic t);
 int rpc_zmqsub_wait(struct rpc_zmqsub *z, int wake_fd, int timeout_ms,
 		    struct rpc_zmq_event *ev) SD_WARN_UNUSED;
 
+/* Handle pending socket-monitor events (connect/disconnect logs) without
+ * touching notifications.  Cheap; call it while busy elsewhere. */
+void rpc_zmqsub_service(struct rpc_zmqsub *z);
+
 /* Counters: messages received (all topics), gaps detected. */
 void rpc_zmqsub_counts(const struct rpc_zmqsub *z, uint64_t *msgs,
 		       uint64_t *gaps);

@@ -132,7 +132,7 @@ class BitcoinNode:
              ]
         sect = "" if self.chain == "main" else ""
         a += [f"-rpcbind=127.0.0.1:{self.rpc_port}", "-rpcallowip=127.0.0.1",
-              f"-port={self.p2p_port}", f"-bind=127.0.0.1:{self.p2p_port}"]
+              f"-port={self.p2p_port}"]
         if self.rest:
             a.append("-rest=1")
         if self.zmq_block_port:
@@ -193,11 +193,12 @@ class BitcoinNode:
             self.rpc("createwallet", name)
         except RPCError as e:
             if "already exists" not in e.message:
-                try:
-                    self.rpc("loadwallet", name)
-                except RPCError as e2:
-                    if "already loaded" not in e2.message:
-                        raise
+                raise
+            try:
+                self.rpc("loadwallet", name)
+            except RPCError as e2:
+                if "already loaded" not in e2.message:
+                    raise
         return name
 
     def generate(self, n, address=None):

@@ -1,0 +1,317 @@
+/* build.c - the block pipeline shared by genpsbt and generate: template
+ * JSON -> block, reward scripts from the node, the grinder choice (native
+ * or --grind-cmd), stdin and signing-key loading. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../signetd/log.h"
+#include "../signetd/util.h"
+#include "miner_priv.h"
+
+static int hexbytes(const char *hex, uint8_t **out, size_t *n)
+{
+	size_t len = strlen(hex);
+	if (len % 2)
+		return SD_EPARSE;
+	*out = sd_xmalloc(len / 2 + 1);
+	*n = len / 2;
+	if (sd_hex_decode(*out, *n, hex, len)) {
+		free(*out);
+		*out = NULL;
+		return SD_EPARSE;
+	}
+	return SD_OK;
+}
+
+int miner_template_parse(json_t *g, struct miner_template *t,
+			 char err[SD_ERRLEN])
+{
+	const char *prev, *bits, *chal;
+	json_t *txs, *v;
+	size_t i;
+	uint8_t b4[4];
+
+	memset(t, 0, sizeof(*t));
+	prev = json_string_value(json_object_get(g, "previousblockhash"));
+	bits = json_string_value(json_object_get(g, "bits"));
+	chal = json_string_value(json_object_get(g, "signet_challenge"));
+	txs = json_object_get(g, "transactions");
+	if (!prev || !bits || !json_is_integer(json_object_get(g, "height")) ||
+	    !json_is_integer(json_object_get(g, "coinbasevalue")) ||
+	    !json_is_integer(json_object_get(g, "curtime")) ||
+	    !json_is_array(txs)) {
+		snprintf(err, SD_ERRLEN, "template lacks fields");
+		return SD_EPARSE;
+	}
+	if (!chal) {
+		snprintf(err, SD_ERRLEN,
+			 "template has no signet_challenge (not a signet node?)");
+		return SD_EPARSE;
+	}
+	if (sd_hash_from_hex(t->prev, prev) || strlen(prev) != 64 ||
+	    strlen(bits) != 8 || sd_hex_decode(b4, 4, bits, 8)) {
+		snprintf(err, SD_ERRLEN, "bad previousblockhash or bits");
+		return SD_EPARSE;
+	}
+	memcpy(t->prev_hex, prev, 65);
+	t->bits = sd_be32_get(b4);
+	t->height = (int32_t)json_integer_value(json_object_get(g, "height"));
+	t->version = (int32_t)json_integer_value(json_object_get(g, "version"));
+	t->curtime = json_integer_value(json_object_get(g, "curtime"));
+	v = json_object_get(g, "mintime");
+	t->mintime = json_is_integer(v) ? json_integer_value(v) : 0;
+	t->coinbasevalue = json_integer_value(json_object_get(g, "coinbasevalue"));
+	if (hexbytes(chal, &t->challenge, &t->challenge_len)) {
+		snprintf(err, SD_ERRLEN, "bad signet_challenge");
+		return SD_EPARSE;
+	}
+	t->tx = sd_xcalloc(json_array_size(txs) + 1, sizeof(*t->tx));
+	json_array_foreach(txs, i, v) {
+		const char *data = json_string_value(json_object_get(v, "data"));
+		uint8_t *raw;
+		size_t n;
+		struct miner_rd r;
+		if (!data || hexbytes(data, &raw, &n)) {
+			snprintf(err, SD_ERRLEN, "template tx %zu: bad data", i);
+			miner_template_clear(t);
+			return SD_EPARSE;
+		}
+		r = (struct miner_rd){raw, n, 0};
+		if (miner_tx_parse(&r, &t->tx[i]) || r.pos != n) {
+			free(raw);
+			snprintf(err, SD_ERRLEN, "template tx %zu: bad tx", i);
+			miner_template_clear(t);
+			return SD_EPARSE;
+		}
+		free(raw);
+		t->n_tx++;
+	}
+	return SD_OK;
+}
+
+void miner_template_clear(struct miner_template *t)
+{
+	for (size_t i = 0; i < t->n_tx; i++)
+		miner_tx_clear(&t->tx[i]);
+	free(t->tx);
+	free(t->challenge);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Deep copy of a transaction (serialise + parse). */
+static void tx_copy(const struct miner_tx *src, struct miner_tx *dst)
+{
+	struct miner_buf b = {0};
+	struct miner_rd r;
+	miner_tx_serialize(src, true, &b);
+	r = (struct miner_rd){b.p, b.len, 0};
+	if (miner_tx_parse(&r, dst))
+		abort(); /* we wrote it: cannot fail */
+	miner_buf_free(&b);
+}
+
+void miner_build_block(const struct miner_template *t,
+		       const struct miner_opts *o, const struct miner_reward *r,
+		       uint32_t time, struct miner_block *b)
+{
+	struct miner_coinbase_spec cs = {0};
+	char tag[32];
+
+	memset(b, 0, sizeof(*b));
+	b->version = t->version;
+	memcpy(b->prev, t->prev, 32);
+	b->time = time;
+	b->bits = t->bits;
+	b->nonce = 0;
+	b->n_tx = t->n_tx + 1;
+	b->tx = sd_xcalloc(b->n_tx, sizeof(*b->tx));
+	for (size_t i = 0; i < t->n_tx; i++)
+		tx_copy(&t->tx[i], &b->tx[i + 1]);
+	cs.height = t->height;
+	cs.value = t->coinbasevalue;
+	cs.spk = r->spk.p;
+	cs.spk_len = r->spk.len;
+	if (r->have_relay) {
+		cs.relay_spk = r->relay_spk.p;
+		cs.relay_spk_len = r->relay_spk.len;
+		cs.relay_ratio = o->reward_split;
+	}
+	if (o->has_poolnum) {
+		snprintf(tag, sizeof(tag), "/signet:%ld/", o->poolnum);
+		cs.tag = (const uint8_t *)tag;
+		cs.tag_len = strlen(tag);
+	} else if (o->poolid) {
+		cs.tag = (const uint8_t *)o->poolid;
+		cs.tag_len = strlen(o->poolid);
+	}
+	miner_block_set_coinbase(b, &cs);
+}
+
+static int addr_spk(struct miner_node *n, const char *addr,
+		    struct miner_buf *spk, char err[SD_ERRLEN])
+{
+	struct miner_arg a = {addr, false};
+	json_t *res;
+	const char *hex;
+	int code, rc;
+	uint8_t *raw;
+	size_t len;
+
+	rc = miner_node_call(n, "validateaddress", &a, 1, &res, &code, err);
+	if (rc)
+		return rc;
+	hex = json_string_value(json_object_get(res, "scriptPubKey"));
+	if (!json_is_true(json_object_get(res, "isvalid")) || !hex ||
+	    hexbytes(hex, &raw, &len)) {
+		snprintf(err, SD_ERRLEN, "invalid address for this chain: %.100s",
+			 addr);
+		json_decref(res);
+		return SD_EINVAL;
+	}
+	json_decref(res);
+	spk->len = 0;
+	miner_buf_put(spk, raw, len);
+	free(raw);
+	return SD_OK;
+}
+
+int miner_reward_resolve(struct miner_node *n, const struct miner_opts *o,
+			 int32_t height, struct miner_reward *r,
+			 char err[SD_ERRLEN])
+{
+	int rc;
+
+	if (o->relay_address && !r->have_relay) {
+		rc = addr_spk(n, o->relay_address, &r->relay_spk, err);
+		if (rc)
+			return rc;
+		r->have_relay = true;
+	}
+	if (r->have && !r->ranged)
+		return SD_OK;
+	if (o->address) {
+		rc = addr_spk(n, o->address, &r->spk, err);
+	} else {
+		char range[64];
+		struct miner_arg a[2] = {{o->descriptor, false}, {range, true}};
+		json_t *res;
+		const char *addr;
+		int code;
+		r->ranged = strchr(o->descriptor, '*') != NULL;
+		snprintf(range, sizeof(range), "[%d,%d]", height, height);
+		rc = miner_node_call(n, "deriveaddresses", a, r->ranged ? 2 : 1,
+				     &res, &code, err);
+		if (rc)
+			return rc;
+		addr = json_string_value(json_array_get(res, 0));
+		if (!addr) {
+			snprintf(err, SD_ERRLEN, "deriveaddresses gave nothing");
+			json_decref(res);
+			return SD_EINVAL;
+		}
+		rc = addr_spk(n, addr, &r->spk, err);
+		json_decref(res);
+	}
+	if (rc == SD_OK)
+		r->have = true;
+	return rc;
+}
+
+int miner_do_grind(const struct miner_opts *o, struct miner_block *b,
+		   struct miner_grind_result *res, char err[SD_ERRLEN])
+{
+	uint8_t h[80];
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	b->nonce = 0;
+	miner_block_header(b, h);
+	if (o->grind_cmd) {
+		size_t argc;
+		char **argv = miner_split_cmd(o->grind_cmd, 1, &argc);
+		char hex[161], *out, *etxt;
+		uint8_t got[80];
+		int status;
+		uint64_t t0 = sd_mono_ns();
+		size_t len;
+
+		sd_hex_encode(hex, h, 80);
+		argv[argc++] = sd_xstrdup(hex);
+		rc = miner_run(argv, NULL, 0, &out, &etxt, &status);
+		miner_argv_free(argv);
+		res->seconds = (double)(sd_mono_ns() - t0) / 1e9;
+		if (rc == SD_OK && status != 0) {
+			snprintf(err, SD_ERRLEN, "--grind-cmd exited %d: %.150s",
+				 status, etxt);
+			rc = SD_ENOTFOUND;
+		} else if (rc == SD_OK) {
+			len = strlen(out);
+			while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
+				len--;
+			if (len != 160 || sd_hex_decode(got, 80, out, 160)) {
+				snprintf(err, SD_ERRLEN,
+					 "--grind-cmd printed no header");
+				rc = SD_EPARSE;
+			} else {
+				b->nonce = sd_le32_get(got + 76);
+				res->nonce = b->nonce;
+			}
+		} else {
+			snprintf(err, SD_ERRLEN, "cannot run --grind-cmd");
+		}
+		free(out);
+		free(etxt);
+		return rc;
+	}
+	rc = miner_grind(h, o->threads, NULL, res);
+	if (rc == SD_OK)
+		b->nonce = res->nonce;
+	else
+		snprintf(err, SD_ERRLEN, "nonce space exhausted");
+	return rc;
+}
+
+char *miner_read_stdin(size_t *len)
+{
+	struct miner_buf b = {0};
+	char tmp[65536];
+	ssize_t r;
+
+	while ((r = read(0, tmp, sizeof(tmp))) > 0)
+		miner_buf_put(&b, tmp, (size_t)r);
+	miner_buf_u8(&b, 0);
+	*len = b.len - 1;
+	return (char *)b.p;
+}
+
+int miner_load_key(const struct miner_opts *o, struct miner_key **k,
+		   char err[SD_ERRLEN])
+{
+	const char *file = o->key_file ? o->key_file
+				       : getenv("SIGNET_MINER_KEY_FILE");
+	const char *env = getenv("SIGNET_MINER_KEY");
+	int rc;
+
+	*k = NULL;
+	if (file && *file) {
+		rc = miner_key_load_file(file, k);
+		if (rc)
+			snprintf(err, SD_ERRLEN, "cannot load key file %.150s: %s",
+				 file, rc == SD_EPARSE ? "not a hex or WIF key"
+						       : sd_strerror(rc));
+		return rc;
+	}
+	if (env && *env) {
+		rc = miner_key_from_text(env, k);
+		/* bitcoin-cli and --grind-cmd children must not inherit it */
+		explicit_bzero((char *)env, strlen(env));
+		unsetenv("SIGNET_MINER_KEY");
+		if (rc)
+			snprintf(err, SD_ERRLEN,
+				 "SIGNET_MINER_KEY is not a hex or WIF key");
+		return rc;
+	}
+	return SD_OK;
+}

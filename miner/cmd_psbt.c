@@ -1,0 +1,100 @@
+/* cmd_psbt.c - the two halves of one mining step for an offline signer:
+ * `genpsbt` (template on stdin -> unsigned PSBT) and `solvepsbt` (signed
+ * PSBT on stdin -> ground block hex), as the reference does them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../signetd/log.h"
+#include "../signetd/util.h"
+#include "miner_priv.h"
+
+int miner_cmd_genpsbt(const struct miner_opts *o)
+{
+	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16];
+	size_t len;
+	char *in = miner_read_stdin(&len);
+	json_error_t je;
+	json_t *g = json_loads(in, 0, &je);
+	struct miner_template t;
+	struct miner_reward r = {0};
+	struct miner_node *n = NULL;
+	struct miner_block b;
+	struct miner_buf psbt = {0};
+	char *b64;
+	int64_t time;
+	int rc = 1;
+
+	free(in);
+	if (!g || miner_template_parse(g, &t, err)) {
+		sd_log_error(MINER_MOD, "bad_template", "err=%s",
+			     sd_log_q(q, sizeof(q), g ? err : je.text));
+		json_decref(g);
+		return 1;
+	}
+	json_decref(g);
+	if (miner_node_open(o, &n) ||
+	    miner_reward_resolve(n, o, t.height, &r, err)) {
+		sd_log_error(MINER_MOD, "reward_address_failed", "err=%s",
+			     sd_log_q(q, sizeof(q), err));
+		goto out;
+	}
+	time = t.curtime < t.mintime ? t.mintime : t.curtime;
+	miner_build_block(&t, o, &r, (uint32_t)time, &b);
+	if (miner_psbt_build(&b, t.challenge, t.challenge_len, &psbt) == SD_OK) {
+		b64 = miner_base64_encode(psbt.p, psbt.len);
+		printf("%s\n", b64);
+		free(b64);
+		rc = 0;
+	}
+	miner_block_clear(&b);
+	miner_buf_free(&psbt);
+out:
+	miner_buf_free(&r.spk);
+	miner_buf_free(&r.relay_spk);
+	miner_node_free(n);
+	miner_template_clear(&t);
+	return rc;
+}
+
+int miner_cmd_solvepsbt(const struct miner_opts *o)
+{
+	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16];
+	size_t len;
+	char *in = miner_read_stdin(&len);
+	uint8_t *raw = NULL;
+	size_t n;
+	struct miner_block b;
+	struct miner_buf sol = {0}, out = {0};
+	struct miner_grind_result gr;
+	char *hex;
+	int rc = 1;
+
+	if (miner_base64_decode(in, &raw, &n) ||
+	    miner_psbt_extract(raw, n, &b, &sol)) {
+		sd_log_error(MINER_MOD, "bad_psbt", "err=%s",
+			     "stdin is not a signed signet PSBT");
+		free(in);
+		free(raw);
+		return 1;
+	}
+	free(in);
+	free(raw);
+	if (miner_block_add_solution(&b, sol.p, sol.len) ||
+	    miner_do_grind(o, &b, &gr, err)) {
+		sd_log_error(MINER_MOD, "grind_failed", "err=%s",
+			     sd_log_q(q, sizeof(q), err));
+		goto done;
+	}
+	miner_block_serialize(&b, &out);
+	hex = sd_xmalloc(out.len * 2 + 1);
+	sd_hex_encode(hex, out.p, out.len);
+	printf("%s\n", hex);
+	free(hex);
+	rc = 0;
+done:
+	miner_buf_free(&out);
+	miner_buf_free(&sol);
+	miner_block_clear(&b);
+	return rc;
+}

@@ -1,0 +1,441 @@
+/* generate.c - `generate`: the mining loop (spec section 5).  Polls the tip,
+ * waits for the planned time, builds a block from a fresh template, signs
+ * the signet challenge (wallet or native key), grinds, submits, logs
+ * msg=block_mined.  A node that goes away is waited for; a template whose
+ * parent is no longer the tip is refetched. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../signetd/log.h"
+#include "../signetd/util.h"
+#include "miner_priv.h"
+
+struct tip {
+	char hash[65];
+	int32_t height;
+	int64_t time;
+	uint32_t bits;
+};
+
+static int get_tip(struct miner_node *n, struct tip *t, bool *changed,
+		   char err[SD_ERRLEN])
+{
+	json_t *res, *hdr;
+	const char *best, *bits;
+	struct miner_arg a;
+	int code, rc;
+	uint8_t b4[4];
+
+	*changed = false;
+	rc = miner_node_call(n, "getblockchaininfo", NULL, 0, &res, &code, err);
+	if (rc)
+		return rc;
+	best = json_string_value(json_object_get(res, "bestblockhash"));
+	if (!best || strlen(best) != 64) {
+		json_decref(res);
+		snprintf(err, SD_ERRLEN, "getblockchaininfo: no bestblockhash");
+		return SD_EPARSE;
+	}
+	if (strcmp(best, t->hash) == 0) {
+		json_decref(res);
+		return SD_OK;
+	}
+	a = (struct miner_arg){best, false};
+	rc = miner_node_call(n, "getblockheader", &a, 1, &hdr, &code, err);
+	if (rc) {
+		json_decref(res);
+		return rc;
+	}
+	bits = json_string_value(json_object_get(hdr, "bits"));
+	if (!bits || strlen(bits) != 8 || sd_hex_decode(b4, 4, bits, 8) ||
+	    !json_is_integer(json_object_get(hdr, "height"))) {
+		snprintf(err, SD_ERRLEN, "getblockheader: bad answer");
+		rc = SD_EPARSE;
+	} else {
+		memcpy(t->hash, best, 65);
+		t->height = (int32_t)json_integer_value(json_object_get(hdr, "height"));
+		t->time = json_integer_value(json_object_get(hdr, "time"));
+		t->bits = sd_be32_get(b4);
+		*changed = true;
+	}
+	json_decref(hdr);
+	json_decref(res);
+	return rc;
+}
+
+/* Solve the block's challenge: natively with key, else via the wallet. */
+static int sign_block(struct miner_node *n, const struct miner_key *key,
+		      const struct miner_block *b, const uint8_t *chal,
+		      size_t chal_len, struct miner_buf *sol, char err[SD_ERRLEN])
+{
+	struct miner_signet_txs t;
+	struct miner_buf psbt = {0};
+	struct miner_block signed_b;
+	json_t *res;
+	char *b64;
+	uint8_t *raw;
+	size_t len;
+	int rc, code;
+
+	sol->len = 0;
+	if (key) {
+		rc = miner_signet_txs(b, chal, chal_len, &t);
+		if (rc)
+			return rc;
+		rc = miner_sign_solution(key, chal, chal_len, &t, sol);
+		miner_signet_txs_clear(&t);
+		if (rc)
+			snprintf(err, SD_ERRLEN, "the key does not solve this "
+				 "challenge (supported: 1-of-1 multisig, p2wpkh)");
+		return rc;
+	}
+	rc = miner_psbt_build(b, chal, chal_len, &psbt);
+	if (rc)
+		return rc;
+	b64 = miner_base64_encode(psbt.p, psbt.len);
+	miner_buf_free(&psbt);
+	{
+		struct miner_arg a[3] = {{b64, false}, {"true", true},
+					 {"ALL", false}};
+		rc = miner_node_call(n, "walletprocesspsbt", a, 3, &res, &code,
+				     err);
+	}
+	free(b64);
+	if (rc)
+		return rc;
+	if (!json_is_true(json_object_get(res, "complete")) ||
+	    !json_string_value(json_object_get(res, "psbt"))) {
+		snprintf(err, SD_ERRLEN, "PSBT signing failed: the wallet "
+			 "cannot solve the signet challenge");
+		json_decref(res);
+		return SD_EINVAL;
+	}
+	rc = miner_base64_decode(json_string_value(json_object_get(res, "psbt")),
+				 &raw, &len);
+	json_decref(res);
+	if (rc)
+		return rc;
+	rc = miner_psbt_extract(raw, len, &signed_b, sol);
+	free(raw);
+	if (rc) {
+		snprintf(err, SD_ERRLEN, "wallet returned an unusable PSBT");
+		return rc;
+	}
+	miner_block_clear(&signed_b);
+	return SD_OK;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts;
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+static int parse_multiminer(const char *s, struct miner_timing *t)
+{
+	int j, k, m, used = 0;
+
+	if (sscanf(s, "%d-%d/%d%n", &j, &k, &m, &used) == 3 &&
+	    used == (int)strlen(s)) {
+	} else if (used = 0, sscanf(s, "%d/%d%n", &k, &m, &used) == 2 &&
+		   used == (int)strlen(s)) {
+		j = k;
+	} else {
+		sd_log_error(MINER_MOD, "bad_option",
+			     "err=\"--multiminer argument must be k/m or j-k/m\"");
+		return -1;
+	}
+	if (!(j > 0 && k >= j && m >= k && m > 0)) {
+		sd_log_error(MINER_MOD, "bad_option",
+			     "err=\"Inconsistent values for --multiminer\"");
+		return -1;
+	}
+	t->mm_low = j - 1;
+	t->mm_high = k;
+	t->mm_total = m;
+	return 0;
+}
+
+/* One block: build, sign, grind (rolling nTime if the nonce space runs
+ * out), submit.  Returns SD_OK (*b holds the block, caller clears it), or
+ * an error with err set (*b cleared). */
+static int mine_one(struct miner_node *n, const struct miner_opts *o,
+		    const struct miner_key *key, const struct miner_template *t,
+		    const struct miner_reward *r, int64_t block_time,
+		    struct miner_block *b, struct miner_grind_result *gr,
+		    char **reject, char err[SD_ERRLEN])
+{
+	struct miner_buf sol = {0}, raw = {0};
+	json_t *res;
+	struct miner_arg a;
+	char *hex;
+	int rc, code;
+
+	*reject = NULL;
+	for (int attempt = 0;; attempt++) {
+		miner_build_block(t, o, r, (uint32_t)(block_time + attempt), b);
+		rc = sign_block(n, key, b, t->challenge, t->challenge_len, &sol,
+				err);
+		if (rc == SD_OK)
+			rc = miner_block_add_solution(b, sol.p, sol.len);
+		if (rc == SD_OK)
+			rc = miner_do_grind(o, b, gr, err);
+		if (rc == SD_ENOTFOUND && attempt < 16) {
+			sd_log_warn(MINER_MOD, "nonce_space_exhausted",
+				    "height=%d time=%u", t->height, b->time);
+			miner_block_clear(b);
+			continue;
+		}
+		break;
+	}
+	miner_buf_free(&sol);
+	if (rc) {
+		miner_block_clear(b);
+		return rc;
+	}
+	miner_block_serialize(b, &raw);
+	hex = sd_xmalloc(raw.len * 2 + 1);
+	sd_hex_encode(hex, raw.p, raw.len);
+	miner_buf_free(&raw);
+	a = (struct miner_arg){hex, false};
+	rc = miner_node_call(n, "submitblock", &a, 1, &res, &code, err);
+	free(hex);
+	if (rc) {
+		miner_block_clear(b);
+		return rc;
+	}
+	if (!json_is_null(res))
+		*reject = sd_xstrdup(json_is_string(res) ? json_string_value(res)
+							 : "unknown");
+	json_decref(res);
+	return SD_OK;
+}
+
+int miner_cmd_generate(const struct miner_opts *o)
+{
+	struct miner_timing tm = {0};
+	struct miner_node *n = NULL;
+	struct miner_key *key = NULL;
+	struct miner_reward reward = {0};
+	struct tip tip = {0};
+	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16], last_mined[65] = "";
+	long limit, attempts = 0, mined = 0;
+	int rc = 1;
+
+	/* Order of checks as the reference (spec 2.3), errors exit 2. */
+	if (o->has_set_time)
+		limit = 1;
+	else if (o->max_blocks)
+		limit = o->max_blocks;
+	else if (o->ongoing)
+		limit = 0;
+	else
+		limit = 1;
+	if (o->ongoing && (o->max_blocks || o->has_set_time)) {
+		sd_log_error(MINER_MOD, "bad_option", "err=\"--ongoing excludes "
+			     "--max-blocks and --set-block-time\"");
+		return 2;
+	}
+	tm.has_set_time = o->has_set_time;
+	tm.set_time = o->set_time;
+	if (o->has_set_time && o->set_time < 0) {
+		tm.set_time = (int64_t)time(NULL);
+		sd_log_info(MINER_MOD, "set_block_time_now", "time=%lld",
+			    (long long)tm.set_time);
+	}
+	if (o->min_nbits && o->nbits) {
+		sd_log_error(MINER_MOD, "bad_option",
+			     "err=\"--nbits and --min-nbits exclude each other\"");
+		return 2;
+	}
+	if (o->min_nbits) {
+		tm.nbits = 0x1e0377ae;
+	} else if (o->nbits) {
+		uint8_t b4[4];
+		if (strlen(o->nbits) != 8 || sd_hex_decode(b4, 4, o->nbits, 8)) {
+			sd_log_error(MINER_MOD, "bad_option",
+				     "err=\"--nbits must be 8 hex digits\"");
+			return 2;
+		}
+		tm.nbits = sd_be32_get(b4);
+	} else if (o->has_set_time) {
+		tm.nbits = 0x1e0377ae; /* unused for a single timed block */
+	} else {
+		sd_log_error(MINER_MOD, "bad_option", "err=\"Must specify "
+			     "--nbits (use calibrate command to determine value)\"");
+		return 2;
+	}
+	tm.mm_low = 0;
+	tm.mm_high = 1;
+	tm.mm_total = 1;
+	if (o->multiminer) {
+		if (!o->ongoing) {
+			sd_log_error(MINER_MOD, "bad_option", "err=\"--multiminer "
+				     "only makes sense with --ongoing\"");
+			return 2;
+		}
+		if (parse_multiminer(o->multiminer, &tm))
+			return 2;
+	}
+	if (o->max_interval < 960) {
+		sd_log_error(MINER_MOD, "bad_option", "err=\"--max-interval "
+			     "must be at least 960 (16 minutes)\"");
+		return 2;
+	}
+	if (!o->address && !o->descriptor) {
+		sd_log_error(MINER_MOD, "bad_option",
+			     "err=\"one of --address/--descriptor is required\"");
+		return 2;
+	}
+	tm.max_interval = (double)o->max_interval;
+	tm.interval = o->block_interval * 2016.0 / 2015.0;
+	tm.poisson = o->poisson;
+	tm.backup_delay = o->backup_delay;
+	tm.standby_delay = o->standby_delay;
+	if (miner_load_key(o, &key, err)) {
+		sd_log_error(MINER_MOD, "key_load_failed", "err=%s",
+			     sd_log_q(q, sizeof(q), err));
+		return 2;
+	}
+	sd_log_info(MINER_MOD, "miner_start", "nbits=%08x interval=%.3f "
+		    "signer=%s grinder=%s rpc=%s limit=%ld", tm.nbits,
+		    tm.interval, key ? "key" : "wallet",
+		    o->grind_cmd ? "cmd" : "native", o->cli ? "cli" : "jsonrpc",
+		    limit);
+	if (miner_node_open(o, &n)) {
+		sd_log_error(MINER_MOD, "bad_option",
+			     "err=\"bad RPC settings (url/cookie/user)\"");
+		miner_key_free(key);
+		return 2;
+	}
+	miner_node_set_wait(n, true);
+
+	for (;;) {
+		struct miner_template t;
+		struct miner_block b;
+		struct miner_grind_result gr;
+		struct miner_arg ga = {"{\"rules\":[\"signet\",\"segwit\"]}", true};
+		json_t *gbt;
+		bool changed, is_mine;
+		int64_t now, block_time, action_time;
+		char *reject = NULL, hash[65], nextbuf[32];
+		int code;
+
+		if (get_tip(n, &tip, &changed, err)) {
+			sd_log_error(MINER_MOD, "tip_failed", "err=%s",
+				     sd_log_q(q, sizeof(q), err));
+			goto out;
+		}
+		if (changed && strcmp(tip.hash, last_mined) != 0 && attempts)
+			sd_log_info(MINER_MOD, "block_received",
+				    "height=%d hash=%s", tip.height, tip.hash);
+		now = (int64_t)time(NULL);
+		miner_next_block_time(&tm, now, tip.height, tip.time, tip.bits,
+				      tip.hash, mined == 0 && attempts == 0,
+				      &block_time, &action_time, &is_mine);
+		if (now < action_time) {
+			double s = (double)(action_time - now);
+			if (s > 60)
+				s = 60;
+			if (block_time < now && s > 20)
+				s = 20;
+			sd_log_debug(MINER_MOD, "sleeping", "seconds=%.0f "
+				     "block_time=%lld", s, (long long)block_time);
+			/* poll the tip at least every 5 s while waiting */
+			sleep_s(s > 5 ? 5 : s);
+			continue;
+		}
+		if (miner_node_call(n, "getblocktemplate", &ga, 1, &gbt, &code,
+				    err)) {
+			sd_log_error(MINER_MOD, "template_failed", "code=%d err=%s",
+				     code, sd_log_q(q, sizeof(q), err));
+			goto out;
+		}
+		if (miner_template_parse(gbt, &t, err)) {
+			json_decref(gbt);
+			sd_log_error(MINER_MOD, "bad_template", "err=%s",
+				     sd_log_q(q, sizeof(q), err));
+			goto out;
+		}
+		json_decref(gbt);
+		if (strcmp(t.prev_hex, tip.hash) != 0) {
+			sd_log_warn(MINER_MOD, "template_stale",
+				    "template_prev=%s tip=%s", t.prev_hex,
+				    tip.hash);
+			miner_template_clear(&t);
+			sleep_s(0.2);
+			continue;
+		}
+		if (t.mintime > block_time) {
+			sd_log_info(MINER_MOD, "block_time_raised",
+				    "from=%lld to=%lld", (long long)block_time,
+				    (long long)t.mintime);
+			block_time = t.mintime;
+			if (block_time > now + 1 && !o->has_set_time) {
+				miner_template_clear(&t);
+				sleep_s((double)(block_time - now));
+				continue;
+			}
+		}
+		if (miner_reward_resolve(n, o, t.height, &reward, err)) {
+			sd_log_error(MINER_MOD, "reward_address_failed", "err=%s",
+				     sd_log_q(q, sizeof(q), err));
+			miner_template_clear(&t);
+			goto out;
+		}
+		attempts++;
+		if (mine_one(n, o, key, &t, &reward, block_time, &b, &gr,
+			     &reject, err)) {
+			sd_log_error(MINER_MOD, "mining_failed", "height=%d err=%s",
+				     t.height, sd_log_q(q, sizeof(q), err));
+			miner_template_clear(&t);
+			goto out;
+		}
+		{
+			uint8_t h[32];
+			miner_block_hash(&b, h);
+			sd_hex_encode_rev(hash, h, 32);
+		}
+		if (reject) {
+			sd_log_warn(MINER_MOD, "block_rejected",
+				    "height=%d hash=%s reason=%s", t.height, hash,
+				    sd_log_q(q, sizeof(q), reject));
+			free(reject);
+		} else {
+			int64_t nb, na;
+			bool mine2;
+			mined++;
+			memcpy(last_mined, hash, 65);
+			miner_next_block_time(&tm, (int64_t)time(NULL), t.height,
+					      b.time, t.bits, hash, false, &nb,
+					      &na, &mine2);
+			miner_fmt_hms(nextbuf, sizeof(nextbuf),
+				      (double)(nb - (int64_t)time(NULL)));
+			sd_log_info(MINER_MOD, "block_mined",
+				    "height=%d hash=%s txs=%zu grind_s=%.3f "
+				    "hashes=%llu time=%u next_in=%s next=%s",
+				    t.height, hash, b.n_tx, gr.seconds,
+				    (unsigned long long)gr.hashes, b.time,
+				    nextbuf, mine2 ? "mine" : "backup");
+		}
+		miner_block_clear(&b);
+		miner_template_clear(&t);
+		if (limit && attempts >= limit)
+			break;
+	}
+	rc = mined == attempts ? 0 : 1;
+out:
+	miner_buf_free(&reward.spk);
+	miner_buf_free(&reward.relay_spk);
+	miner_key_free(key);
+	miner_node_free(n);
+	return rc;
+}

@@ -1,0 +1,216 @@
+/* node.c - the miner's way to the node: either the reference's `--cli`
+ * (bitcoin-cli words + -signet, arguments on stdin) or JSON-RPC through
+ * rpc/ (url, cookie or user + RPC_PASS, wallet).  In waiting mode an
+ * unreachable or warming-up node is retried until it is back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../rpc/rpc.h"
+#include "../signetd/log.h"
+#include "../signetd/util.h"
+#include "miner_priv.h"
+
+struct miner_node {
+	char *cli;
+	struct rpc_client *rpc;
+	bool wait;
+	bool down; /* logged node_unreachable, waiting for it */
+};
+
+int miner_node_open(const struct miner_opts *o, struct miner_node **out)
+{
+	struct miner_node *n = sd_xcalloc(1, sizeof(*n));
+	struct rpc_config cfg = {0};
+	char cookie[4096];
+	const char *pass = getenv("RPC_PASS");
+	int rc;
+
+	if (o->cli) {
+		n->cli = sd_xstrdup(o->cli);
+		*out = n;
+		return SD_OK;
+	}
+	cfg.url = o->rpc_url;
+	cfg.wallet = o->rpc_wallet;
+	cfg.timeout_ms = o->rpc_timeout_ms;
+	if (o->rpc_user && pass) {
+		cfg.user = o->rpc_user;
+		cfg.pass = pass;
+	} else if (o->rpc_cookie) {
+		cfg.cookie_path = o->rpc_cookie;
+	} else {
+		const char *home = getenv("HOME");
+		if (o->datadir)
+			snprintf(cookie, sizeof(cookie), "%s/signet/.cookie",
+				 o->datadir);
+		else
+			snprintf(cookie, sizeof(cookie),
+				 "%s/.bitcoin/signet/.cookie", home ? home : "");
+		cfg.cookie_path = cookie;
+	}
+	rc = rpc_client_new(&cfg, &n->rpc);
+	if (rc) {
+		free(n);
+		return rc;
+	}
+	*out = n;
+	return SD_OK;
+}
+
+void miner_node_free(struct miner_node *n)
+{
+	if (!n)
+		return;
+	free(n->cli);
+	rpc_client_free(n->rpc);
+	free(n);
+}
+
+void miner_node_set_wait(struct miner_node *n, bool wait)
+{
+	n->wait = wait;
+}
+
+static int parse_result(const char *text, json_t **result)
+{
+	json_error_t je;
+	size_t len = strlen(text);
+
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+		       text[len - 1] == ' '))
+		len--;
+	if (len == 0) {
+		*result = json_null();
+		return SD_OK;
+	}
+	*result = json_loadb(text, len, JSON_DECODE_ANY, &je);
+	if (!*result) /* bitcoin-cli prints string results bare */
+		*result = json_stringn(text, len);
+	return *result ? SD_OK : SD_EPARSE;
+}
+
+static int call_cli(struct miner_node *n, const char *method,
+		    const struct miner_arg *args, size_t nargs,
+		    json_t **result, int *code, char err[SD_ERRLEN])
+{
+	size_t argc;
+	char **argv = miner_split_cmd(n->cli, 3, &argc);
+	struct miner_buf in = {0};
+	char *out = NULL, *errtxt = NULL;
+	int status, rc;
+
+	argv[argc++] = sd_xstrdup("-signet");
+	argv[argc++] = sd_xstrdup("-stdin");
+	argv[argc++] = sd_xstrdup(method);
+	for (size_t i = 0; i < nargs; i++) {
+		if (i)
+			miner_buf_u8(&in, '\n');
+		miner_buf_put(&in, args[i].s, strlen(args[i].s));
+	}
+	rc = miner_run(argv, in.p, in.len, &out, &errtxt, &status);
+	miner_argv_free(argv);
+	miner_buf_free(&in);
+	if (rc) {
+		snprintf(err, SD_ERRLEN, "cannot run --cli command");
+		goto done;
+	}
+	if (status != 0) {
+		size_t l = strlen(errtxt);
+		while (l && (errtxt[l - 1] == '\n' || errtxt[l - 1] == ' '))
+			errtxt[--l] = 0;
+		snprintf(err, SD_ERRLEN, "%s", errtxt);
+		*code = -status;
+		if (strstr(errtxt, "onnect to the server") ||
+		    strstr(errtxt, "connect to the server") ||
+		    strstr(errtxt, "timeout on transient") ||
+		    strstr(errtxt, "Could not locate RPC credentials") ||
+		    strstr(errtxt, "Loading") || strstr(errtxt, "Verifying") ||
+		    strstr(errtxt, "Starting") || strstr(errtxt, "Rewinding") ||
+		    strstr(errtxt, "incorrect rpcuser or rpcpassword") ||
+		    status == 28)
+			rc = SD_ECONN;
+		else
+			rc = SD_ERPC;
+		goto done;
+	}
+	rc = parse_result(out, result);
+	if (rc)
+		snprintf(err, SD_ERRLEN, "unparsable answer to %s", method);
+done:
+	free(out);
+	free(errtxt);
+	return rc;
+}
+
+static int call_rpc(struct miner_node *n, const char *method,
+		    const struct miner_arg *args, size_t nargs,
+		    json_t **result, int *code, char err[SD_ERRLEN])
+{
+	json_t *params = json_array();
+	char *ptext, *res = NULL;
+	int rc;
+
+	for (size_t i = 0; i < nargs; i++) {
+		json_t *v = NULL;
+		if (args[i].json)
+			v = json_loads(args[i].s, JSON_DECODE_ANY, NULL);
+		if (!v)
+			v = json_string(args[i].s);
+		json_array_append_new(params, v);
+	}
+	ptext = json_dumps(params, JSON_COMPACT);
+	json_decref(params);
+	rc = rpc_call(n->rpc, method, ptext, &res, code, err);
+	free(ptext);
+	if (rc == SD_ERPC && *code == -28)
+		rc = SD_ECONN; /* warming up: wait like for a node that is down */
+	if (rc == SD_ETIMEOUT || rc == SD_EAUTH)
+		rc = SD_ECONN; /* restarted node: new cookie, slow start */
+	if (rc == SD_OK) {
+		rc = parse_result(res, result);
+		free(res);
+	}
+	return rc;
+}
+
+int miner_node_call(struct miner_node *n, const char *method,
+		    const struct miner_arg *args, size_t nargs,
+		    json_t **result, int *code, char err[SD_ERRLEN])
+{
+	unsigned delay_ms = 250;
+
+	for (;;) {
+		int rc;
+		char q[SD_ERRLEN + 16];
+
+		*code = 0;
+		err[0] = 0;
+		*result = NULL;
+		sd_log_debug(MINER_MOD, "rpc_call", "method=%s via=%s", method,
+			     n->cli ? "cli" : "jsonrpc");
+		rc = n->cli ? call_cli(n, method, args, nargs, result, code, err)
+			    : call_rpc(n, method, args, nargs, result, code,
+				       err);
+		if (rc == SD_OK) {
+			if (n->down)
+				sd_log_info(MINER_MOD, "node_back", "method=%s",
+					    method);
+			n->down = false;
+			return SD_OK;
+		}
+		if (rc != SD_ECONN || !n->wait)
+			return rc;
+		if (!n->down)
+			sd_log_warn(MINER_MOD, "node_unreachable",
+				    "method=%s err=%s", method,
+				    sd_log_q(q, sizeof(q), err));
+		n->down = true;
+		struct timespec ts = {delay_ms / 1000,
+				      (long)(delay_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		if (delay_ms < 5000)
+			delay_ms *= 2;
+	}
+}

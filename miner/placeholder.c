@@ -1,2 +1,0 @@
-/* miner module placeholder: keeps the library non-empty. */
-int miner_module_placeholder_;

@@ -1,0 +1,385 @@
+/* store_connect.c - index one block on top of the tip in one LMDB write
+ * transaction: block row, full tweak index, cut-through rows, taproot
+ * UTXO rows and their outpoint index, filters, spent index, spent marks
+ * with cut-through maintenance, the undo log and the tip pointer.
+ * Everything the block needs is computed before the transaction opens
+ * (EC work on the worker pool); rows keyed by height are written with
+ * MDB_APPEND in key order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../signetd/log.h"
+#include "../signetd/util.h"
+#include "store_int.h"
+
+struct connect_arg {
+	const struct rpc_block *b;
+	size_t n_cut, n_utxo;
+	const uint8_t *fnew, *fspent, *spent;
+	size_t fnew_len, fspent_len, n_spent;
+};
+
+static MDB_val mv(const void *p, size_t n)
+{
+	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
+
+	return v;
+}
+
+void st_undo_log(struct oracle_index *idx, enum st_table t,
+		 const uint8_t *key, size_t klen, const MDB_val *val)
+{
+	uint8_t hdr[3];
+
+	hdr[0] = (uint8_t)t;
+	hdr[1] = (uint8_t)(klen >> 8);
+	hdr[2] = (uint8_t)klen;
+	st_buf_put(&idx->undo, hdr, 3);
+	st_buf_put(&idx->undo, key, klen);
+	if (!val) {
+		hdr[0] = 0;
+		st_buf_put(&idx->undo, hdr, 1);
+		return;
+	}
+	hdr[0] = 1;
+	hdr[1] = (uint8_t)(val->mv_size >> 8);
+	hdr[2] = (uint8_t)val->mv_size;
+	st_buf_put(&idx->undo, hdr, 3);
+	st_buf_put(&idx->undo, val->mv_data, val->mv_size);
+}
+
+static int cmp_utxo(const void *a, const void *b)
+{
+	return memcmp(((const struct st_utxo_rec *)a)->key,
+		      ((const struct st_utxo_rec *)b)->key, ST_UTXO_KEY);
+}
+
+static int cmp_cut(const void *a, const void *b)
+{
+	return memcmp(((const struct st_cut_rec *)a)->key,
+		      ((const struct st_cut_rec *)b)->key, ST_CUT_KEY);
+}
+
+/* Build the per-block rows in idx's scratch buffers (no LMDB yet). */
+static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
+			 struct connect_arg *a)
+{
+	bool dust = idx->flags & ST_F_FULL_DUST;
+	bool full = idx->flags & (ST_F_FULL_BASIC | ST_F_FULL_DUST);
+	bool cut = idx->flags & ST_F_CUT_THROUGH;
+	bool utxo = !(idx->flags & ST_F_TWEAKS_ONLY);
+	size_t t, o, n_tweaks = 0, n_tr = 0;
+	uint8_t hbe[4], be[8];
+
+	sd_be32_put(hbe, (uint32_t)b->height);
+	idx->tweak_recs.len = 0;
+	for (t = 0; t < b->n_tx; t++) {
+		if (!idx->infos[t].has_tweak)
+			continue;
+		n_tweaks++;
+		for (o = 0; o < b->tx[t].n_out; o++)
+			n_tr += oracle_spk_is_p2tr(&b->tx[t].out[o].spk);
+	}
+	if (cut && n_tweaks > idx->cuts_cap) {
+		idx->cuts_cap = n_tweaks * 2;
+		idx->cuts = sd_xrealloc(idx->cuts, idx->cuts_cap *
+					sizeof(*idx->cuts));
+	}
+	if (utxo && n_tr > idx->utxos_cap) {
+		idx->utxos_cap = n_tr * 2;
+		idx->utxos = sd_xrealloc(idx->utxos, idx->utxos_cap *
+					 sizeof(*idx->utxos));
+	}
+	a->n_cut = a->n_utxo = 0;
+	for (t = 0; t < b->n_tx; t++) {
+		const struct oracle_tx_info *in = &idx->infos[t];
+		const struct rpc_tx *tx = &b->tx[t];
+
+		if (!in->has_tweak)
+			continue;
+		sd_be64_put(be, in->highest_value);
+		if (full) {
+			st_buf_put(&idx->tweak_recs, in->tweak, 33);
+			if (dust)
+				st_buf_put(&idx->tweak_recs, be, 8);
+		}
+		if (cut) {
+			struct st_cut_rec *c = &idx->cuts[a->n_cut++];
+
+			memcpy(c->key, hbe, 4);
+			st_rev32(c->key + 4, tx->txid);
+			memcpy(c->val, in->tweak, 33);
+			memcpy(c->val + 33, be, 8);
+		}
+		if (!utxo)
+			continue;
+		for (o = 0; o < tx->n_out; o++) {
+			struct st_utxo_rec *u;
+
+			if (!oracle_spk_is_p2tr(&tx->out[o].spk))
+				continue;
+			u = &idx->utxos[a->n_utxo++];
+			memcpy(u->key, hbe, 4);
+			st_rev32(u->key + 4, tx->txid);
+			sd_be32_put(u->key + 36, (uint32_t)o);
+			sd_be64_put(u->val, (uint64_t)tx->out[o].value);
+			memcpy(u->val + 8, tx->out[o].spk.data, 34);
+			u->val[42] = 0;
+		}
+	}
+	if (a->n_cut > 1)
+		qsort(idx->cuts, a->n_cut, sizeof(*idx->cuts), cmp_cut);
+	if (a->n_utxo > 1)
+		qsort(idx->utxos, a->n_utxo, sizeof(*idx->utxos), cmp_utxo);
+	return n_tweaks;
+}
+
+/* Largest value and count of the unspent rows of (height, dtxid). */
+static int tx_unspent(MDB_cursor *c, const uint8_t prefix[36], uint64_t *max,
+		      size_t *n)
+{
+	uint8_t kb[ST_UTXO_KEY];
+	MDB_val k = mv(kb, sizeof(kb)), v;
+	int rc;
+
+	memcpy(kb, prefix, 36);
+	memset(kb + 36, 0, 4);
+	*max = 0;
+	*n = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *val = v.mv_data;
+		uint64_t value;
+
+		if (k.mv_size != ST_UTXO_KEY || memcmp(k.mv_data, prefix, 36))
+			break;
+		if (v.mv_size != ST_UTXO_VAL)
+			return MDB_CORRUPTED;
+		if (val[42])
+			continue;
+		value = sd_be64_get(val);
+		(*n)++;
+		if (value > *max)
+			*max = value;
+	}
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* Input spends (prev_txid, vout): mark its UTXO row spent and update the
+ * creating tx's cut-through row.  Untracked outpoints are ignored. */
+static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
+		     int32_t height, const uint8_t prev_txid[32], uint32_t vout)
+{
+	uint8_t opk[36], uk[ST_UTXO_KEY], uv[ST_UTXO_VAL], ck[ST_CUT_KEY];
+	uint8_t cv[ST_CUT_VAL];
+	MDB_val k = mv(opk, 36), v;
+	uint64_t max;
+	size_t n;
+	int32_t hc;
+	int rc;
+
+	memcpy(opk, prev_txid, 32);
+	sd_be32_put(opk + 32, vout);
+	rc = mdb_get(txn, idx->dbi[ST_OUTPOINT], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (v.mv_size != 4)
+		return MDB_CORRUPTED;
+	hc = (int32_t)sd_be32_get(v.mv_data);
+	st_undo_log(idx, ST_OUTPOINT, opk, 36, &v);
+	if ((rc = mdb_del(txn, idx->dbi[ST_OUTPOINT], &k, NULL)))
+		return rc;
+
+	sd_be32_put(uk, (uint32_t)hc);
+	st_rev32(uk + 4, prev_txid);
+	sd_be32_put(uk + 36, vout);
+	k = mv(uk, sizeof(uk));
+	if ((rc = mdb_get(txn, idx->dbi[ST_UTXO], &k, &v)))
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	if (v.mv_size != ST_UTXO_VAL)
+		return MDB_CORRUPTED;
+	if (hc < height)
+		st_undo_log(idx, ST_UTXO, uk, sizeof(uk), &v);
+	memcpy(uv, v.mv_data, sizeof(uv));
+	uv[42] = 1;
+	v = mv(uv, sizeof(uv));
+	if ((rc = mdb_put(txn, idx->dbi[ST_UTXO], &k, &v, 0)))
+		return rc;
+	if (!(idx->flags & ST_F_CUT_THROUGH))
+		return 0;
+
+	if ((rc = tx_unspent(uc, uk, &max, &n)))
+		return rc;
+	memcpy(ck, uk, ST_CUT_KEY);
+	k = mv(ck, sizeof(ck));
+	rc = mdb_get(txn, idx->dbi[ST_CUT], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;       /* already fully spent earlier */
+	if (rc)
+		return rc;
+	if (v.mv_size != ST_CUT_VAL)
+		return MDB_CORRUPTED;
+	if (n > 0 && sd_be64_get((uint8_t *)v.mv_data + 33) == max)
+		return 0;
+	if (hc < height)
+		st_undo_log(idx, ST_CUT, ck, sizeof(ck), &v);
+	if (n == 0)
+		return mdb_del(txn, idx->dbi[ST_CUT], &k, NULL);
+	memcpy(cv, v.mv_data, 33);
+	sd_be64_put(cv + 33, max);
+	v = mv(cv, sizeof(cv));
+	return mdb_put(txn, idx->dbi[ST_CUT], &k, &v, 0);
+}
+
+static int put_h(MDB_txn *txn, MDB_dbi dbi, const uint8_t hbe[4],
+		 const void *data, size_t len)
+{
+	MDB_val k = mv(hbe, 4), v = mv(data, len);
+
+	return mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+}
+
+static int connect_txn(struct oracle_index *idx, MDB_txn *txn, void *arg)
+{
+	struct connect_arg *a = arg;
+	const struct rpc_block *b = a->b;
+	uint8_t hbe[4], row[ST_BLOCK_VAL], opk[36];
+	MDB_cursor *uc = NULL;
+	MDB_val k, v;
+	size_t i, t;
+	int rc;
+
+	idx->undo.len = 0;
+	sd_be32_put(hbe, (uint32_t)b->height);
+	memcpy(row, b->hash, 32);
+	sd_be32_put(row + 32, b->hdr.time);
+	memcpy(row + 36, b->hdr.prev_hash, 32);
+	if ((rc = put_h(txn, idx->dbi[ST_BLOCKS], hbe, row, sizeof(row))))
+		return rc;
+	if (idx->tweak_recs.len &&
+	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], hbe, idx->tweak_recs.p,
+			idx->tweak_recs.len)))
+		return rc;
+	for (i = 0; i < a->n_cut; i++) {
+		k = mv(idx->cuts[i].key, ST_CUT_KEY);
+		v = mv(idx->cuts[i].val, ST_CUT_VAL);
+		if ((rc = mdb_put(txn, idx->dbi[ST_CUT], &k, &v, MDB_APPEND)))
+			return rc;
+	}
+	if (idx->flags & ST_F_TWEAKS_ONLY)
+		goto tip;
+	for (i = 0; i < a->n_utxo; i++) {
+		const struct st_utxo_rec *u = &idx->utxos[i];
+
+		k = mv(u->key, ST_UTXO_KEY);
+		v = mv(u->val, ST_UTXO_VAL);
+		if ((rc = mdb_put(txn, idx->dbi[ST_UTXO], &k, &v, MDB_APPEND)))
+			return rc;
+		st_rev32(opk, u->key + 4);
+		memcpy(opk + 32, u->key + 36, 4);
+		k = mv(opk, 36);
+		v = mv(hbe, 4);
+		/* no undo entry: disconnect derives these from utxos[H] */
+		if ((rc = mdb_put(txn, idx->dbi[ST_OUTPOINT], &k, &v, 0)))
+			return rc;
+	}
+	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], hbe, a->fnew,
+			a->fnew_len)) ||
+	    (rc = put_h(txn, idx->dbi[ST_FILTER_SPENT], hbe, a->fspent,
+			a->fspent_len)))
+		return rc;
+	if (a->n_spent && (rc = put_h(txn, idx->dbi[ST_SPENT_INDEX], hbe,
+				      a->spent, a->n_spent * 8)))
+		return rc;
+	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &uc)))
+		return rc;
+	for (t = 1; t < b->n_tx && rc == 0; t++) {
+		const struct rpc_tx *tx = &b->tx[t];
+
+		for (i = 0; i < tx->n_in && rc == 0; i++) {
+			const struct rpc_txin *in = &tx->in[i];
+
+			if (!in->has_prevout ||
+			    !oracle_spk_is_p2tr(&in->prevout_spk))
+				continue;
+			rc = spend_one(idx, txn, uc, b->height, in->prev_txid,
+				       in->prev_vout);
+		}
+	}
+	mdb_cursor_close(uc);
+	if (rc)
+		return rc;
+tip:
+	if (idx->undo.len &&
+	    (rc = put_h(txn, idx->dbi[ST_UNDO], hbe, idx->undo.p,
+			idx->undo.len)))
+		return rc;
+	return st_meta_set_tip(idx, txn, b->height, b->hash);
+}
+
+int oracle_index_connect(struct oracle_index *idx, const struct rpc_block *b)
+{
+	struct connect_arg a = { .b = b };
+	uint8_t *fnew = NULL, *fspent = NULL, *spent = NULL;
+	uint64_t t0 = sd_mono_ns(), t1 = t0;
+	size_t n_tweaks;
+	char hex[65];
+	double ms;
+	int rc;
+
+	if (!b || b->n_tx == 0 || b->height < 0)
+		return SD_EINVAL;
+	if (idx->tip_height < 0) {
+		if (b->height < idx->cfg.start_height)
+			return SD_ESTATE;
+	} else if (b->height != idx->tip_height + 1 ||
+		   memcmp(b->hdr.prev_hash, idx->tip_hash, 32) != 0) {
+		return SD_ESTATE;
+	}
+	if (b->n_tx > idx->infos_cap) {
+		idx->infos_cap = b->n_tx * 2;
+		idx->infos = sd_xrealloc(idx->infos, idx->infos_cap *
+					 sizeof(*idx->infos));
+	}
+	rc = oracle_block_compute(idx->pool, b, idx->infos);
+	if (rc != SD_OK)
+		return rc;
+	n_tweaks = build_rows(idx, b, &a);
+	if (!(idx->flags & ST_F_TWEAKS_ONLY)) {
+		if ((rc = oracle_filter_new_utxos(b, &fnew, &a.fnew_len)) ||
+		    (rc = oracle_spent_index(b, &spent, &a.n_spent)) ||
+		    (rc = oracle_gcs_build(b->hash, spent, 8, a.n_spent,
+					   &fspent, &a.fspent_len)))
+			goto out;
+		a.fnew = fnew;
+		a.fspent = fspent;
+		a.spent = spent;
+	}
+	t1 = sd_mono_ns();
+	rc = st_write(idx, "connect", connect_txn, &a);
+	if (rc != SD_OK)
+		goto out;
+	idx->tip_height = b->height;
+	memcpy(idx->tip_hash, b->hash, 32);
+	ms = (double)(sd_mono_ns() - t0) / 1e6;
+	pthread_mutex_lock(&idx->stats_mu);
+	idx->stat_tip = b->height;
+	idx->blocks_connected++;
+	idx->tweaks_indexed += n_tweaks;
+	idx->last_connect_ms = ms;
+	pthread_mutex_unlock(&idx->stats_mu);
+	st_mempool_drop_block(idx, b);
+	sd_hex_encode_rev(hex, b->hash, 32);
+	sd_log_info("oracle", "block_connected", "height=%d hash=%s txs=%zu "
+		    "tweaks=%zu ms=%.2f compute_ms=%.2f write_ms=%.2f",
+		    b->height, hex, b->n_tx, n_tweaks, ms,
+		    (double)(t1 - t0) / 1e6, ms - (double)(t1 - t0) / 1e6);
+out:
+	free(fnew);
+	free(fspent);
+	free(spent);
+	return rc;
+}

@@ -1,0 +1,153 @@
+/* store_int.h - internals of the LMDB tweak index (store_*.c): the handle,
+ * the table list, the write-transaction runner with automatic map growth,
+ * key builders, the undo log.  Not an API: other modules use oracle.h.
+ * The on-disk layout is documented in oracle/STORAGE.md.
+ */
+#ifndef SIGNETD_ORACLE_STORE_INT_H
+#define SIGNETD_ORACLE_STORE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <lmdb.h>
+
+#include "oracle.h"
+
+#define ST_FORMAT_VERSION 1u
+
+/* Tables (LMDB named databases), in dump order. */
+enum st_table {
+	ST_META = 0,     /* "version" "network" "flags" "tip" */
+	ST_BLOCKS,       /* H -> hash32 | time BE32 | prev32 */
+	ST_TWEAK_INDEX,  /* H -> 33- or 41-byte records, block tx order */
+	ST_CUT,          /* H | dtxid32 -> tweak33 | highest BE64 */
+	ST_UTXO,         /* H | dtxid32 | vout BE32 -> value BE64|spk34|spent */
+	ST_OUTPOINT,     /* txid32 | vout BE32 -> H (unspent, tracked) */
+	ST_FILTER_NEW,   /* H -> GCS */
+	ST_FILTER_SPENT, /* H -> GCS */
+	ST_SPENT_INDEX,  /* H -> 8-byte entries */
+	ST_UNDO,         /* H -> undo log (before-images) */
+	ST_N
+};
+extern const char *const st_table_name[ST_N];
+
+/* Index-kind flags stored in meta "flags" (one byte). */
+#define ST_F_TWEAKS_ONLY 0x01
+#define ST_F_FULL_BASIC  0x02
+#define ST_F_FULL_DUST   0x04
+#define ST_F_CUT_THROUGH 0x08
+
+#define ST_UTXO_KEY 40
+#define ST_UTXO_VAL 43
+#define ST_CUT_KEY 36
+#define ST_CUT_VAL 41
+#define ST_BLOCK_VAL 68
+
+/* A growable byte buffer reused across blocks. */
+struct st_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+void st_buf_reserve(struct st_buf *b, size_t more);
+void st_buf_put(struct st_buf *b, const void *data, size_t len);
+void st_buf_free(struct st_buf *b);
+
+struct st_utxo_rec {
+	uint8_t key[ST_UTXO_KEY];
+	uint8_t val[ST_UTXO_VAL];
+};
+struct st_cut_rec {
+	uint8_t key[ST_CUT_KEY];
+	uint8_t val[ST_CUT_VAL];
+};
+
+struct st_mp_entry {
+	uint8_t txid[32];
+	uint8_t tweak[33];
+	bool used;
+	uint64_t highest_value;
+};
+
+struct oracle_index {
+	struct oracle_config cfg;   /* strings point to the copies below */
+	char *datadir, *network, *path;
+	unsigned flags;             /* ST_F_* */
+	MDB_env *env;
+	MDB_dbi dbi[ST_N];
+	/* Readers and the writer hold it shared while a txn is open; a map
+	 * resize takes it exclusively (LMDB: no txn may be active).
+	 * map_size: written under maplock (exclusive) and stats_mu. */
+	pthread_rwlock_t maplock;
+	size_t map_size;
+	struct oracle_pool *pool;
+
+	/* writer thread only */
+	int32_t tip_height;
+	uint8_t tip_hash[32];
+	struct oracle_tx_info *infos;
+	size_t infos_cap;
+	struct st_utxo_rec *utxos;
+	size_t utxos_cap;
+	struct st_cut_rec *cuts;
+	size_t cuts_cap;
+	struct st_buf tweak_recs, undo;
+	size_t *undo_offs;
+	size_t undo_offs_cap;
+
+	pthread_mutex_t stats_mu;   /* guards the fields below */
+	int32_t stat_tip;
+	uint64_t blocks_connected, blocks_disconnected, tweaks_indexed;
+	bool disk_full;
+	double last_connect_ms;
+
+	pthread_mutex_t mp_mu;      /* mempool hash table (open addressing) */
+	struct st_mp_entry *mp;
+	size_t mp_cap, mp_n;
+};
+
+/* Run fn inside one write txn; commit if it returns 0.  fn returns 0, an
+ * LMDB/errno code, or an SD_* code (passed through after abort).
+ * MDB_MAP_FULL grows the map and retries; ENOSPC -> SD_ENOSPC (disk_full
+ * set, logged); other LMDB errors -> SD_EDB.  what names the operation. */
+int st_write(struct oracle_index *idx, const char *what,
+	     int (*fn)(struct oracle_index *idx, MDB_txn *txn, void *arg),
+	     void *arg);
+/* A read txn under the map lock (shared); st_read_end releases both. */
+int st_read_begin(struct oracle_index *idx, MDB_txn **txn);
+void st_read_end(struct oracle_index *idx, MDB_txn *txn);
+
+/* meta "tip": *height = -1 when absent. */
+int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,
+		uint8_t hash[32]);
+int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
+		    const uint8_t hash[32]);
+
+/* Undo log: before-image of (table, key) appended to idx->undo; val NULL
+ * means the row was absent. */
+void st_undo_log(struct oracle_index *idx, enum st_table t,
+		 const uint8_t *key, size_t klen, const MDB_val *val);
+
+/* Delete every row whose key starts with the 4-byte height prefix. */
+int st_del_height(struct oracle_index *idx, MDB_txn *txn, enum st_table t,
+		  int32_t height);
+
+static inline void st_rev32(uint8_t out[32], const uint8_t in[32])
+{
+	for (int i = 0; i < 32; i++)
+		out[i] = in[31 - i];
+}
+
+void st_stats_disk_full(struct oracle_index *idx, bool full);
+
+/* Mempool: drop the txids of block b (after it was connected). */
+void st_mempool_drop_block(struct oracle_index *idx,
+			   const struct rpc_block *b);
+void st_mempool_free(struct oracle_index *idx);
+
+/* Canonical dump of every table ("table keyhex valhex" lines, table order
+ * then key order), for tests and tools/oracle_index --dump. */
+int oracle_store_dump(struct oracle_index *idx, FILE *f) SD_WARN_UNUSED;
+
+#endif

@@ -1,0 +1,63 @@
+/* client_priv.h - private to rpc/: the client struct and the HTTP and
+ * JSON-RPC primitives that rest.c and json_block.c build on.  jansson and
+ * libcurl types stay inside rpc/. */
+#ifndef SIGNETD_RPC_CLIENT_PRIV_H
+#define SIGNETD_RPC_CLIENT_PRIV_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "rpc.h"
+
+struct rpc_buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+
+struct rpc_client {
+	char *base_url;     /* no trailing '/' */
+	char *rpc_url;      /* base_url or base_url/wallet/<name> */
+	char *cookie_path;  /* NULL: user/pass */
+	char *userpwd;      /* "user:pass" (cookie content); never logged */
+	long timeout_ms;
+	CURL *curl;
+	struct curl_slist *json_hdrs;
+	struct rpc_buf resp;
+	char curl_err[CURL_ERROR_SIZE];
+	unsigned next_id;
+	/* second handle + multi for two concurrent REST GETs (lazy) */
+	CURL *curl2;
+	CURLM *multi;
+	struct rpc_buf resp2;
+	char curl_err2[CURL_ERROR_SIZE];
+};
+
+/* One HTTP request on the client's keep-alive handle: GET when post is
+ * NULL, else POST of post_len bytes as JSON.  The body lands in c->resp.
+ * Re-reads the cookie and retries once on 401.  Returns SD_OK (any HTTP
+ * status, in *status), SD_ECONN, SD_ETIMEOUT or SD_EAUTH (401/403). */
+int rpc_http(struct rpc_client *c, const char *url, const char *post,
+	     size_t post_len, long *status, char *err);
+
+/* Two GETs at once (block + spent outputs): bodies in c->resp and
+ * c->resp2.  Returns SD_OK with both statuses, or the first transport error
+ * (SD_ECONN, SD_ETIMEOUT, SD_EPARSE for an oversized body). */
+int rpc_http_get2(struct rpc_client *c, const char *url_a, const char *url_b,
+		  long *status_a, long *status_b, char *err);
+
+/* rpc_call returning the parsed result (caller json_decref()s). */
+int rpc_call_json(struct rpc_client *c, const char *method,
+		  const char *params_json, json_t **result, int *rpc_code,
+		  char *err);
+
+/* Parse a single JSON-RPC reply object already loaded. */
+int rpc_reply_from_json(json_t *reply, json_t **result, int *rpc_code,
+			char *err);
+
+/* Counters, updated by client.c and rest.c. */
+void rpc_stats_add(uint64_t calls, uint64_t errors, uint64_t bytes_in);
+
+/* Set err (may be NULL) printf-style. */
+void rpc_set_err(char *err, const char *fmt, ...) SD_PRINTF(2, 3);
+
+#endif

@@ -1,0 +1,77 @@
+/* follow_priv.h - internal to rpc/: the follower's state, shared by
+ * follow.c (lifecycle, setup, waiting, main loop), follow_sync.c (one sync
+ * pass: fork search, disconnects, pipelined forward sync) and
+ * follow_report.c (reachability and error logging).
+ */
+#ifndef SIGNETD_RPC_FOLLOW_PRIV_H
+#define SIGNETD_RPC_FOLLOW_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fetchpipe.h"
+#include "follow.h"
+#include "zmqsub.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define DEFAULT_POLL_MS 1000 /* without ZMQ hashblock */
+#define SAFETY_POLL_MS 15000 /* with ZMQ: poll anyway, ZMQ is lossy */
+#define HASH_CHUNK 500       /* getblockhash batch while syncing */
+#define PROGRESS_LOG_MS 5000
+#define RATE_WINDOW_MS 1000
+#define PASS_RESTART 1       /* internal: node reorged mid-pass */
+
+enum node_state { NODE_UNKNOWN = 0, NODE_UP, NODE_DOWN };
+
+struct rpc_follower {
+	struct rpc_follower_config cfg; /* strings point at the copies */
+	char *s_url, *s_cookie, *s_user, *s_pass, *s_wallet, *s_hb, *s_tx;
+	struct rpc_follower_cb cb;
+	struct rpc_client *client;
+	struct rpc_fetchpipe *pipe;
+	struct rpc_zmqsub *zmq;
+	bool zmq_ready, ran;
+	enum rpc_block_source source;
+	int wake[2];
+	atomic_bool stop;
+
+	/* error reporting: log state changes only */
+	enum node_state node_state;
+	const char *err_where;
+	int err_rc, logged_rc;
+	const char *logged_where;
+	bool node_behind_logged;
+
+	uint8_t hdr_time_hash[32];
+	uint8_t (*hashbuf)[32];
+
+	/* progress */
+	uint64_t rate_t_ms, rate_blocks, log_t_ms;
+
+	pthread_mutex_t smu; /* guards st and pipe (for stop) */
+	struct rpc_follower_status st;
+};
+
+bool rpc_follow_stopping(struct rpc_follower *f);
+/* Sleep up to ms, returning early on stop. */
+void rpc_follow_sleep_ms(struct rpc_follower *f, uint64_t ms);
+/* Internal-order hash -> display hex. */
+void rpc_follow_hexrev(char out[65], const uint8_t h[32]);
+
+/* follow_report.c */
+void rpc_follow_note_node_ok(struct rpc_follower *f,
+			     const struct rpc_chain_info *ci);
+/* Log rc (from f->err_where) once per state change. */
+void rpc_follow_note_error(struct rpc_follower *f, int rc, uint64_t retry_ms);
+/* Record where rc happened; returns rc. */
+int rpc_follow_fail(struct rpc_follower *f, const char *where, int rc);
+
+/* follow_sync.c: bring the consumer to the node's tip.  Returns SD_OK
+ * (*did: something changed, run another pass), PASS_RESTART or an error
+ * (f->err_where says where). */
+int rpc_follow_sync_pass(struct rpc_follower *f, bool *did);
+
+#endif

@@ -1,0 +1,79 @@
+/* config.h - the daemon's configuration: <datadir>/blindbit.toml, then the
+ * UPPERCASE environment variable of each key, as upstream blindbit-oracle.
+ *
+ * Every key is one row of a table in config.c (name, type, default, range,
+ * help); --help and --print-config are generated from it.  Loading never
+ * exits: it returns SD_EINVAL/SD_EPARSE with a message naming the key and
+ * where it came from (file:line or env VAR) in err, and main() exits 2.
+ */
+#ifndef SIGNETD_SIGNETD_CONFIG_H
+#define SIGNETD_SIGNETD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+struct sd_config {
+	/* upstream keys, upstream meanings */
+	char *host;            /* HTTP bind "addr:port" */
+	char *chain;           /* main signet regtest testnet */
+	char *rpc_endpoint;
+	char *cookie_path;     /* "" -> rpc_user/rpc_pass */
+	char *rpc_user;
+	char *rpc_pass;        /* secret: never printed */
+	int64_t sync_start_height;
+	int64_t max_parallel_requests;
+	int64_t max_parallel_tweak_computations; /* 0 -> online cores */
+	bool tweaks_only;
+	bool tweaks_full_basic;
+	bool tweaks_full_with_dust_filter;
+	bool tweaks_cut_through_with_dust_filter;
+	/* ours */
+	char *zmq_hashblock;   /* NULL: ask the node; "" : off */
+	char *zmq_rawtx;       /* same */
+	char *log_level;
+	char *log_file;        /* "" -> stderr only; relative to datadir */
+	char *block_source;    /* auto rest rpc */
+	int64_t immutable_depth;
+	int64_t health_max_tip_age;   /* seconds; 0 = not checked */
+	int64_t health_max_index_lag; /* blocks */
+	int64_t http_threads;
+	int64_t http_max_connections;
+};
+
+/* Fill c with every default.  Free with sd_config_free(). */
+void sd_config_defaults(struct sd_config *c);
+void sd_config_free(struct sd_config *c);
+
+/* Parse TOML text (the subset: key = value lines, # comments, "strings"
+ * with escapes, 'literal strings', integers, booleans, blank lines) into c.
+ * fname names the source in messages.  Unknown keys are logged as warnings
+ * (upstream ignores them).  Returns SD_OK, or SD_EPARSE/SD_EINVAL with
+ * "fname:line: key: reason" in err (SD_ERRLEN bytes). */
+int sd_config_parse(struct sd_config *c, const char *text, size_t len,
+		    const char *fname, char *err) SD_WARN_UNUSED;
+
+/* Read and parse path.  SD_ENOTFOUND (err set) when it does not exist. */
+int sd_config_load_file(struct sd_config *c, const char *path,
+			char *err) SD_WARN_UNUSED;
+
+/* Apply KEY environment overrides for every key that has one set. */
+int sd_config_apply_env(struct sd_config *c, char *err) SD_WARN_UNUSED;
+
+/* Cross-key checks and resolution (0 tweak threads -> cores...).  Call
+ * after file and env; checks nothing on the network. */
+int sd_config_finish(struct sd_config *c, char *err) SD_WARN_UNUSED;
+
+/* Set one key from text (as an env value: no quotes needed).  For tests. */
+int sd_config_set(struct sd_config *c, const char *key, const char *value,
+		  const char *where, char *err) SD_WARN_UNUSED;
+
+/* The effective configuration as TOML, secrets redacted. */
+void sd_config_print(const struct sd_config *c, FILE *f);
+/* The key reference for --help. */
+void sd_config_help(FILE *f);
+
+#endif

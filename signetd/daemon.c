@@ -1,0 +1,452 @@
+/* daemon.c - wiring and lifecycle (daemon.h).
+ *
+ * Threads: main runs the follower (which calls back into the index and the
+ * mempool code, one event at a time); a signal thread waits in sigwait()
+ * for INT/TERM (stop the follower) and HUP (reopen the log file); the HTTP
+ * server and the status poller have their own.  All signals are blocked
+ * before any thread starts, so no handler ever runs in a random thread and
+ * nothing async-signal-unsafe happens in a handler.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../oracle/oracle.h"
+#include "../rpc/follow.h"
+#include "log.h"
+#include "mempool.h"
+#include "status.h"
+#include "util.h"
+
+struct daemon {
+	const struct sd_config *cfg;
+	struct oracle_index *idx;
+	struct oracle_http *http;
+	struct rpc_follower *fol;
+	struct sd_status *status;
+	struct sd_mempool *mempool;
+	bool chain_warned;        /* follower thread only */
+
+	struct rpc_client *fwd;   /* /forward-tx, shared by HTTP threads */
+	pthread_mutex_t fwd_mu;
+
+	pthread_mutex_t stop_mu;  /* stop_requested, fol while running */
+	bool stop_requested;
+};
+
+/* ---- follower callbacks -> index ---------------------------------------- */
+
+static int cb_tip(void *ctx, int32_t *height, uint8_t hash[32])
+{
+	struct daemon *d = ctx;
+
+	return oracle_index_tip(d->idx, height, hash);
+}
+
+static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
+{
+	struct daemon *d = ctx;
+
+	return oracle_index_hash_at(d->idx, height, hash);
+}
+
+static int cb_connect(void *ctx, const struct rpc_block *b)
+{
+	struct daemon *d = ctx;
+	int32_t node_height;
+	int rc;
+
+	/* Never write another network's blocks into this index. */
+	if (!sd_status_chain_ok(d->status)) {
+		if (!d->chain_warned)
+			sd_log_error("daemon", "chain_mismatch",
+				     "configured=%s note=not_indexing",
+				     d->cfg->chain);
+		d->chain_warned = true;
+		return SD_ESTATE;
+	}
+	d->chain_warned = false;
+	rc = oracle_index_connect(d->idx, b);
+	if (rc != SD_OK || !d->mempool)
+		return rc;
+	/* At the tip (never during the initial sync), drop the mempool
+	 * tweaks this block confirmed or conflicted out. */
+	node_height = sd_status_node_height(d->status);
+	if (node_height >= 0 && b->height >= node_height)
+		sd_mempool_prune(d->mempool);
+	return rc;
+}
+
+static int cb_disconnect(void *ctx, int32_t height, const uint8_t hash[32])
+{
+	struct daemon *d = ctx;
+
+	return oracle_index_disconnect(d->idx, height, hash);
+}
+
+static void cb_mempool_tx(void *ctx, const struct rpc_block *txblk,
+			  const uint8_t *raw, size_t raw_len)
+{
+	struct daemon *d = ctx;
+
+	(void)txblk; /* re-parsed: we need a block we may attach prevouts to */
+	if (d->mempool)
+		sd_mempool_tx(d->mempool, raw, raw_len);
+}
+
+/* ---- HTTP hooks --------------------------------------------------------- */
+
+static int hook_status(void *ctx, char **body, size_t *len)
+{
+	struct daemon *d = ctx;
+
+	return sd_status_json(d->status, body, len);
+}
+
+static int hook_health(void *ctx, bool *ok, char **body, size_t *len)
+{
+	struct daemon *d = ctx;
+
+	return sd_status_health(d->status, ok, body, len);
+}
+
+static int hook_metrics(void *ctx, char **body, size_t *len)
+{
+	struct daemon *d = ctx;
+
+	return sd_status_metrics(d->status, body, len);
+}
+
+/* sendrawtransaction through the node (upstream posts to a public site). */
+static int hook_forward_tx(void *ctx, const char *hex, char txid_hex[65],
+			   char *err)
+{
+	struct daemon *d = ctx;
+	json_t *params = json_pack("[s]", hex);
+	char *pj = params ? json_dumps(params, JSON_COMPACT) : NULL;
+	char *res = NULL;
+	int code = 0, rc;
+	json_t *j;
+
+	json_decref(params);
+	if (!pj) {
+		snprintf(err, SD_ERRLEN, "bad transaction hex");
+		return SD_EINVAL;
+	}
+	pthread_mutex_lock(&d->fwd_mu);
+	rc = rpc_call(d->fwd, "sendrawtransaction", pj, &res, &code, err);
+	pthread_mutex_unlock(&d->fwd_mu);
+	free(pj);
+	if (rc != SD_OK) {
+		/* oracle/http logs the refusal with this message */
+		if (rc != SD_ERPC)
+			snprintf(err, SD_ERRLEN, "node unavailable: %s",
+				 sd_strerror(rc));
+		return rc;
+	}
+	j = json_loads(res, JSON_DECODE_ANY, NULL);
+	free(res);
+	if (!json_is_string(j) || strlen(json_string_value(j)) != 64) {
+		json_decref(j);
+		snprintf(err, SD_ERRLEN, "node sent no txid");
+		return SD_EPARSE;
+	}
+	memcpy(txid_hex, json_string_value(j), 65);
+	json_decref(j);
+	sd_log_info("daemon", "forward_tx", "txid=%s", txid_hex);
+	return SD_OK;
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static sigset_t handled_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	return set;
+}
+
+static void request_stop(struct daemon *d)
+{
+	pthread_mutex_lock(&d->stop_mu);
+	d->stop_requested = true;
+	if (d->fol)
+		rpc_follower_stop(d->fol);
+	pthread_mutex_unlock(&d->stop_mu);
+}
+
+static void *signal_main(void *arg)
+{
+	struct daemon *d = arg;
+	sigset_t set = handled_signals();
+
+	for (;;) {
+		int sig = 0;
+
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			sd_log_reopen();
+			sd_log_info("daemon", "log_reopened", NULL);
+			continue;
+		}
+		sd_log_info("daemon", "shutdown_requested", "signal=%s",
+			    sig == SIGINT ? "SIGINT" : "SIGTERM");
+		request_stop(d);
+		if (sig == SIGTERM || sig == SIGINT)
+			return NULL;
+	}
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+	char *p = sd_xstrdup(path);
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+			free(p);
+			return SD_EIO;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+		free(p);
+		return SD_EIO;
+	}
+	free(p);
+	return SD_OK;
+}
+
+static void rpc_config_of(const struct sd_config *cfg, struct rpc_config *rc,
+			  long timeout_ms)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->url = cfg->rpc_endpoint;
+	if (cfg->cookie_path[0]) {
+		rc->cookie_path = cfg->cookie_path;
+	} else {
+		rc->user = cfg->rpc_user;
+		rc->pass = cfg->rpc_pass;
+	}
+	rc->timeout_ms = timeout_ms;
+}
+
+static enum rpc_block_source source_of(const char *name)
+{
+	if (strcmp(name, "rest") == 0)
+		return RPC_SOURCE_REST;
+	if (strcmp(name, "rpc") == 0)
+		return RPC_SOURCE_RPC;
+	return RPC_SOURCE_AUTO;
+}
+
+static int open_log_file(const struct sd_config *cfg, const char *datadir)
+{
+	char *path;
+	char q[300], q2[100];
+	int rc;
+
+	if (!cfg->log_file[0])
+		return SD_OK;
+	if (cfg->log_file[0] == '/') {
+		path = sd_xstrdup(cfg->log_file);
+	} else {
+		size_t n = strlen(datadir) + strlen(cfg->log_file) + 2;
+
+		path = sd_xmalloc(n);
+		snprintf(path, n, "%s/%s", datadir, cfg->log_file);
+	}
+	rc = sd_log_open_file(path);
+	if (rc != SD_OK) {
+		int e = errno;
+
+		sd_log_error("daemon", "log_file_failed", "path=%s err=%s",
+			     sd_log_q(q, sizeof(q), path),
+			     sd_log_q(q2, sizeof(q2), strerror(e)));
+	}
+	free(path);
+	return rc;
+}
+
+int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
+{
+	static struct daemon d; /* the signal thread may outlive this call */
+	struct oracle_config ocfg = {0};
+	struct oracle_http_config hcfg = {0};
+	struct oracle_http_hooks hooks = {0};
+	struct rpc_follower_config fcfg = {0};
+	struct rpc_follower_cb cb = {0};
+	struct rpc_config rpc_main, rpc_status;
+	sigset_t set = handled_signals();
+	pthread_t sig_thread;
+	char err[SD_ERRLEN] = "", q[300], q2[100], qe[40];
+	int exit_code = SD_EXIT_FAIL, rc;
+
+	d.cfg = cfg;
+	pthread_mutex_init(&d.fwd_mu, NULL);
+	pthread_mutex_init(&d.stop_mu, NULL);
+	/* Before any thread exists: every thread inherits this mask. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&sig_thread, NULL, signal_main, &d) != 0) {
+		sd_log_error("daemon", "startup_failed",
+			     "err=no_signal_thread");
+		return SD_EXIT_FAIL;
+	}
+
+	if (mkdir_p(datadir) != SD_OK) {
+		int e = errno;
+
+		sd_log_error("daemon", "startup_failed",
+			     "err=mkdir_datadir path=%s detail=%s",
+			     sd_log_q(q, sizeof(q), datadir),
+			     sd_log_q(q2, sizeof(q2), strerror(e)));
+		goto out;
+	}
+	if (open_log_file(cfg, datadir) != SD_OK)
+		goto out;
+	sd_log_info("daemon", "starting",
+		    "version=%s datadir=%s chain=%s host=%s", SIGNETD_VERSION,
+		    sd_log_q(q, sizeof(q), datadir), cfg->chain,
+		    sd_log_q(q2, sizeof(q2), cfg->host));
+
+	rpc_config_of(cfg, &rpc_main, 30000);
+	rpc_config_of(cfg, &rpc_status, 5000);
+
+	ocfg.datadir = datadir;
+	ocfg.network = cfg->chain;
+	ocfg.tweaks_only = cfg->tweaks_only;
+	ocfg.tweaks_full_basic = cfg->tweaks_full_basic;
+	ocfg.tweaks_full_with_dust_filter = cfg->tweaks_full_with_dust_filter;
+	ocfg.tweaks_cut_through_with_dust_filter =
+		cfg->tweaks_cut_through_with_dust_filter;
+	ocfg.tweak_threads = (unsigned)cfg->max_parallel_tweak_computations;
+	ocfg.start_height = (int32_t)cfg->sync_start_height;
+	rc = oracle_index_open(&ocfg, &d.idx, err);
+	if (rc != SD_OK) {
+		sd_log_error("daemon", "index_open_failed", "err=%s detail=%s",
+			     sd_log_q(qe, sizeof(qe), sd_strerror(rc)),
+			     sd_log_q(q, sizeof(q), err));
+		goto out;
+	}
+
+	rc = rpc_client_new(&rpc_main, &d.fwd);
+	if (rc == SD_OK)
+		rc = sd_mempool_new(&rpc_main, d.idx, &d.mempool);
+	if (rc == SD_OK)
+		rc = sd_status_new(cfg, &rpc_status, 2000, &d.status);
+	if (rc != SD_OK) {
+		sd_log_error("daemon", "startup_failed",
+			     "err=rpc_client detail=%s",
+			     sd_log_q(qe, sizeof(qe), sd_strerror(rc)));
+		goto out;
+	}
+
+	fcfg.rpc = rpc_main;
+	fcfg.source = source_of(cfg->block_source);
+	fcfg.start_height = (int32_t)cfg->sync_start_height;
+	fcfg.fetch_threads = (unsigned)cfg->max_parallel_requests;
+	fcfg.zmq_hashblock = cfg->zmq_hashblock;
+	fcfg.zmq_rawtx = cfg->zmq_rawtx;
+	cb.ctx = &d;
+	cb.tip = cb_tip;
+	cb.hash_at = cb_hash_at;
+	cb.connect = cb_connect;
+	cb.disconnect = cb_disconnect;
+	cb.mempool_tx = cb_mempool_tx;
+	rc = rpc_follower_new(&fcfg, &cb, &d.fol);
+	if (rc != SD_OK) {
+		sd_log_error("daemon", "startup_failed",
+			     "err=follower detail=%s",
+			     sd_log_q(qe, sizeof(qe), sd_strerror(rc)));
+		goto out;
+	}
+	sd_status_attach(d.status, d.idx, d.fol);
+
+	/* First node poll before the first HTTP answer: /health is never
+	 * "down" just because it asked too early. */
+	if (sd_status_start(d.status) != SD_OK) {
+		sd_log_error("daemon", "startup_failed", "err=status_thread");
+		goto out;
+	}
+
+	hcfg.host = cfg->host;
+	hcfg.threads = (unsigned)cfg->http_threads;
+	hcfg.max_connections = (unsigned)cfg->http_max_connections;
+	hcfg.immutable_depth = (unsigned)cfg->immutable_depth;
+	hooks.ctx = &d;
+	hooks.status_json = hook_status;
+	hooks.health_json = hook_health;
+	hooks.metrics_text = hook_metrics;
+	hooks.forward_tx = hook_forward_tx;
+	err[0] = '\0';
+	rc = oracle_http_start(&hcfg, d.idx, &hooks, &d.http, err);
+	if (rc != SD_OK) {
+		sd_log_error("daemon", "http_start_failed",
+			     "host=%s err=%s detail=%s",
+			     sd_log_q(q2, sizeof(q2), cfg->host),
+			     sd_log_q(qe, sizeof(qe), sd_strerror(rc)),
+			     sd_log_q(q, sizeof(q), err));
+		goto out;
+	}
+
+	pthread_mutex_lock(&d.stop_mu);
+	if (d.stop_requested)
+		rpc_follower_stop(d.fol);
+	pthread_mutex_unlock(&d.stop_mu);
+	sd_log_info("daemon", "started", "host=%s",
+		    sd_log_q(q2, sizeof(q2), cfg->host));
+	rc = rpc_follower_run(d.fol);
+	if (rc != SD_OK) {
+		sd_log_error("daemon", "follower_failed", "err=%s",
+			     sd_log_q(qe, sizeof(qe), sd_strerror(rc)));
+		goto out;
+	}
+	exit_code = SD_EXIT_OK;
+
+out:
+	/* Reverse order; every step copes with the ones that never ran. */
+	if (d.status)
+		sd_status_stop(d.status);
+	if (d.http)
+		oracle_http_stop(d.http);
+	sd_status_free(d.status);
+	pthread_mutex_lock(&d.stop_mu);
+	if (d.fol)
+		rpc_follower_free(d.fol);
+	d.fol = NULL;
+	pthread_mutex_unlock(&d.stop_mu);
+	sd_mempool_free(d.mempool);
+	rpc_client_free(d.fwd);
+	if (d.idx)
+		oracle_index_close(d.idx);
+	sd_log_info("daemon", "stopped", "exit_code=%d", exit_code);
+	/* After a stop signal the signal thread has returned; after a
+	 * startup failure it may still wait: the process exits right after
+	 * us (d is static, so it stays valid until then). */
+	pthread_mutex_lock(&d.stop_mu);
+	if (d.stop_requested) {
+		pthread_mutex_unlock(&d.stop_mu);
+		pthread_join(sig_thread, NULL);
+	} else {
+		pthread_mutex_unlock(&d.stop_mu);
+		pthread_detach(sig_thread);
+	}
+	return exit_code;
+}

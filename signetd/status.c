@@ -1,0 +1,696 @@
+/* status.c - /status (JSON), /health and /metrics (Prometheus text).
+ *
+ * The node facts come from a poller thread with its own rpc_client (so an
+ * HTTP thread never waits on bitcoind); the follower and the index give
+ * their counters directly (both snapshots are cheap and thread-safe).  One
+ * function, evaluate(), decides ok/degraded/down for all three answers so
+ * they can never disagree.
+ */
+#include "status.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+struct node_info {
+	bool reachable;       /* the last poll got answers */
+	bool ever;            /* some poll ever did */
+	char error[SD_ERRLEN]; /* last poll's failure, "" when fine */
+	uint64_t last_ok_ms;  /* wall ms of the last good poll */
+	char chain[16];
+	char subversion[96];
+	int64_t version;
+	int32_t blocks, headers;
+	char best_hash[65];
+	uint64_t tip_time;    /* header time of the node tip */
+	bool ibd;
+	double verification_progress;
+	int64_t peers;
+	int64_t mempool_txs, mempool_bytes;
+};
+
+struct sd_status {
+	const struct sd_config *cfg;
+	struct rpc_client *rpc;
+	unsigned poll_ms;
+	uint64_t start_ms;
+
+	pthread_mutex_t mu; /* everything below */
+	pthread_cond_t cv;
+	bool stop, running;
+	pthread_t thread;
+	bool down_logged; /* poller thread only */
+	struct node_info node;
+	struct oracle_index *idx;
+	struct rpc_follower *fol;
+};
+
+int sd_status_new(const struct sd_config *cfg, const struct rpc_config *rpc,
+		  unsigned poll_ms, struct sd_status **out)
+{
+	struct sd_status *s = sd_xcalloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	rc = rpc_client_new(rpc, &s->rpc);
+	if (rc != SD_OK) {
+		free(s);
+		return rc;
+	}
+	s->cfg = cfg;
+	s->poll_ms = poll_ms ? poll_ms : 2000;
+	s->start_ms = sd_wall_ms();
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->node.blocks = s->node.headers = -1;
+	snprintf(s->node.error, sizeof(s->node.error), "not polled yet");
+	*out = s;
+	return SD_OK;
+}
+
+void sd_status_free(struct sd_status *s)
+{
+	if (!s)
+		return;
+	sd_status_stop(s);
+	rpc_client_free(s->rpc);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+void sd_status_attach(struct sd_status *s, struct oracle_index *idx,
+		      struct rpc_follower *fol)
+{
+	pthread_mutex_lock(&s->mu);
+	s->idx = idx;
+	s->fol = fol;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the poller --------------------------------------------------------- */
+
+/* Call method and parse its result.  NULL on failure (err filled). */
+static json_t *call_json(struct sd_status *s, const char *method,
+			 const char *params, int *rcp, char *err)
+{
+	char *res = NULL;
+	int code = 0, rc;
+	json_t *j;
+
+	err[0] = '\0';
+	rc = rpc_call(s->rpc, method, params, &res, &code, err);
+	*rcp = rc;
+	if (rc != SD_OK) {
+		if (!err[0])
+			snprintf(err, SD_ERRLEN, "%s", sd_strerror(rc));
+		return NULL;
+	}
+	j = json_loads(res, JSON_DECODE_ANY, NULL);
+	free(res);
+	if (!j) {
+		*rcp = SD_EPARSE;
+		snprintf(err, SD_ERRLEN, "%s: unparsable answer", method);
+	}
+	return j;
+}
+
+static int64_t jint(json_t *o, const char *key, int64_t def)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)json_real_value(v);
+	return def;
+}
+
+static void jstr(json_t *o, const char *key, char *out, size_t outlen)
+{
+	json_t *v = json_object_get(o, key);
+
+	snprintf(out, outlen, "%s", json_is_string(v) ? json_string_value(v)
+						      : "");
+}
+
+static void poll_once(struct sd_status *s)
+{
+	struct node_info n;
+	char err[SD_ERRLEN];
+	json_t *j;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->node;
+	pthread_mutex_unlock(&s->mu);
+
+	j = call_json(s, "getblockchaininfo", NULL, &rc, err);
+	if (!j)
+		goto failed;
+	jstr(j, "chain", n.chain, sizeof(n.chain));
+	n.blocks = (int32_t)jint(j, "blocks", -1);
+	n.headers = (int32_t)jint(j, "headers", -1);
+	jstr(j, "bestblockhash", n.best_hash, sizeof(n.best_hash));
+	n.ibd = json_is_true(json_object_get(j, "initialblockdownload"));
+	n.verification_progress =
+		json_number_value(json_object_get(j, "verificationprogress"));
+	n.tip_time = (uint64_t)jint(j, "time", 0);
+	json_decref(j);
+
+	if (n.tip_time == 0 && n.best_hash[0]) {
+		/* nodes before v28 have no "time" in getblockchaininfo */
+		char params[80];
+
+		snprintf(params, sizeof(params), "[\"%s\"]", n.best_hash);
+		j = call_json(s, "getblockheader", params, &rc, err);
+		if (!j)
+			goto failed;
+		n.tip_time = (uint64_t)jint(j, "time", 0);
+		json_decref(j);
+	}
+
+	j = call_json(s, "getnetworkinfo", NULL, &rc, err);
+	if (!j)
+		goto failed;
+	jstr(j, "subversion", n.subversion, sizeof(n.subversion));
+	n.version = jint(j, "version", 0);
+	n.peers = jint(j, "connections", 0);
+	json_decref(j);
+
+	j = call_json(s, "getmempoolinfo", NULL, &rc, err);
+	if (!j)
+		goto failed;
+	n.mempool_txs = jint(j, "size", 0);
+	n.mempool_bytes = jint(j, "bytes", 0);
+	json_decref(j);
+
+	if (s->down_logged)
+		sd_log_info("status", "node_reachable", "height=%d",
+			    n.blocks);
+	s->down_logged = false;
+	n.reachable = n.ever = true;
+	n.error[0] = '\0';
+	n.last_ok_ms = sd_wall_ms();
+	pthread_mutex_lock(&s->mu);
+	s->node = n;
+	pthread_mutex_unlock(&s->mu);
+	return;
+
+failed:
+	if (!s->down_logged) {
+		char q[160];
+
+		sd_log_warn("status", "node_unreachable", "err=%s",
+			    sd_log_q(q, sizeof(q), err));
+		s->down_logged = true;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->node.reachable = false;
+	snprintf(s->node.error, sizeof(s->node.error), "%s", err);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void *poller_main(void *arg)
+{
+	struct sd_status *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += s->poll_ms / 1000;
+		ts.tv_nsec += (long)(s->poll_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		poll_once(s);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int sd_status_start(struct sd_status *s)
+{
+	poll_once(s);
+	if (pthread_create(&s->thread, NULL, poller_main, s) != 0)
+		return SD_EIO;
+	s->running = true;
+	return SD_OK;
+}
+
+void sd_status_stop(struct sd_status *s)
+{
+	if (!s->running)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	s->running = false;
+}
+
+int32_t sd_status_node_height(struct sd_status *s)
+{
+	int32_t h;
+
+	pthread_mutex_lock(&s->mu);
+	h = s->node.reachable || s->node.ever ? s->node.blocks : -1;
+	pthread_mutex_unlock(&s->mu);
+	return h;
+}
+
+static bool chain_matches(const char *cfg, const char *node);
+
+bool sd_status_chain_ok(struct sd_status *s)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->mu);
+	ok = !s->node.chain[0] || chain_matches(s->cfg->chain, s->node.chain);
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+/* ---- one view, one verdict ---------------------------------------------- */
+
+#define MAX_REASONS 8
+
+struct view {
+	uint64_t now_ms;
+	struct node_info node;
+	bool have_fol, have_idx;
+	struct rpc_follower_status fs;
+	struct oracle_stats os;
+	int32_t idx_height;
+	char idx_hash[65];
+	int32_t node_height; /* best of poller and follower */
+	int64_t lag;         /* node - index, >= 0 */
+	int64_t tip_age_s;   /* -1 unknown */
+	const char *state;
+	const char *reasons[MAX_REASONS];
+	int n_reasons;
+};
+
+static bool chain_matches(const char *cfg, const char *node)
+{
+	if (strcmp(cfg, "testnet") == 0)
+		return strcmp(node, "test") == 0 ||
+		       strncmp(node, "testnet", 7) == 0;
+	return strcmp(cfg, node) == 0;
+}
+
+static void add_reason(struct view *v, const char *r)
+{
+	if (v->n_reasons < MAX_REASONS)
+		v->reasons[v->n_reasons++] = r;
+}
+
+static void gather(struct sd_status *s, struct view *v)
+{
+	struct oracle_index *idx;
+	struct rpc_follower *fol;
+	bool down = false, degraded = false;
+
+	memset(v, 0, sizeof(*v));
+	v->now_ms = sd_wall_ms();
+	pthread_mutex_lock(&s->mu);
+	v->node = s->node;
+	idx = s->idx;
+	fol = s->fol;
+	pthread_mutex_unlock(&s->mu);
+
+	v->idx_height = -1;
+	if (fol) {
+		rpc_follower_status_get(fol, &v->fs);
+		v->have_fol = true;
+	}
+	if (idx) {
+		struct oracle_read *r;
+		uint8_t h[32];
+
+		oracle_index_stats(idx, &v->os);
+		v->have_idx = true;
+		v->idx_height = v->os.tip_height;
+		if (oracle_read_begin(idx, &r) == SD_OK) {
+			if (oracle_read_tip(r, &v->idx_height, h) == SD_OK &&
+			    v->idx_height >= 0)
+				sd_hex_encode_rev(v->idx_hash, h, 32);
+			oracle_read_end(r);
+		}
+	}
+
+	v->node_height = v->node.blocks;
+	if (v->have_fol && v->fs.node_reachable &&
+	    v->fs.node_height > v->node_height)
+		v->node_height = v->fs.node_height;
+	v->lag = v->node_height >= 0 && v->node_height > v->idx_height
+			 ? (int64_t)v->node_height - v->idx_height
+			 : 0;
+	v->tip_age_s = -1;
+	if (v->node.tip_time) {
+		int64_t age = (int64_t)(v->now_ms / 1000) -
+			      (int64_t)v->node.tip_time;
+		v->tip_age_s = age < 0 ? 0 : age;
+	}
+
+	if (!v->node.reachable) {
+		add_reason(v, "node_unreachable");
+		down = true;
+	} else if (!chain_matches(s->cfg->chain, v->node.chain)) {
+		add_reason(v, "chain_mismatch");
+		down = true;
+	}
+	if (v->node.reachable && v->node.ibd) {
+		add_reason(v, "node_ibd");
+		degraded = true;
+	}
+	if (s->cfg->health_max_tip_age > 0 && v->tip_age_s >= 0 &&
+	    v->tip_age_s > s->cfg->health_max_tip_age) {
+		add_reason(v, "tip_too_old");
+		degraded = true;
+	}
+	if (v->lag > s->cfg->health_max_index_lag) {
+		add_reason(v, "index_lag");
+		degraded = true;
+	}
+	if (v->have_idx && v->os.disk_full) {
+		add_reason(v, "disk_full");
+		degraded = true;
+	}
+	if (!v->have_idx) {
+		add_reason(v, "index_closed");
+		down = true;
+	}
+	v->state = down ? "down" : degraded ? "degraded" : "ok";
+}
+
+static json_t *reasons_json(const struct view *v)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < v->n_reasons; i++)
+		json_array_append_new(a, json_string(v->reasons[i]));
+	return a;
+}
+
+static int dump(json_t *o, char **body, size_t *len)
+{
+	*body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!*body)
+		return SD_EINVAL;
+	*len = strlen(*body);
+	return SD_OK;
+}
+
+/* Seconds since a wall-ms instant, or JSON null if never. */
+static json_t *age_json(uint64_t now_ms, uint64_t then_ms)
+{
+	if (!then_ms)
+		return json_null();
+	return json_real(now_ms > then_ms ? (double)(now_ms - then_ms) / 1000.0
+					  : 0.0);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && s[0] ? json_string(s) : json_null();
+}
+
+int sd_status_json(struct sd_status *s, char **body, size_t *len)
+{
+	struct view v;
+	json_t *o, *node, *zmq, *index, *reorg = json_null();
+
+	gather(s, &v);
+	o = json_object();
+	json_object_set_new(o, "status", json_string(v.state));
+	json_object_set_new(o, "reasons", reasons_json(&v));
+	json_object_set_new(o, "version", json_string(SIGNETD_VERSION));
+	json_object_set_new(o, "uptime_s",
+			    json_integer((json_int_t)((v.now_ms -
+						       s->start_ms) / 1000)));
+	json_object_set_new(o, "chain", json_string(s->cfg->chain));
+
+	node = json_object();
+	json_object_set_new(node, "reachable", json_boolean(v.node.reachable));
+	json_object_set_new(node, "error", str_or_null(v.node.error));
+	json_object_set_new(node, "last_seen_age_s",
+			    age_json(v.now_ms, v.node.last_ok_ms));
+	json_object_set_new(node, "chain", str_or_null(v.node.chain));
+	json_object_set_new(node, "version", str_or_null(v.node.subversion));
+	json_object_set_new(node, "height", json_integer(v.node_height));
+	json_object_set_new(node, "headers", json_integer(v.node.headers));
+	json_object_set_new(node, "hash", str_or_null(v.node.best_hash));
+	json_object_set_new(node, "time", v.node.tip_time ?
+				  json_integer((json_int_t)v.node.tip_time) :
+				  json_null());
+	json_object_set_new(node, "tip_age_s", v.tip_age_s >= 0 ?
+				  json_integer(v.tip_age_s) : json_null());
+	json_object_set_new(node, "ibd", json_boolean(v.node.ibd));
+	json_object_set_new(node, "verification_progress",
+			    json_real(v.node.verification_progress));
+	json_object_set_new(node, "peers", json_integer(v.node.peers));
+	json_object_set_new(node, "mempool",
+			    json_pack("{s:I,s:I}", "txs",
+				      (json_int_t)v.node.mempool_txs, "bytes",
+				      (json_int_t)v.node.mempool_bytes));
+	json_object_set_new(o, "node", node);
+
+	zmq = json_object();
+	json_object_set_new(zmq, "enabled", json_boolean(v.fs.zmq_on));
+	json_object_set_new(zmq, "hashblock", str_or_null(v.fs.zmq_hashblock));
+	json_object_set_new(zmq, "rawtx", str_or_null(v.fs.zmq_rawtx));
+	json_object_set_new(zmq, "messages",
+			    json_integer((json_int_t)v.fs.zmq_msgs));
+	json_object_set_new(zmq, "gaps",
+			    json_integer((json_int_t)v.fs.zmq_gaps));
+	json_object_set_new(zmq, "last_message_age_s",
+			    age_json(v.now_ms, v.fs.zmq_last_msg_ms));
+	json_object_set_new(o, "zmq", zmq);
+
+	json_object_set_new(o, "block_source",
+			    v.have_fol ? json_string(rpc_block_source_name(
+						 v.fs.source))
+				       : json_null());
+
+	index = json_object();
+	json_object_set_new(index, "height", json_integer(v.idx_height));
+	json_object_set_new(index, "hash", str_or_null(v.idx_hash));
+	json_object_set_new(index, "lag", json_integer(v.lag));
+	json_object_set_new(index, "sync_rate_blocks_per_s",
+			    json_real(isfinite(v.fs.sync_blocks_per_s) ?
+					      v.fs.sync_blocks_per_s : 0.0));
+	json_object_set_new(index, "blocks_connected",
+			    json_integer((json_int_t)v.os.blocks_connected));
+	json_object_set_new(index, "blocks_disconnected",
+			    json_integer((json_int_t)v.os.blocks_disconnected));
+	json_object_set_new(index, "tweaks_indexed",
+			    json_integer((json_int_t)v.os.tweaks_indexed));
+	json_object_set_new(index, "mempool_tweaks",
+			    json_integer((json_int_t)v.os.mempool_tweaks));
+	json_object_set_new(index, "db_bytes",
+			    json_integer((json_int_t)v.os.db_bytes));
+	json_object_set_new(index, "disk_full", json_boolean(v.os.disk_full));
+	json_object_set_new(o, "index", index);
+
+	json_object_set_new(o, "reorgs", json_integer((json_int_t)v.fs.reorgs));
+	if (v.fs.last_reorg_ms) {
+		json_decref(reorg);
+		reorg = json_pack("{s:i,s:I,s:o}", "depth",
+				  (int)v.fs.last_reorg_depth, "time",
+				  (json_int_t)(v.fs.last_reorg_ms / 1000),
+				  "age_s",
+				  age_json(v.now_ms, v.fs.last_reorg_ms));
+	}
+	json_object_set_new(o, "last_reorg", reorg);
+	json_object_set_new(o, "miner", json_null());
+	return dump(o, body, len);
+}
+
+int sd_status_health(struct sd_status *s, bool *ok, char **body, size_t *len)
+{
+	struct view v;
+	json_t *o;
+
+	gather(s, &v);
+	*ok = strcmp(v.state, "ok") == 0;
+	o = json_object();
+	json_object_set_new(o, "status", json_string(v.state));
+	if (!*ok) {
+		json_object_set_new(o, "reasons", reasons_json(&v));
+		json_object_set_new(o, "node_height",
+				    json_integer(v.node_height));
+		json_object_set_new(o, "index_height",
+				    json_integer(v.idx_height));
+		json_object_set_new(o, "tip_age_s", v.tip_age_s >= 0 ?
+					  json_integer(v.tip_age_s) :
+					  json_null());
+	}
+	return dump(o, body, len);
+}
+
+/* ---- Prometheus text ---------------------------------------------------- */
+
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+static void tprintf(struct text *t, const char *fmt, ...) SD_PRINTF(2, 3);
+static void tprintf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = t->cap - t->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(t->p ? t->p + t->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < room) {
+			t->len += (size_t)n;
+			return;
+		}
+		t->cap = (t->cap + (size_t)n + 1) * 2;
+		t->p = sd_xrealloc(t->p, t->cap);
+	}
+}
+
+static void metric(struct text *t, const char *name, const char *type,
+		   const char *help, double value)
+{
+	if (!isfinite(value))
+		value = 0;
+	tprintf(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name,
+		type, name, value);
+}
+
+int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
+{
+	static const char *const lvl[] = {"trace", "debug", "info", "warn",
+					  "error"};
+	static const char *const states[] = {"ok", "degraded", "down"};
+	struct text t = {0};
+	struct rpc_stats rs;
+	struct view v;
+
+	gather(s, &v);
+	rpc_stats_get(&rs);
+
+	tprintf(&t, "# HELP signetd_build_info signetd version.\n"
+		    "# TYPE signetd_build_info gauge\n"
+		    "signetd_build_info{version=\"%s\"} 1\n", SIGNETD_VERSION);
+	metric(&t, "signetd_start_time_seconds", "gauge",
+	       "Start time of the process since the epoch.",
+	       (double)s->start_ms / 1000.0);
+	tprintf(&t, "# HELP signetd_health_status Overall state (1 = current)."
+		    "\n# TYPE signetd_health_status gauge\n");
+	for (int i = 0; i < 3; i++)
+		tprintf(&t, "signetd_health_status{status=\"%s\"} %d\n",
+			states[i], strcmp(v.state, states[i]) == 0);
+	metric(&t, "signetd_node_up", "gauge",
+	       "1 when the last node poll succeeded.", v.node.reachable);
+	metric(&t, "signetd_node_height", "gauge", "Node block height.",
+	       v.node_height);
+	metric(&t, "signetd_node_headers", "gauge", "Node header height.",
+	       v.node.headers);
+	metric(&t, "signetd_node_peers", "gauge", "Node peer connections.",
+	       (double)v.node.peers);
+	metric(&t, "signetd_node_ibd", "gauge",
+	       "1 while the node is in initial block download.", v.node.ibd);
+	metric(&t, "signetd_node_verification_progress", "gauge",
+	       "Node verification progress (0..1).",
+	       v.node.verification_progress);
+	metric(&t, "signetd_mempool_transactions", "gauge",
+	       "Transactions in the node mempool.",
+	       (double)v.node.mempool_txs);
+	metric(&t, "signetd_mempool_bytes", "gauge",
+	       "Size of the node mempool (virtual bytes).",
+	       (double)v.node.mempool_bytes);
+	metric(&t, "signetd_tip_age_seconds", "gauge",
+	       "Age of the node tip block (header time).",
+	       v.tip_age_s >= 0 ? (double)v.tip_age_s : 0);
+	metric(&t, "signetd_index_height", "gauge", "Indexed tip height.",
+	       v.idx_height);
+	metric(&t, "signetd_index_lag_blocks", "gauge",
+	       "Blocks the index trails the node.", (double)v.lag);
+	metric(&t, "signetd_sync_rate_blocks_per_second", "gauge",
+	       "Recent indexing rate.", v.fs.sync_blocks_per_s);
+	metric(&t, "signetd_blocks_connected_total", "counter",
+	       "Blocks connected to the index.",
+	       (double)v.os.blocks_connected);
+	metric(&t, "signetd_blocks_disconnected_total", "counter",
+	       "Blocks disconnected from the index (reorgs).",
+	       (double)v.os.blocks_disconnected);
+	metric(&t, "signetd_reorgs_total", "counter", "Chain reorganisations.",
+	       (double)v.fs.reorgs);
+	metric(&t, "signetd_last_reorg_depth", "gauge",
+	       "Depth of the last reorg (blocks).",
+	       (double)v.fs.last_reorg_depth);
+	metric(&t, "signetd_last_reorg_timestamp_seconds", "gauge",
+	       "Time of the last reorg (0 if none).",
+	       (double)(v.fs.last_reorg_ms / 1000));
+	metric(&t, "signetd_tweaks_indexed_total", "counter",
+	       "Tweaks written to the index since start.",
+	       (double)v.os.tweaks_indexed);
+	metric(&t, "signetd_mempool_tweaks", "gauge",
+	       "Unconfirmed tweaks held.", (double)v.os.mempool_tweaks);
+	metric(&t, "signetd_db_size_bytes", "gauge", "Index data file size.",
+	       (double)v.os.db_bytes);
+	metric(&t, "signetd_db_map_size_bytes", "gauge", "LMDB map size.",
+	       (double)v.os.map_bytes);
+	metric(&t, "signetd_disk_full", "gauge",
+	       "1 when the last index write hit a full disk.", v.os.disk_full);
+	metric(&t, "signetd_last_block_connect_seconds", "gauge",
+	       "Compute and write time of the last block.",
+	       v.os.last_connect_ms / 1000.0);
+	metric(&t, "signetd_rpc_calls_total", "counter",
+	       "Requests made to bitcoind.", (double)rs.calls);
+	metric(&t, "signetd_rpc_errors_total", "counter",
+	       "Failed requests to bitcoind.", (double)rs.errors);
+	metric(&t, "signetd_rpc_received_bytes_total", "counter",
+	       "Bytes received from bitcoind.", (double)rs.bytes_in);
+	metric(&t, "signetd_block_fetch_bytes_total", "counter",
+	       "Block bytes fetched by the follower.",
+	       (double)v.fs.bytes_fetched);
+	metric(&t, "signetd_zmq_up", "gauge", "1 when ZMQ is subscribed.",
+	       v.fs.zmq_on);
+	metric(&t, "signetd_zmq_messages_total", "counter",
+	       "ZMQ messages received.", (double)v.fs.zmq_msgs);
+	metric(&t, "signetd_zmq_gaps_total", "counter",
+	       "ZMQ sequence gaps seen.", (double)v.fs.zmq_gaps);
+	metric(&t, "signetd_zmq_last_message_timestamp_seconds", "gauge",
+	       "Time of the last ZMQ message (0 if none).",
+	       (double)(v.fs.zmq_last_msg_ms / 1000));
+	tprintf(&t, "# HELP signetd_log_messages_total Log lines written, by "
+		    "level.\n# TYPE signetd_log_messages_total counter\n");
+	for (int i = SD_LOG_TRACE; i <= SD_LOG_ERROR; i++)
+		tprintf(&t, "signetd_log_messages_total{level=\"%s\"} %lu\n",
+			lvl[i], sd_log_count((enum sd_log_level)i));
+
+	/* oracle/http appends its own (requests, latency) after this text */
+	*body = t.p;
+	*len = t.len;
+	return SD_OK;
+}

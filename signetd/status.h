@@ -1,0 +1,54 @@
+/* status.h - chain health for /status, /health and /metrics.
+ *
+ * A poller thread asks the node (with its own rpc_client) every few seconds
+ * for chain, network and mempool info, so that answering /status never
+ * waits on the node.  The answers combine that snapshot with the
+ * follower's and the index's counters.  Overall state:
+ *   down      node unreachable, or it follows another chain;
+ *   degraded  node in IBD, node tip older than health_max_tip_age, index
+ *             more than health_max_index_lag blocks behind, disk full;
+ *   ok        otherwise.
+ * /health is 200 only when ok.
+ */
+#ifndef SIGNETD_SIGNETD_STATUS_H
+#define SIGNETD_SIGNETD_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../oracle/oracle.h"
+#include "../rpc/follow.h"
+#include "../rpc/rpc.h"
+#include "config.h"
+#include "err.h"
+
+struct sd_status;
+
+/* cfg must outlive the status; rpc is copied by rpc_client_new. */
+int sd_status_new(const struct sd_config *cfg, const struct rpc_config *rpc,
+		  unsigned poll_ms, struct sd_status **out) SD_WARN_UNUSED;
+void sd_status_free(struct sd_status *s);
+
+/* The parts to report on; any may be NULL (reported as absent). */
+void sd_status_attach(struct sd_status *s, struct oracle_index *idx,
+		      struct rpc_follower *fol);
+
+/* Poll once now, then start the poller thread / stop and join it. */
+int sd_status_start(struct sd_status *s) SD_WARN_UNUSED;
+void sd_status_stop(struct sd_status *s);
+
+/* Latest node height seen by the poller (-1 before the first answer). */
+int32_t sd_status_node_height(struct sd_status *s);
+
+/* False when the node answered with a chain other than the configured one
+ * (true while unknown).  The daemon then refuses to index its blocks. */
+bool sd_status_chain_ok(struct sd_status *s);
+
+/* oracle_http_hooks-shaped: bodies are malloc'd, caller frees.  The
+ * metrics text is signetd's own; oracle/http appends the server's. */
+int sd_status_json(struct sd_status *s, char **body, size_t *len);
+int sd_status_health(struct sd_status *s, bool *ok, char **body, size_t *len);
+int sd_status_metrics(struct sd_status *s, char **body, size_t *len);
+
+#endif

@@ -1,0 +1,61 @@
+/* fuzz_rpc_json.c - the JSON the node sends us.  First byte picks the
+ * parser: 0 rpc_block_from_json (getblock 3), 1 rpc_parse_reply, 2
+ * rpc_parse_batch_hashes (ids 0..n-1, n from the second byte). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../rpc/rpc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *json = (const char *)data + 1;
+	char err[SD_ERRLEN];
+
+	if (size < 1)
+		return 0;
+	switch (data[0] % 3) {
+	case 0: {
+		struct rpc_block *b;
+		uint8_t d[32];
+		if (rpc_block_from_json(json, size - 1, &b) == SD_OK) {
+			rpc_block_digest(b, d);
+			for (size_t i = 1; i < b->n_tx; i++)
+				for (size_t j = 0; j < b->tx[i].n_in; j++)
+					if (!b->tx[i].in[j].has_prevout)
+						abort();
+			rpc_block_free(b);
+		}
+		break;
+	}
+	case 1: {
+		char *res = NULL;
+		int code = 0;
+		int rc = rpc_parse_reply(json, size - 1, &res, &code, err);
+		if ((rc == SD_OK) != (res != NULL))
+			abort();
+		if (rc != SD_OK && rc != SD_ERPC && rc != SD_EPARSE)
+			abort();
+		if (rc != SD_OK && strnlen(err, SD_ERRLEN) == SD_ERRLEN)
+			abort();
+		free(res);
+		break;
+	}
+	case 2: {
+		uint8_t hashes[16][32];
+		size_t n = 1;
+		if (size >= 2) {
+			n = 1 + data[1] % 16;
+			json++;
+		}
+		int rc = rpc_parse_batch_hashes(json, size - (size >= 2 ? 2 : 1),
+						0, n, hashes);
+		if (rc != SD_OK && rc != SD_EPARSE && rc != SD_ENOTFOUND)
+			abort();
+		break;
+	}
+	}
+	return 0;
+}
