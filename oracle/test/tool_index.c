@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 	bool index = true, do_dump = false, print_tip = false;
 	int big_reps = 0;
 	unsigned threads = 0;
+	bool progress = false;
 	struct oracle_config cfg;
 	struct oracle_index *idx;
 	struct rta_chain chain;
@@ -142,6 +143,8 @@ int main(int argc, char **argv)
 			do_dump = true;
 		else if (!strcmp(argv[i], "--tip"))
 			print_tip = true;
+		else if (!strcmp(argv[i], "--progress"))
+			progress = true;
 		else if (!strcmp(argv[i], "--verbose"))
 			sd_log_set_level(SD_LOG_DEBUG);
 		else
@@ -184,6 +187,8 @@ int main(int argc, char **argv)
 		for (size_t h = (size_t)(tip < 0 ? 1 : tip + 1);
 		     h <= chain.n && (stop_after < 0 || (long)h <= stop_after);
 		     h++) {
+			if (progress) /* a crash test kills on this line */
+				fprintf(stderr, "oracle_index: connect %zu\n", h);
 			rc = oracle_index_connect(idx, chain.b[h - 1]);
 			if (rc != SD_OK) {
 				fprintf(stderr, "oracle_index: connect %zu: "

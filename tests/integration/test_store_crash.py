@@ -51,16 +51,27 @@ def test_kill9_resume_equals_fresh(tmp_path):
     kills_mid_run = 0
     tips = []
     for i in range(10):
-        p = subprocess.Popen([tool_path(), "--blocks", BLOCKS, "--datadir", crashed],
+        p = subprocess.Popen([tool_path(), "--blocks", BLOCKS, "--datadir", crashed,
+                              "--progress"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # wait until the blocks are loaded and indexing starts, then kill at
-        # a random instant (~100 blocks/s here)
+        # Wait until the blocks are loaded, then kill while a random block
+        # between the tip and the end is being written: the tool prints
+        # "connect H" just before connecting H, and a random extra delay of
+        # up to 2 ms moves the kill into the LMDB write.  Any build speed
+        # (Release or ASan) gets kills spread over the whole run.
         line = p.stderr.readline().decode()
         assert "loaded 400 blocks" in line, line
-        time.sleep(rng.uniform(0.0, 0.4))
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            kills_mid_run += 1
+        target = rng.randint(max(last_tip, 0) + 1, 399 - (9 - i))
+        while True:
+            line = p.stderr.readline().decode()
+            if not line:
+                break
+            if line.strip() == f"oracle_index: connect {target}":
+                time.sleep(rng.uniform(0.0, 0.002))
+                if p.poll() is None:
+                    os.kill(p.pid, signal.SIGKILL)
+                    kills_mid_run += 1
+                break
         p.wait()
         tip = tip_of(crashed, env)
         assert tip >= last_tip, (i, tip, last_tip)
