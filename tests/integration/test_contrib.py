@@ -28,13 +28,6 @@ CONTRIB = os.path.join(REPO, "contrib")
 DOCKERFILE = os.path.join(CONTRIB, "Dockerfile")
 
 
-class Node(BitcoinNode):
-    """Knots 29 refuses -bind together with -listen=0 (conftest passes both)."""
-
-    def args(self):
-        return [a for a in super().args() if not a.startswith("-bind=")]
-
-
 # ---------------------------------------------------------------- YAML
 
 def _scalar(v):
@@ -494,7 +487,7 @@ class Container:
 
 @pytest.fixture
 def stack(tmpdir_short):
-    node = Node(os.path.join(tmpdir_short, "node")).start()
+    node = BitcoinNode(os.path.join(tmpdir_short, "node")).start()
     c = Container(tmpdir_short, node)
     try:
         node.generate(110)

@@ -13,17 +13,11 @@ import pytest
 from conftest import BitcoinNode, signetd_bin, wait_until
 
 
-class Node(BitcoinNode):
-    """BitcoinNode without -bind: Knots 29 refuses -bind with -listen=0,
-    which conftest passes (reported to the lead)."""
-
-    def args(self):
-        return [a for a in super().args() if not a.startswith("-bind=")]
 
 
 @pytest.fixture
 def bitcoind(tmpdir_short):
-    node = Node(os.path.join(tmpdir_short, "node")).start()
+    node = BitcoinNode(os.path.join(tmpdir_short, "node")).start()
     yield node
     node.stop()
 

@@ -31,11 +31,6 @@ def tool_path():
     return p
 
 
-class Node(BitcoinNode):
-    """BitcoinNode without -bind: bitcoind refuses -bind with -listen=0."""
-
-    def args(self):
-        return [a for a in super().args() if not a.startswith("-bind=")]
 
 
 class Follower:
@@ -237,7 +232,7 @@ def chain200():
     """A stopped node datadir with 200 blocks mined to wallet "w" (loaded on
     startup); each test starts a copy so that mining happens once."""
     d = tempfile.mkdtemp(prefix="sd-c200-")
-    n = Node(os.path.join(d, "node")).start()
+    n = BitcoinNode(os.path.join(d, "node")).start()
     n.rpc("createwallet", "w", False, False, "", False, True, True)
     n.generate(200)
     n.stop()
@@ -249,7 +244,7 @@ def chain200():
 def node(tmpdir_short, chain200):
     dd = os.path.join(tmpdir_short, "node")
     shutil.copytree(chain200, dd, ignore=shutil.ignore_patterns(".cookie", "*.pid"))
-    n = Node(dd).start()
+    n = BitcoinNode(dd).start()
     assert n.height() == 200
     wait_until(lambda: "w" in n.rpc("listwallets"), timeout=30, what="wallet loaded")
     yield n
@@ -413,7 +408,7 @@ def test_node_killed_mid_sync_then_restarted(node, follower):
 
 
 def test_polling_without_zmq(tmpdir_short, follower):
-    n = Node(os.path.join(tmpdir_short, "nozmq"), zmq=False).start()
+    n = BitcoinNode(os.path.join(tmpdir_short, "nozmq"), zmq=False).start()
     try:
         n.generate(20)
         f = follower(n, "--start", "1", "--poll-ms", "200")
@@ -478,7 +473,7 @@ def test_stop_is_prompt_mid_sync(node, follower):
 def regtest_a(tmp_path_factory):
     """A node holding the regtest-a chain (400 blocks with real spends)."""
     d = tmp_path_factory.mktemp("ra")
-    n = Node(os.path.join(str(d), "node")).start()
+    n = BitcoinNode(os.path.join(str(d), "node")).start()
     n.submit_hex_blocks(regtest_a_blocks())
     assert n.height() == 400
     yield n

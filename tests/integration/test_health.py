@@ -15,17 +15,11 @@ from conftest import BitcoinNode, wait_until
 PROMTOOL = os.environ.get("PROMTOOL", "/usr/bin/promtool")
 
 
-class Node(BitcoinNode):
-    """BitcoinNode without -bind: Knots 29 refuses -bind with -listen=0,
-    which conftest passes (reported to the lead)."""
-
-    def args(self):
-        return [a for a in super().args() if not a.startswith("-bind=")]
 
 
 @pytest.fixture
 def bitcoind(tmpdir_short):
-    node = Node(os.path.join(tmpdir_short, "node")).start()
+    node = BitcoinNode(os.path.join(tmpdir_short, "node")).start()
     yield node
     node.stop()
 
@@ -158,7 +152,7 @@ def test_node_down_then_back(bitcoind, signetd_factory):
 def test_starts_before_node(tmpdir_short, signetd_factory):
     """Compose may start the oracle first: HTTP is up and says down, then
     the node comes (cookie created later) and it syncs and turns ok."""
-    node = Node(os.path.join(tmpdir_short, "late"))
+    node = BitcoinNode(os.path.join(tmpdir_short, "late"))
     s = signetd_factory(node, config={"health_max_tip_age": 600}).start()
     try:
         st, _, h = health(s)
@@ -213,7 +207,7 @@ def test_old_tip_and_index_lag_degrade(bitcoind, signetd_factory):
 def test_index_lag_degrades(tmpdir_short, signetd_factory):
     """A node without REST and signetd forced to REST: the index cannot
     fetch a block, the node is fine -> degraded with index_lag only."""
-    node = Node(os.path.join(tmpdir_short, "norest"), rest=False).start()
+    node = BitcoinNode(os.path.join(tmpdir_short, "norest"), rest=False).start()
     try:
         node.generate(101)
         s = signetd_factory(node, config={"block_source": "rest",

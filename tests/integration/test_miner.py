@@ -71,15 +71,10 @@ class Key:
         return b58check(b"\xef" + sk + b"\x01")
 
 
-class SignetNode(BitcoinNode):
-    """BitcoinNode without -bind: Knots 29 refuses -bind with -listen=0."""
-
-    def args(self):
-        return [a for a in super().args() if not a.startswith("-bind=")]
 
 
 def start_signet(tmp, challenge, name="node"):
-    node = SignetNode(os.path.join(tmp, name), chain="signet",
+    node = BitcoinNode(os.path.join(tmp, name), chain="signet",
                        extra_args=[f"-signetchallenge={challenge}"], zmq=False)
     return node.start()
 

@@ -5,7 +5,6 @@ txids match the node's, source detection, auth errors, node loss.
 Drives build/tools/rpc_dump (rpc/test/tool_dump.c)."""
 import json
 import os
-import signal
 import subprocess
 import time
 
@@ -13,19 +12,6 @@ import pytest
 
 from conftest import REPO, BitcoinNode
 
-# Knots 29 refuses "-bind together with -listen=0", which conftest passes
-# (reported to the lead).  Until conftest drops one of them, drop -bind here.
-_orig_args = BitcoinNode.args
-
-
-def _args_without_bind(self):
-    a = _orig_args(self)
-    if "-listen=0" in a:
-        a = [x for x in a if not x.startswith("-bind=")]
-    return a
-
-
-BitcoinNode.args = _args_without_bind
 
 
 def dump_bin():
