@@ -140,11 +140,12 @@ static int tx_unspent(MDB_cursor *c, const uint8_t prefix[36], uint64_t *max,
 		      size_t *n)
 {
 	uint8_t kb[ST_UTXO_KEY];
-	MDB_val k = mv(kb, sizeof(kb)), v;
+	MDB_val k, v;
 	int rc;
 
 	memcpy(kb, prefix, 36);
 	memset(kb + 36, 0, 4);
+	k = mv(kb, sizeof(kb));
 	*max = 0;
 	*n = 0;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -173,7 +174,7 @@ static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
 {
 	uint8_t opk[36], uk[ST_UTXO_KEY], uv[ST_UTXO_VAL], ck[ST_CUT_KEY];
 	uint8_t cv[ST_CUT_VAL];
-	MDB_val k = mv(opk, 36), v;
+	MDB_val k, v;
 	uint64_t max;
 	size_t n;
 	int32_t hc;
@@ -181,6 +182,7 @@ static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
 
 	memcpy(opk, prev_txid, 32);
 	sd_be32_put(opk + 32, vout);
+	k = mv(opk, 36);
 	rc = mdb_get(txn, idx->dbi[ST_OUTPOINT], &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 0;
