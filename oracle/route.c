@@ -5,19 +5,10 @@
 
 #include <string.h>
 
+#include "../signetd/util.h"
+
 #define PREFIX "/blindbit"
 #define PREFIX_LEN (sizeof(PREFIX) - 1)
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 bool oracle_route_parse_uint(const char *s, size_t len, uint64_t max,
 			     uint64_t *out)
@@ -54,8 +45,8 @@ static bool path_unescape(const char *in, size_t len, char *out,
 
 			if (len - i < 3)
 				return false;
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = sd_hex_digit(in[i + 1]);
+			lo = sd_hex_digit(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			out[o++] = (char)(hi * 16 + lo);
@@ -85,7 +76,7 @@ static int query_byte(const char *s, size_t len, size_t *i)
 	if (len - *i < 3)
 		return -1;
 	{
-		int hi = hexval(s[*i + 1]), lo = hexval(s[*i + 2]);
+		int hi = sd_hex_digit(s[*i + 1]), lo = sd_hex_digit(s[*i + 2]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -4,7 +4,6 @@
  * MDB_MAP_FULL and reports a full disk, read transactions, tip, stats.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -48,18 +47,6 @@ void st_buf_free(struct st_buf *b)
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
-}
-
-static void set_err(char *err, const char *fmt, ...) SD_PRINTF(2, 3);
-static void set_err(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, SD_ERRLEN, fmt, ap);
-	va_end(ap);
 }
 
 static int mkdir_p(const char *path)
@@ -363,7 +350,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	if (rc)
 		return rc;
 	if (v.mv_size != 4 || sd_be32_get(v.mv_data) != ST_FORMAT_VERSION) {
-		set_err(oa->err, "index in %s has format version %u, this "
+		sd_set_err(oa->err, "index in %s has format version %u, this "
 			"signetd reads version %u: use a new datadir or delete "
 			"the index to rebuild it", idx->path, v.mv_size == 4 ?
 			sd_be32_get(v.mv_data) : 0u, ST_FORMAT_VERSION);
@@ -374,7 +361,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	snprintf(nbuf, sizeof(nbuf), "%.*s", (int)(v.mv_size < 63 ?
 		 v.mv_size : 63), (const char *)v.mv_data);
 	if (strcmp(nbuf, idx->network) != 0) {
-		set_err(oa->err, "index in datadir was built for network "
+		sd_set_err(oa->err, "index in datadir was built for network "
 			"\"%s\", config says \"%s\": refusing to serve it",
 			nbuf, idx->network);
 		return SD_EVERSION;
@@ -384,7 +371,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	if (v.mv_size != 1 || *(uint8_t *)v.mv_data != idx->flags) {
 		flags_diff(diff, sizeof(diff), v.mv_size == 1 ?
 			   *(uint8_t *)v.mv_data : 0xff, idx->flags);
-		set_err(oa->err, "index was built with %s, the config differs: "
+		sd_set_err(oa->err, "index was built with %s, the config differs: "
 			"use a new datadir for other index kinds", diff);
 		return SD_EINVAL;
 	}
@@ -425,11 +412,11 @@ int oracle_index_open(const struct oracle_config *cfg,
 	if (err)
 		err[0] = '\0';
 	if (!cfg || !cfg->datadir || !cfg->datadir[0] || !cfg->network) {
-		set_err(err, "index: datadir and network are required");
+		sd_set_err(err, "index: datadir and network are required");
 		return SD_EINVAL;
 	}
 	if (cfg->tweaks_only && cfg->tweaks_cut_through_with_dust_filter) {
-		set_err(err, "tweaks_cut_through_with_dust_filter needs the "
+		sd_set_err(err, "tweaks_cut_through_with_dust_filter needs the "
 			"UTXO tracking that tweaks_only=1 turns off");
 		return SD_EINVAL;
 	}
@@ -451,7 +438,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 	idx->path = sd_xmalloc(plen);
 	snprintf(idx->path, plen, "%s/index", cfg->datadir);
 	if (mkdir_p(idx->path) != SD_OK) {
-		set_err(err, "cannot create index directory %s: %s", idx->path,
+		sd_set_err(err, "cannot create index directory %s: %s", idx->path,
 			strerror(errno));
 		index_free(idx);
 		return SD_EIO;
@@ -463,7 +450,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 	    (rc = mdb_env_set_mapsize(idx->env, idx->map_size)) ||
 	    (rc = mdb_env_open(idx->env, idx->path, MDB_NOTLS |
 				  MDB_NOMETASYNC, 0640))) {
-		set_err(err, "cannot open LMDB index in %s: %s", idx->path,
+		sd_set_err(err, "cannot open LMDB index in %s: %s", idx->path,
 			mdb_strerror(rc));
 		index_free(idx);
 		return rc == ENOSPC ? SD_ENOSPC : SD_EDB;

@@ -1,6 +1,20 @@
 /* err.c - names for the SD_E* codes (see err.h). */
 #include "err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
+void sd_set_err(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, SD_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
 const char *sd_strerror(int code)
 {
 	switch (code) {

@@ -35,4 +35,7 @@
 /* Returns: a static string naming code (never NULL). */
 const char *sd_strerror(int code);
 
+/* Formats a message into err[SD_ERRLEN]; does nothing when err is NULL. */
+void sd_set_err(char *err, const char *fmt, ...) SD_PRINTF(2, 3);
+
 #endif

@@ -66,7 +66,7 @@ void sd_hex_encode_rev(char *out, const uint8_t *in, size_t len)
 	out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int sd_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -82,7 +82,7 @@ int sd_hex_decode(uint8_t *out, size_t len, const char *hex, size_t hexlen)
 	if (hexlen != 2 * len)
 		return SD_EPARSE;
 	for (size_t i = 0; i < len; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = sd_hex_digit(hex[2 * i]), lo = sd_hex_digit(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return SD_EPARSE;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -20,6 +20,8 @@ char *sd_xstrdup(const char *s);
 void sd_hex_encode(char *out, const uint8_t *in, size_t len);
 /* Same, bytes reversed: internal-order hash -> display-order hex. */
 void sd_hex_encode_rev(char *out, const uint8_t *in, size_t len);
+/* Returns: the value of hex digit c (either case), or -1. */
+int sd_hex_digit(int c);
 /* Decode exactly 2*len hex chars (either case).  Returns SD_OK or SD_EPARSE. */
 int sd_hex_decode(uint8_t *out, size_t len, const char *hex, size_t hexlen) SD_WARN_UNUSED;
 /* Display-order hex (64 chars) -> internal-order 32 bytes. */
