@@ -34,6 +34,15 @@ function(signetd_add_fuzz name)
   set(corpus ${PROJECT_SOURCE_DIR}/tests/fuzz/corpora/${name})
   if(SIGNETD_FUZZ)
     add_test(NAME fuzz.${name} COMMAND ${t} -runs=0 ${corpus})
+    # a short real fuzzing run; new inputs go to the build tree, the
+    # committed corpus is only read
+    set(work ${PROJECT_BINARY_DIR}/fuzz-work/${name})
+    file(MAKE_DIRECTORY ${work})
+    add_test(NAME fuzz.${name}.run COMMAND ${t}
+      -max_total_time=${SIGNETD_FUZZ_SECONDS} -print_final_stats=1
+      -artifact_prefix=${work}/crash- ${work} ${corpus})
+    set_tests_properties(fuzz.${name}.run PROPERTIES LABELS "fuzzrun"
+      TIMEOUT 600)
   else()
     add_test(NAME fuzz.${name} COMMAND ${t} ${corpus})
   endif()

@@ -7,7 +7,8 @@
 #    (contrib/get-bitcoind.sh .deps/bitcoin, unless $BITCOIND is set);
 # 2. a gcc -Werror build, unit tests;
 # 3. an ASan+UBSan build, the whole suite: unit, fuzz corpus replay,
-#    integration tests against real bitcoind, nginx, promtool.
+#    integration tests against real bitcoind, nginx, promtool;
+# 4. a clang libFuzzer build: each fuzz target runs $FUZZ_SECONDS (10) s.
 # A test that cannot run (no bitcoind, no nginx) fails; nothing skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +36,10 @@ cmake --build build/asan -j"$jobs"
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build/asan --no-tests=error --output-on-failure -j"$jobs" --timeout 1500 "$@"
+echo "== fuzz (clang libFuzzer + ASan/UBSan): every target fuzzes ${FUZZ_SECONDS:-10} s"
+CC=clang cmake -S . -B build/fuzz -DSIGNETD_WERROR=ON -DSIGNETD_FUZZ=ON \
+  -DSIGNETD_SANITIZE=address,undefined -DSIGNETD_INTEGRATION_TESTS=OFF \
+  -DSIGNETD_FUZZ_SECONDS="${FUZZ_SECONDS:-10}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/fuzz -j"$jobs"
+ctest --test-dir build/fuzz -L fuzzrun --no-tests=error --output-on-failure
 echo "== all tests passed"

@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <secp256k1.h>
 
+#include "../signetd/log.h"
 #include "../signetd/util.h"
 #include "miner.h"
 
@@ -152,6 +154,30 @@ int miner_key_from_text(const char *text, struct miner_key **out)
 	return rc;
 }
 
+/* Key material others may read is refused (as ssh does); group-readable
+ * is only warned about (a deliberate shared group).  Never logs the key. */
+static int key_file_mode_ok(FILE *f, const char *path)
+{
+	struct stat st;
+	char q[200];
+
+	if (fstat(fileno(f), &st) != 0)
+		return SD_EIO;
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		sd_log_error("miner", "key_file_permissions", "path=%s mode=%04o "
+			     "err=\"world-readable or writable key file: chmod "
+			     "600 it\"", sd_log_q(q, sizeof(q), path),
+			     (unsigned)(st.st_mode & 07777));
+		return SD_EAUTH;
+	}
+	if (st.st_mode & (S_IRGRP | S_IWGRP))
+		sd_log_warn("miner", "key_file_permissions", "path=%s mode=%04o "
+			    "note=\"group can read the key\"",
+			    sd_log_q(q, sizeof(q), path),
+			    (unsigned)(st.st_mode & 07777));
+	return SD_OK;
+}
+
 int miner_key_load_file(const char *path, struct miner_key **out)
 {
 	char buf[256];
@@ -161,6 +187,11 @@ int miner_key_load_file(const char *path, struct miner_key **out)
 
 	if (!f)
 		return errno == ENOENT ? SD_ENOTFOUND : SD_EIO;
+	rc = key_file_mode_ok(f, path);
+	if (rc != SD_OK) {
+		fclose(f);
+		return rc;
+	}
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = 0;

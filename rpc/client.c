@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../signetd/log.h"
 #include "../signetd/util.h"
@@ -63,6 +64,24 @@ static void global_init_once(void)
 	atomic_flag_clear(&lock);
 }
 
+/* bitcoind writes its cookie 0600; one others can read lets any local
+ * user drive the node.  Warned about (once per process: -rpccookieperms
+ * can make it so on purpose); its content is never logged. */
+static void warn_cookie_mode(FILE *f, const char *path)
+{
+	static atomic_bool warned;
+	struct stat st;
+	char q[200];
+
+	if (fstat(fileno(f), &st) != 0 || !(st.st_mode & S_IROTH) ||
+	    atomic_exchange(&warned, true))
+		return;
+	sd_log_warn("rpc", "cookie_permissions", "path=%s mode=%04o "
+		    "note=\"readable by every local user\"",
+		    sd_log_q(q, sizeof(q), path),
+		    (unsigned)(st.st_mode & 07777));
+}
+
 /* Read the cookie file ("__cookie__:<hex>") into c->userpwd.  Keeps the
  * previous value when the file cannot be read (node restarting). */
 static int read_cookie(struct rpc_client *c)
@@ -73,6 +92,7 @@ static int read_cookie(struct rpc_client *c)
 
 	if (!f)
 		return SD_EIO;
+	warn_cookie_mode(f, c->cookie_path);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -547,6 +548,8 @@ int sd_config_load_file(struct sd_config *c, const char *path, char *err)
 	FILE *f = fopen(path, "rb");
 	struct buf b = {0};
 	char chunk[4096];
+	struct stat st;
+	bool world;
 	size_t n;
 	int rc;
 
@@ -571,9 +574,19 @@ int sd_config_load_file(struct sd_config *c, const char *path, char *err)
 		free(b.p);
 		return fail(err, SD_EIO, "%s: read error", path);
 	}
+	world = fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH);
 	fclose(f);
 	rc = sd_config_parse(c, b.p, b.len, path, err);
 	free(b.p);
+	if (rc == SD_OK && world && c->rpc_pass && c->rpc_pass[0]) {
+		char q[200];
+
+		/* the password itself is never printed */
+		sd_log_warn("config", "config_permissions", "path=%s mode=%04o "
+			    "note=\"holds rpc_pass and every local user can "
+			    "read it: chmod 600\"", sd_log_q(q, sizeof(q), path),
+			    (unsigned)(st.st_mode & 07777));
+	}
 	return rc;
 }
 

@@ -31,7 +31,7 @@
 
 #define CHUNK 500
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: rpc_dump --url URL (--cookie PATH | --user U "
 		"--pass P) --source rest|rpc|auto --from H --to H [--repeat N]"
@@ -42,7 +42,7 @@ static void usage(void)
 	exit(2);
 }
 
-static void fail(int rc, const char *what, int32_t h, const char *err)
+static _Noreturn void fail(int rc, const char *what, int32_t h, const char *err)
 {
 	fprintf(stderr, "rpc_dump: error rc=%d (%s) at=%s height=%d err=%s\n",
 		rc, sd_strerror(rc), what, (int)h, err ? err : "");
