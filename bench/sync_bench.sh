@@ -5,10 +5,19 @@
 #
 # 1. Starts a regtest bitcoind in $BENCH_DIR (default /tmp/signetd-bench) and,
 #    the first time, builds the benchmark chain with bench/gen_chain.py
-#    (BENCH_BLOCKS x BENCH_TXS eligible txs, default 60 x 1500, ~10 min once).
-# 2. Measures the EC ceiling with build/bench/bench_tweak in the same run.
+#    (BENCH_BLOCKS x BENCH_TXS eligible txs, default 60 x 1500, ~10-15 min
+#    once; later runs reuse it).  Prints the chain's shape (getblockstats).
+# 2. Measures the EC ceiling with BUILD/bench/bench_tweak in the same run.
 # 3. Runs a fresh signetd sync (all four index kinds, REST source) RUNS times
-#    (default 3) and prints wall time, tweaks/s, blocks/s, peak RSS, DB size.
+#    (default 3) and prints wall time, CPU time of signetd (and of bitcoind
+#    serving it), tweaks/s, blocks/s, peak RSS, DB size and the 1-min load
+#    average: the machine may be shared, so compare tweaks per CPU second
+#    with the ceiling's per-CPU-second rate too.
+#
+# env: BITCOIND, BENCH_DIR, BENCH_BLOCKS, BENCH_TXS, RUNS, BENCH_SOURCE
+#      (auto|rest|rpc), BENCH_RPC_PORT (default 28555), TWEAK_THREADS
+#      (max_parallel_tweak_computations, default nproc), CEILING_S (seconds
+#      per bench_tweak measurement, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -17,8 +26,10 @@ BLOCKS=${BENCH_BLOCKS:-60}
 TXS=${BENCH_TXS:-1500}
 RUNS=${RUNS:-3}
 SOURCE=${BENCH_SOURCE:-auto}
+THREADS=${TWEAK_THREADS:-$(nproc)}
 BITCOIND=${BITCOIND:-$(pwd)/.deps/bitcoin/bin/bitcoind}
 PORT=${BENCH_RPC_PORT:-28555}
+PY=python3
 mkdir -p "$BENCH_DIR/node"
 nodeargs=(-regtest -datadir="$BENCH_DIR/node" -rpcport="$PORT" -rpcbind=127.0.0.1
           -rpcallowip=127.0.0.1 -port=$((PORT + 1)) -listen=0 -rest=1
@@ -26,7 +37,12 @@ nodeargs=(-regtest -datadir="$BENCH_DIR/node" -rpcport="$PORT" -rpcbind=127.0.0.
           -rpcthreads=8 -printtoconsole=0)
 "$BITCOIND" "${nodeargs[@]}" &
 node_pid=$!
-cleanup() { kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; }
+sd=
+cleanup() {
+  [ -n "$sd" ] && kill "$sd" 2>/dev/null || true
+  kill "$node_pid" 2>/dev/null || true
+  wait "$node_pid" 2>/dev/null || true
+}
 trap cleanup EXIT
 cookie="$BENCH_DIR/node/regtest/.cookie"
 rpc() {
@@ -34,21 +50,51 @@ rpc() {
     --data "{\"jsonrpc\":\"1.0\",\"id\":0,\"method\":\"$1\",\"params\":[${2:-}]}" \
     "http://127.0.0.1:$PORT/"
 }
-for _ in $(seq 1 100); do [ -f "$cookie" ] && rpc getblockcount | grep -q '"result"' && break; sleep 0.2; done
-tip=$(rpc getblockcount | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')
+# utime+stime of a pid in seconds
+cpu_of() {
+  awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / t}' "/proc/$1/stat"
+}
+for _ in $(seq 1 300); do [ -f "$cookie" ] && rpc getblockcount | grep -q "\"result\":[0-9]" && break; sleep 0.2; done
+tip=$(rpc getblockcount | $PY -c 'import json,sys; print(json.load(sys.stdin)["result"])')
 if [ "$tip" -lt "$BLOCKS" ]; then
   echo "sync_bench: generating the chain ($BLOCKS x $TXS), once" >&2
-  python3 bench/gen_chain.py --rpc-url "http://127.0.0.1:$PORT" --cookie "$cookie" \
+  $PY bench/gen_chain.py --rpc-url "http://127.0.0.1:$PORT" --cookie "$cookie" \
     --blocks "$BLOCKS" --txs "$TXS"
-  tip=$(rpc getblockcount | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')
+  tip=$(rpc getblockcount | $PY -c 'import json,sys; print(json.load(sys.stdin)["result"])')
 fi
 size=$(du -sb "$BENCH_DIR/node/regtest/blocks" | cut -f1)
 echo "chain: tip $tip, block files $((size / 1000000)) MB"
+# shape of the benchmark blocks (those with more than 1000 txs)
+$PY - "$PORT" "$cookie" "$tip" <<'PY'
+import base64, http.client, json, sys
+port, cookie, tip = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+auth = "Basic " + base64.b64encode(open(cookie).read().strip().encode()).decode()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+def call(m, *p):
+    c.request("POST", "/", json.dumps({"jsonrpc": "1.0", "id": 0, "method": m, "params": list(p)}),
+              {"Authorization": auth, "Content-Type": "application/json"})
+    return json.loads(c.getresponse().read())["result"]
+st = [call("getblockstats", h, ["height", "txs", "ins", "outs", "total_size"]) for h in range(1, tip + 1)]
+big = [s for s in st if s["txs"] > 1000]
+if big:
+    print(f"chain: {len(big)} bench blocks (heights {big[0]['height']}-{big[-1]['height']}): "
+          f"{sum(s['txs'] - 1 for s in big)} txs, {sum(s['ins'] for s in big)} inputs, "
+          f"{min(s['txs'] - 1 for s in big)}-{max(s['txs'] - 1 for s in big)} txs/block, "
+          f"{min(s['total_size'] for s in big) / 1000:.0f}-{max(s['total_size'] for s in big) / 1000:.0f} kB/block, "
+          f"{sum(s['total_size'] for s in big) / 1e6:.1f} MB")
+print(f"chain: all {tip} blocks {sum(s['total_size'] for s in st) / 1e6:.1f} MB")
+PY
 
-echo "== EC ceiling (same run)"
-"$BUILD/bench/bench_tweak" || echo "bench_tweak failed"
+echo "== EC ceiling (same run; load1 $(cut -d' ' -f1 /proc/loadavg))"
+ceil_out=$("$BUILD/bench/bench_tweak" "$THREADS" "${CEILING_S:-2}" || echo "bench_tweak failed")
+echo "$ceil_out"
+ceil_line=$(echo "$ceil_out" | grep "bench=ec_raw threads=$THREADS " | head -1)
+ceil=$(echo "$ceil_line" | sed -n 's/.*tweaks_per_s=\([0-9]*\).*/\1/p')
+ceil_cpu=$(echo "$ceil_out" | grep "bench=ec_raw threads=1 " | sed -n 's/.*per_cpu_s=\([0-9]*\).*/\1/p')
+echo "ceiling: ${ceil:-?} tweaks/s with $THREADS threads, ${ceil_cpu:-?} tweaks per CPU second"
 
-echo "== fresh sync, $RUNS runs"
+echo "== fresh sync, $RUNS runs (max_parallel_tweak_computations = $THREADS, source $SOURCE)"
+results=()
 for run in $(seq 1 "$RUNS"); do
   d=$(mktemp -d "$BENCH_DIR/sd.XXXX")
   hport=$((PORT + 10 + run))
@@ -59,7 +105,7 @@ rpc_endpoint = "http://127.0.0.1:$PORT"
 cookie_path = "$cookie"
 sync_start_height = 1
 max_parallel_requests = 4
-max_parallel_tweak_computations = $(nproc)
+max_parallel_tweak_computations = $THREADS
 tweaks_only = 0
 tweaks_full_basic = 1
 tweaks_full_with_dust_filter = 1
@@ -67,17 +113,18 @@ tweaks_cut_through_with_dust_filter = 1
 block_source = "$SOURCE"
 zmq_hashblock = "off"
 zmq_rawtx = "off"
-log_level = "warn"
+log_level = "info"
 TOML
+  node_cpu0=$(cpu_of "$node_pid")
   t0=$(date +%s.%N)
   "$BUILD/signetd" -datadir "$d" 2>"$d/stderr.log" &
   sd=$!
   peak=0
   while :; do
-    h=$(curl -s "http://127.0.0.1:$hport/block-height" 2>/dev/null | python3 -c \
-        'import json,sys
-try: print(json.load(sys.stdin)["block_height"])
-except Exception: print(-1)')
+    # (curl fails until the HTTP server listens: not an error)
+    h=$({ curl -s "http://127.0.0.1:$hport/block-height" 2>/dev/null || true; } |
+        sed -n 's/.*"block_height": *\([0-9]*\).*/\1/p')
+    h=${h:--1}
     rss=$(awk '/VmHWM/{print $2}' "/proc/$sd/status" 2>/dev/null || echo 0)
     [ "${rss:-0}" -gt "$peak" ] && peak=$rss
     [ "$h" -ge "$tip" ] && break
@@ -85,16 +132,42 @@ except Exception: print(-1)')
     sleep 0.05
   done
   t1=$(date +%s.%N)
-  tweaks=$(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^signetd_tweaks_indexed_total /{print $2}')
-  kill "$sd"; wait "$sd" || true
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  sd_cpu=$(cpu_of "$sd")
+  node_cpu=$($PY -c "print($(cpu_of "$node_pid") - $node_cpu0)")
+  rss=$(awk '/VmHWM/{print $2}' "/proc/$sd/status" 2>/dev/null || echo 0)
+  [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+  tweaks=$({ curl -s "http://127.0.0.1:$hport/metrics" || true; } | awk '/^signetd_tweaks_indexed_total /{print $2}')
+  kill "$sd"; wait "$sd" || true; sd=
+  synced_ms=$(sed -n 's/.*msg=synced .* ms=\([0-9]*\).*/\1/p' "$d/stderr.log" | tail -1)
   db=$(du -sb "$d/index" | cut -f1)
-  python3 - "$t0" "$t1" "$tip" "${tweaks:-0}" "$peak" "$db" "$run" <<'PY'
+  line=$($PY - "$t0" "$t1" "$tip" "${tweaks:-0}" "$peak" "$db" "$run" "$sd_cpu" \
+      "$node_cpu" "${synced_ms:-0}" "$load" "${ceil:-0}" "${ceil_cpu:-0}" <<'PY'
 import sys
-t0, t1, tip, tweaks, peak, db, run = sys.argv[1:]
+t0, t1, tip, tweaks, peak, db, run, cpu, ncpu, sms, load, ceil, ceil_cpu = sys.argv[1:]
 wall = float(t1) - float(t0)
-print(f"run {run}: wall {wall:.2f} s, {int(float(tweaks))} tweaks, "
-      f"{float(tweaks)/wall:,.0f} tweaks/s, {int(tip)/wall:,.1f} blocks/s, "
-      f"peak RSS {int(peak)/1024:.0f} MiB, DB {int(db)/1e6:.1f} MB")
+tw, cpu, ceil, ceil_cpu = float(tweaks), float(cpu), float(ceil), float(ceil_cpu)
+pass_s = float(sms) / 1000 or wall
+out = (f"run {run}: wall {wall:.2f} s (sync pass {pass_s:.2f} s), signetd CPU {cpu:.2f} s, "
+       f"bitcoind CPU {float(ncpu):.2f} s, {int(tw)} tweaks, {tw / wall:,.0f} tweaks/s, "
+       f"{int(tip) / wall:,.1f} blocks/s, peak RSS {int(peak) / 1024:.0f} MiB, "
+       f"DB {int(db) / 1e6:.1f} MB, load1 {load}")
+if ceil:
+    out += f"; {100 * tw / wall / ceil:.0f}% of ceiling (wall)"
+if ceil_cpu and cpu:
+    out += f", {tw / cpu:,.0f} tweaks per CPU s = {100 * tw / cpu / ceil_cpu:.0f}% of 1-core ceiling"
+print(out)
 PY
+)
+  echo "$line"
+  results+=("$(echo "$line" | sed -n 's/.*wall \([0-9.]*\) s.*signetd CPU \([0-9.]*\) s.*/\1 \2/p')")
   rm -rf "$d"
 done
+printf '%s\n' "${results[@]}" | $PY -c '
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
+if rows:
+    w = [r[0] for r in rows]; c = [r[1] for r in rows]
+    print(f"median of {len(rows)}: wall {statistics.median(w):.2f} s [{min(w):.2f}-{max(w):.2f}], "
+          f"signetd CPU {statistics.median(c):.2f} s [{min(c):.2f}-{max(c):.2f}]")
+'

@@ -84,6 +84,13 @@ unsigned oracle_pool_threads(const struct oracle_pool *p);
  * tx lacks prevouts (the other entries are still filled). */
 int oracle_block_compute(struct oracle_pool *pool, const struct rpc_block *b,
 			 struct oracle_tx_info *out) SD_WARN_UNUSED;
+/* The same, skipping the txs with known[i] true (out[i] already filled,
+ * e.g. from the mempool tweaks); n_todo = how many are not known (0:
+ * nothing to do; only decides whether the pool is worth waking). */
+int oracle_block_compute_known(struct oracle_pool *pool,
+			       const struct rpc_block *b,
+			       struct oracle_tx_info *out, const bool *known,
+			       size_t n_todo) SD_WARN_UNUSED;
 
 /* ------------------------------------------------------------------ index */
 
@@ -117,6 +124,12 @@ int oracle_index_hash_at(struct oracle_index *idx, int32_t height,
  * full: nothing written, reads keep working), SD_EDB. */
 int oracle_index_connect(struct oracle_index *idx,
 			 const struct rpc_block *b) SD_WARN_UNUSED;
+/* The same with the tweak infos already computed (infos[0..b->n_tx-1],
+ * e.g. by oracle_block_compute(NULL, ...) on a fetch thread). */
+int oracle_index_connect_infos(struct oracle_index *idx,
+			       const struct rpc_block *b,
+			       const struct oracle_tx_info *infos)
+	SD_WARN_UNUSED;
 /* Undo the tip block exactly (undo records). */
 int oracle_index_disconnect(struct oracle_index *idx, int32_t height,
 			    const uint8_t hash[32]) SD_WARN_UNUSED;

@@ -16,6 +16,7 @@
 struct pool_job {
 	const struct rpc_block *b;
 	struct oracle_tx_info *out;
+	const bool *known;          /* NULL, or true: out[i] already filled */
 	atomic_size_t next;
 	atomic_int err;
 };
@@ -43,8 +44,11 @@ static void run_job(struct pool_job *j)
 			return;
 		end = i + CHUNK_TXS < n ? i + CHUNK_TXS : n;
 		for (; i < end; i++) {
-			int rc = oracle_tx_compute(&j->b->tx[i], &j->out[i]);
+			int rc;
 
+			if (j->known && j->known[i])
+				continue;
+			rc = oracle_tx_compute(&j->b->tx[i], &j->out[i]);
 			if (rc != SD_OK)
 				atomic_store(&j->err, rc);
 		}
@@ -128,11 +132,21 @@ unsigned oracle_pool_threads(const struct oracle_pool *p)
 int oracle_block_compute(struct oracle_pool *p, const struct rpc_block *b,
 			 struct oracle_tx_info *out)
 {
-	struct pool_job j = { .b = b, .out = out };
+	return oracle_block_compute_known(p, b, out, NULL, b->n_tx);
+}
+
+int oracle_block_compute_known(struct oracle_pool *p,
+			       const struct rpc_block *b,
+			       struct oracle_tx_info *out, const bool *known,
+			       size_t n_todo)
+{
+	struct pool_job j = { .b = b, .out = out, .known = known };
 
 	atomic_init(&j.next, 0);
 	atomic_init(&j.err, SD_OK);
-	if (!p || p->n_workers == 0 || b->n_tx <= CHUNK_TXS) {
+	if (n_todo == 0)
+		return SD_OK;
+	if (!p || p->n_workers == 0 || n_todo <= CHUNK_TXS) {
 		run_job(&j);
 		return atomic_load(&j.err);
 	}

@@ -43,6 +43,8 @@ struct rpc_fetchpipe {
 	struct slot *slots;
 	unsigned n_workers;
 	struct worker *workers;
+	void (*prepare)(void *ctx, const struct rpc_block *b);
+	void *prepare_ctx;
 };
 
 static void drop_slots(struct rpc_fetchpipe *p)
@@ -74,6 +76,8 @@ static void *worker_main(void *arg)
 		int32_t h;
 		struct slot *s;
 		int rc;
+		void (*prepare)(void *ctx, const struct rpc_block *b);
+		void *prepare_ctx;
 
 		if (!claimable(p)) {
 			pthread_cond_wait(&p->cv_work, &p->mu);
@@ -86,6 +90,8 @@ static void *worker_main(void *arg)
 		s = &p->slots[(uint32_t)h % p->ahead];
 		s->state = SLOT_FETCHING;
 		s->height = h;
+		prepare = p->prepare;
+		prepare_ctx = p->prepare_ctx;
 		pthread_mutex_unlock(&p->mu);
 
 		rc = rpc_fetch_block(w->client, src, hash, h, &b);
@@ -94,6 +100,8 @@ static void *worker_main(void *arg)
 		if (rc != SD_OK) {
 			rpc_block_free(b);
 			b = NULL;
+		} else if (prepare) {
+			prepare(prepare_ctx, b);
 		}
 
 		pthread_mutex_lock(&p->mu);
@@ -108,6 +116,16 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
+}
+
+void rpc_fetchpipe_set_prepare(struct rpc_fetchpipe *p,
+			       void (*fn)(void *ctx, const struct rpc_block *b),
+			       void *ctx)
+{
+	pthread_mutex_lock(&p->mu);
+	p->prepare = fn;
+	p->prepare_ctx = ctx;
+	pthread_mutex_unlock(&p->mu);
 }
 
 int rpc_fetchpipe_new(const struct rpc_config *rpc, unsigned threads,

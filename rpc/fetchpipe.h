@@ -29,6 +29,14 @@ int rpc_fetchpipe_new(const struct rpc_config *rpc, unsigned threads,
 /* Quit and join the workers; NULL is a no-op. */
 void rpc_fetchpipe_free(struct rpc_fetchpipe *p);
 
+/* Optional work on each fetched block, run on the worker thread right
+ * after the fetch (e.g. the index's tweak computation, so it overlaps
+ * with the consumer writing earlier blocks); fn NULL = none.  Takes
+ * effect for fetches claimed after the call. */
+void rpc_fetchpipe_set_prepare(struct rpc_fetchpipe *p,
+			       void (*fn)(void *ctx, const struct rpc_block *b),
+			       void *ctx);
+
 /* Begin a pass over heights [first, last] fetched via source. */
 void rpc_fetchpipe_start(struct rpc_fetchpipe *p,
 			 enum rpc_block_source source, int32_t first,

@@ -39,6 +39,13 @@ struct rpc_follower_cb {
 	 * parsed with prevouts NOT attached (blk->n_tx == 1). */
 	void (*mempool_tx)(void *ctx, const struct rpc_block *txblk,
 			   const uint8_t *raw, size_t raw_len);
+	/* Optional (may be NULL): called on a fetch thread for each block
+	 * of a multi-block sync pass, before `connect` gets it, possibly
+	 * for several blocks at once (and for blocks that are then never
+	 * connected, after a reorg): per-block work that overlaps with
+	 * connecting the earlier blocks.  Must not touch consumer state
+	 * that connect uses without its own locking. */
+	void (*prepare)(void *ctx, const struct rpc_block *b);
 };
 
 struct rpc_follower_config {

@@ -250,6 +250,11 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 	int rc = SD_OK;
 
 	memcpy(prev, fk->tip_hash, 32);
+	/* Catching up: let the fetch threads do the consumer's per-block
+	 * work too (overlapped with connect).  A single new block at the tip
+	 * is better served by the consumer's own worker pool. */
+	rpc_fetchpipe_set_prepare(f->pipe, last > first ? f->cb.prepare : NULL,
+				  f->cb.ctx);
 	rpc_fetchpipe_start(f->pipe, f->source, first, last);
 	f->rate_t_ms = f->log_t_ms = t0;
 	f->rate_blocks = 0;

@@ -25,8 +25,23 @@
 #include "status.h"
 #include "util.h"
 
+/* Tweak infos computed on the follower's fetch threads during a catch-up
+ * sync (cb_prepare), waiting for their block's connect: a small ring keyed
+ * by height, checked against the block hash (a reorg may leave stale
+ * entries; they are overwritten). */
+#define PREP_SLOTS 64
+
+struct prepared {
+	int32_t height;           /* -1: empty */
+	uint8_t hash[32];
+	size_t n_tx;
+	struct oracle_tx_info *infos;
+};
+
 struct daemon {
 	const struct sd_config *cfg;
+	pthread_mutex_t prep_mu;
+	struct prepared prep[PREP_SLOTS];
 	struct oracle_index *idx;
 	struct oracle_http *http;
 	struct rpc_follower *fol;
@@ -57,9 +72,60 @@ static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 	return oracle_index_hash_at(d->idx, height, hash);
 }
 
+/* Fetch thread: compute the block's tweaks while the follower thread
+ * connects earlier blocks (the EC work overlaps the LMDB writes). */
+static void cb_prepare(void *ctx, const struct rpc_block *b)
+{
+	struct daemon *d = ctx;
+	struct oracle_tx_info *infos = sd_xmalloc(b->n_tx * sizeof(*infos));
+	struct prepared *p;
+
+	if (oracle_block_compute(NULL, b, infos) != SD_OK) {
+		free(infos); /* connect computes (and reports) it again */
+		return;
+	}
+	pthread_mutex_lock(&d->prep_mu);
+	p = &d->prep[(uint32_t)b->height % PREP_SLOTS];
+	free(p->infos);
+	p->height = b->height;
+	memcpy(p->hash, b->hash, 32);
+	p->n_tx = b->n_tx;
+	p->infos = infos;
+	pthread_mutex_unlock(&d->prep_mu);
+}
+
+/* The prepared infos of b, if any (the caller frees them). */
+static struct oracle_tx_info *take_prepared(struct daemon *d,
+					    const struct rpc_block *b)
+{
+	struct oracle_tx_info *infos = NULL;
+	struct prepared *p;
+
+	pthread_mutex_lock(&d->prep_mu);
+	p = &d->prep[(uint32_t)b->height % PREP_SLOTS];
+	if (p->infos && p->height == b->height && p->n_tx == b->n_tx &&
+	    memcmp(p->hash, b->hash, 32) == 0) {
+		infos = p->infos;
+		p->infos = NULL;
+	}
+	pthread_mutex_unlock(&d->prep_mu);
+	return infos;
+}
+
+static void free_prepared(struct daemon *d)
+{
+	pthread_mutex_lock(&d->prep_mu);
+	for (size_t i = 0; i < PREP_SLOTS; i++) {
+		free(d->prep[i].infos);
+		d->prep[i].infos = NULL;
+	}
+	pthread_mutex_unlock(&d->prep_mu);
+}
+
 static int cb_connect(void *ctx, const struct rpc_block *b)
 {
 	struct daemon *d = ctx;
+	struct oracle_tx_info *pre;
 	int32_t node_height;
 	int rc;
 
@@ -73,7 +139,10 @@ static int cb_connect(void *ctx, const struct rpc_block *b)
 		return SD_ESTATE;
 	}
 	d->chain_warned = false;
-	rc = oracle_index_connect(d->idx, b);
+	pre = take_prepared(d, b);
+	rc = pre ? oracle_index_connect_infos(d->idx, b, pre) :
+		   oracle_index_connect(d->idx, b);
+	free(pre);
 	if (rc != SD_OK || !d->mempool)
 		return rc;
 	/* At the tip (never during the initial sync), drop the mempool
@@ -301,6 +370,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	d.cfg = cfg;
 	pthread_mutex_init(&d.fwd_mu, NULL);
 	pthread_mutex_init(&d.stop_mu, NULL);
+	pthread_mutex_init(&d.prep_mu, NULL);
 	/* Before any thread exists: every thread inherits this mask. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -370,6 +440,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	cb.connect = cb_connect;
 	cb.disconnect = cb_disconnect;
 	cb.mempool_tx = cb_mempool_tx;
+	cb.prepare = cb_prepare;
 	rc = rpc_follower_new(&fcfg, &cb, &d.fol);
 	if (rc != SD_OK) {
 		sd_log_error("daemon", "startup_failed",
@@ -433,6 +504,7 @@ out:
 	d.fol = NULL;
 	pthread_mutex_unlock(&d.stop_mu);
 	sd_mempool_free(d.mempool);
+	free_prepared(&d); /* the fetch threads are joined */
 	rpc_client_free(d.fwd);
 	if (d.idx)
 		oracle_index_close(d.idx);
