@@ -450,7 +450,13 @@ class Load:
                             "/mempool/tweaks", "/blindbit/block-height"))
             st, _, body = c.get(p)
             dt = time.perf_counter() - t0
-            if st != 200:
+            if p == "/health" and st == 503 and \
+                    json.loads(body).get("reasons") == ["index_lag"]:
+                # right while a reorg or a burst of blocks is being indexed
+                with self.lock:
+                    self.count["health_degraded_index_lag"] = \
+                        self.count.get("health_degraded_index_lag", 0) + 1
+            elif st != 200:
                 self._err(f"{p}: {st} {body[:120]!r}")
             else:
                 j = json.loads(body)
