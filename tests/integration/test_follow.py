@@ -10,8 +10,6 @@ and logs (logfmt) on stderr.
 import os
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import tempfile
 import threading
@@ -20,6 +18,7 @@ import time
 import pytest
 
 from conftest import REPO, BitcoinNode, regtest_a_blocks, wait_until
+from faultproxy import FaultProxy
 
 
 def tool_path():
@@ -123,104 +122,6 @@ class Follower:
         log = self.log()
         assert "AddressSanitizer" not in log and "runtime error:" not in log, log[-3000:]
         return rc
-
-
-class FaultProxy:
-    """A TCP proxy in front of the node's RPC port.  mode "pass" relays,
-    "500" answers every HTTP request with a 500, "reset" closes every
-    connection at once.  Changing the mode drops open connections."""
-
-    def __init__(self, upstream_port):
-        self.upstream = upstream_port
-        self.mode = "pass"
-        self.conns = []
-        self.lock = threading.Lock()
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(64)
-        self.port = self.srv.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def set_mode(self, mode):
-        with self.lock:
-            self.mode = mode
-            for c in self.conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self.conns = []
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            with self.lock:
-                mode = self.mode
-                self.conns.append(c)
-            threading.Thread(target=self._serve, args=(c, mode), daemon=True).start()
-
-    def _serve(self, c, mode):
-        try:
-            if mode == "reset":
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                return
-            if mode == "500":
-                buf = b""
-                while True:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                    while b"\r\n\r\n" in buf:
-                        head, rest = buf.split(b"\r\n\r\n", 1)
-                        n = 0
-                        for ln in head.split(b"\r\n"):
-                            if ln.lower().startswith(b"content-length:"):
-                                n = int(ln.split(b":")[1])
-                        if len(rest) < n:
-                            break
-                        buf = rest[n:]
-                        c.sendall(b"HTTP/1.1 500 Internal Server Error\r\n"
-                                  b"Content-Length: 5\r\n\r\noops\n")
-            u = socket.create_connection(("127.0.0.1", self.upstream))
-            with self.lock:
-                self.conns.append(u)
-
-            def pump(a, b):
-                try:
-                    while True:
-                        d = a.recv(65536)
-                        if not d:
-                            break
-                        b.sendall(d)
-                except OSError:
-                    pass
-                for s in (a, b):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-            t = threading.Thread(target=pump, args=(u, c), daemon=True)
-            t.start()
-            pump(c, u)
-            t.join()
-            u.close()
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.srv.close()
-        self.set_mode("reset")
 
 
 def node_chain(node, lo=0):

@@ -30,7 +30,6 @@ import socket
 import stat
 import sys
 import tempfile
-import threading
 import time
 
 import pytest

@@ -20,15 +20,17 @@ import json
 import os
 import random
 import signal
-import socket
-import struct
 import subprocess
+import sys
 import threading
 import time
 
 INTEG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "integration")
 REPO = os.path.dirname(os.path.dirname(INTEG))
+if INTEG not in sys.path:
+    sys.path.insert(0, INTEG)
+from faultproxy import FaultProxy  # noqa: E402,F401  (re-exported)
 TESTDATA = os.path.join(REPO, "tests", "data")
 BLOCKS_HEX = os.path.join(TESTDATA, "regtest-a", "blocks.hex")
 RA_TIP = 400
@@ -44,164 +46,6 @@ def tool(name):
     if not os.path.exists(p):
         raise AssertionError(f"{p} not found (build the tools, set SIGNETD_BUILD_DIR)")
     return p
-
-
-# ---------------------------------------------------------------- proxy
-
-class FaultProxy:
-    """A TCP proxy in front of the node's RPC/REST port.
-
-    modes: "pass" relays; "delay" holds every chunk delay_s before relaying;
-    "truncate" relays the request but only the first half of each answer,
-    then closes; "drop" accepts and reads but never answers (a black hole:
-    the client's timeout must fire); "reset" closes with RST at once;
-    "500" answers every request with HTTP 500.  Changing the mode drops
-    every open connection (as a node restart would)."""
-
-    MODES = ("pass", "delay", "truncate", "drop", "reset", "500")
-
-    def __init__(self, upstream_port, delay_s=0.2):
-        self.upstream = upstream_port
-        self.delay_s = delay_s
-        self.mode = "pass"
-        self.conns = []
-        self.lock = threading.Lock()
-        self.accepted = {m: 0 for m in self.MODES}
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(128)
-        self.port = self.srv.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def set_mode(self, mode):
-        assert mode in self.MODES, mode
-        with self.lock:
-            self.mode = mode
-            old, self.conns = self.conns, []
-        for c in old:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            with self.lock:
-                mode = self.mode
-                self.conns.append(c)
-                self.accepted[mode] += 1
-            threading.Thread(target=self._serve, args=(c, mode), daemon=True).start()
-
-    @staticmethod
-    def _read_request(c, buf):
-        """One HTTP request from c (buf: bytes already read); returns
-        (request, rest) or (None, buf) at EOF."""
-        while b"\r\n\r\n" not in buf:
-            d = c.recv(65536)
-            if not d:
-                return None, buf
-            buf += d
-        head, rest = buf.split(b"\r\n\r\n", 1)
-        n = 0
-        for ln in head.split(b"\r\n"):
-            if ln.lower().startswith(b"content-length:"):
-                n = int(ln.split(b":")[1])
-        while len(rest) < n:
-            d = c.recv(65536)
-            if not d:
-                return None, buf
-            rest += d
-        return head + b"\r\n\r\n" + rest[:n], rest[n:]
-
-    def _serve(self, c, mode):
-        try:
-            if mode == "reset":
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                return
-            if mode == "drop":
-                while c.recv(65536):
-                    pass
-                return
-            if mode == "500":
-                buf = b""
-                while True:
-                    req, buf = self._read_request(c, buf)
-                    if req is None:
-                        return
-                    c.sendall(b"HTTP/1.1 500 Internal Server Error\r\n"
-                              b"Content-Length: 5\r\n\r\noops\n")
-            if mode == "truncate":
-                # one request, half of its answer, close
-                req, _ = self._read_request(c, b"")
-                if req is None:
-                    return
-                u = socket.create_connection(("127.0.0.1", self.upstream), timeout=30)
-                try:
-                    u.sendall(req)
-                    data = b""
-                    while True:
-                        d = u.recv(65536)
-                        if not d:
-                            break
-                        data += d
-                        if b"\r\n\r\n" in data:
-                            head, body = data.split(b"\r\n\r\n", 1)
-                            n = None
-                            for ln in head.split(b"\r\n"):
-                                if ln.lower().startswith(b"content-length:"):
-                                    n = int(ln.split(b":")[1])
-                            if n is not None and len(body) >= n:
-                                break
-                    cut = max(1, len(data) // 2)
-                    c.sendall(data[:cut])
-                finally:
-                    u.close()
-                return
-            u = socket.create_connection(("127.0.0.1", self.upstream))
-            with self.lock:
-                self.conns.append(u)
-            delay = self.delay_s if mode == "delay" else 0.0
-
-            def pump(a, b):
-                try:
-                    while True:
-                        d = a.recv(65536)
-                        if not d:
-                            break
-                        if delay:
-                            time.sleep(delay)
-                        b.sendall(d)
-                except OSError:
-                    pass
-                for s in (a, b):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-            t = threading.Thread(target=pump, args=(u, c), daemon=True)
-            t.start()
-            pump(c, u)
-            t.join()
-            u.close()
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.closed = True
-        self.srv.close()
-        self.set_mode("reset")
 
 
 # ---------------------------------------------------------------- logs, kills

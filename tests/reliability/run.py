@@ -34,7 +34,6 @@ import platform
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
