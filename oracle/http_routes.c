@@ -350,17 +350,6 @@ static void hook_route(struct oracle_http *h, const struct oracle_route *rt,
 
 /* ---- /forward-tx ---- */
 
-static int hexv(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Form-decode s[0..n) (Go QueryUnescape) into a new string; NULL when
  * an escape is bad. */
 static char *form_unescape(const char *s, size_t n)
@@ -374,8 +363,8 @@ static char *form_unescape(const char *s, size_t n)
 		} else if (s[i] == '%') {
 			int hi, lo;
 
-			if (n - i < 3 || (hi = hexv(s[i + 1])) < 0 ||
-			    (lo = hexv(s[i + 2])) < 0) {
+			if (n - i < 3 || (hi = sd_hex_digit(s[i + 1])) < 0 ||
+			    (lo = sd_hex_digit(s[i + 2])) < 0) {
 				free(o);
 				return NULL;
 			}
@@ -443,7 +432,7 @@ static bool is_tx_hex(const char *s)
 	if (n == 0 || n % 2 || n > HTTP_MAX_TX_HEX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (hexv((unsigned char)s[i]) < 0)
+		if (sd_hex_digit((unsigned char)s[i]) < 0)
 			return false;
 	return true;
 }

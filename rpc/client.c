@@ -5,7 +5,6 @@
 #include "rpc.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,17 +34,6 @@ void rpc_stats_get(struct rpc_stats *out)
 	out->calls = atomic_load(&st_calls);
 	out->errors = atomic_load(&st_errors);
 	out->bytes_in = atomic_load(&st_bytes_in);
-}
-
-void rpc_set_err(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, SD_ERRLEN, fmt, ap);
-	va_end(ap);
 }
 
 static void global_init_once(void)
@@ -266,7 +254,7 @@ static int done(CURL *h, CURLcode cc, const struct rpc_buf *buf,
 	rpc_stats_add(1, 0, buf->len);
 	if (cc != CURLE_OK) {
 		int rc = map_curl(cc);
-		rpc_set_err(err, "%s: %s", sd_strerror(rc),
+		sd_set_err(err, "%s: %s", sd_strerror(rc),
 			    errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		return rc;
 	}
@@ -344,7 +332,7 @@ int rpc_http(struct rpc_client *c, const char *url, const char *post,
 			rc = http_once(c, url, post, post_len, status, err);
 	}
 	if (rc == SD_OK && (*status == 401 || *status == 403)) {
-		rpc_set_err(err, "authentication refused (HTTP %ld): check %s",
+		sd_set_err(err, "authentication refused (HTTP %ld): check %s",
 			    *status, c->cookie_path ? "cookie_path"
 						    : "rpc user/password");
 		rc = SD_EAUTH;
@@ -363,7 +351,7 @@ int rpc_reply_from_json(json_t *reply, json_t **result, int *rpc_code,
 	if (rpc_code)
 		*rpc_code = 0;
 	if (!json_is_object(reply)) {
-		rpc_set_err(err, "reply is not a JSON object");
+		sd_set_err(err, "reply is not a JSON object");
 		return SD_EPARSE;
 	}
 	e = json_object_get(reply, "error");
@@ -372,13 +360,13 @@ int rpc_reply_from_json(json_t *reply, json_t **result, int *rpc_code,
 		json_t *msg = json_object_get(e, "message");
 		if (rpc_code && json_is_integer(code))
 			*rpc_code = (int)json_integer_value(code);
-		rpc_set_err(err, "%s", json_is_string(msg) ?
+		sd_set_err(err, "%s", json_is_string(msg) ?
 				   json_string_value(msg) : "error without message");
 		return SD_ERPC;
 	}
 	r = json_object_get(reply, "result");
 	if (!r) {
-		rpc_set_err(err, "reply without result");
+		sd_set_err(err, "reply without result");
 		return SD_EPARSE;
 	}
 	*result = json_incref(r);
@@ -395,7 +383,7 @@ int rpc_parse_reply(const char *body, size_t len, char **result_json,
 	*result_json = NULL;
 	j = json_loadb(body, len, 0, &jerr);
 	if (!j) {
-		rpc_set_err(err, "bad JSON reply: %s", jerr.text);
+		sd_set_err(err, "bad JSON reply: %s", jerr.text);
 		return SD_EPARSE;
 	}
 	rc = rpc_reply_from_json(j, &r, rpc_code, err);
@@ -405,7 +393,7 @@ int rpc_parse_reply(const char *body, size_t len, char **result_json,
 	*result_json = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(r);
 	if (!*result_json) {
-		rpc_set_err(err, "cannot serialize result");
+		sd_set_err(err, "cannot serialize result");
 		return SD_EPARSE;
 	}
 	return SD_OK;
@@ -428,14 +416,14 @@ static int post_json(struct rpc_client *c, const char *body, size_t len,
 	if (!*reply) {
 		rpc_stats_add(0, 1, 0);
 		if (status == 503) {
-			rpc_set_err(err, "node busy (HTTP 503)");
+			sd_set_err(err, "node busy (HTTP 503)");
 			return SD_ECONN;
 		}
 		if (status != 200) {
-			rpc_set_err(err, "HTTP %ld without JSON body", status);
+			sd_set_err(err, "HTTP %ld without JSON body", status);
 			return SD_ERPC;
 		}
-		rpc_set_err(err, "bad JSON reply: %s", jerr.text);
+		sd_set_err(err, "bad JSON reply: %s", jerr.text);
 		return SD_EPARSE;
 	}
 	return SD_OK;
@@ -479,7 +467,7 @@ int rpc_call_json(struct rpc_client *c, const char *method,
 		*rpc_code = 0;
 	body = request_body(c, method, params_json, &len);
 	if (!body) {
-		rpc_set_err(err, "params must be a JSON array");
+		sd_set_err(err, "params must be a JSON array");
 		return SD_EINVAL;
 	}
 	rc = post_json(c, body, len, &reply, err);
@@ -506,7 +494,7 @@ int rpc_call(struct rpc_client *c, const char *method, const char *params_json,
 	*result_json = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(r);
 	if (!*result_json) {
-		rpc_set_err(err, "cannot serialize result");
+		sd_set_err(err, "cannot serialize result");
 		return SD_EPARSE;
 	}
 	return SD_OK;

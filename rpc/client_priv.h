@@ -57,7 +57,4 @@ int rpc_reply_from_json(json_t *reply, json_t **result, int *rpc_code,
 /* Counters, updated by client.c and rest.c. */
 void rpc_stats_add(uint64_t calls, uint64_t errors, uint64_t bytes_in);
 
-/* Set err (may be NULL) printf-style. */
-void rpc_set_err(char *err, const char *fmt, ...) SD_PRINTF(2, 3);
-
 #endif

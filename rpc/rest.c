@@ -71,14 +71,14 @@ static int rest_status(long status, const char *what, char *err)
 	if (status == 200)
 		return SD_OK;
 	if (status == 404) {
-		rpc_set_err(err, "%s: not found (HTTP 404)", what);
+		sd_set_err(err, "%s: not found (HTTP 404)", what);
 		return SD_ENOTFOUND;
 	}
 	if (status == 503) {
-		rpc_set_err(err, "%s: node busy (HTTP 503)", what);
+		sd_set_err(err, "%s: node busy (HTTP 503)", what);
 		return SD_ECONN;
 	}
-	rpc_set_err(err, "%s: HTTP %ld", what, status);
+	sd_set_err(err, "%s: HTTP %ld", what, status);
 	return SD_ERPC;
 }
 
@@ -106,17 +106,17 @@ static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
 		return rc;
 	rc = rpc_block_parse(c->resp.data, c->resp.len, &b);
 	if (rc != SD_OK) {
-		rpc_set_err(err, "rest block %s: unparsable", hex);
+		sd_set_err(err, "rest block %s: unparsable", hex);
 		return rc;
 	}
 	if (memcmp(b->hash, hash, 32) != 0) {
-		rpc_set_err(err, "rest block %s: node sent another block", hex);
+		sd_set_err(err, "rest block %s: node sent another block", hex);
 		rpc_block_free(b);
 		return SD_EPARSE;
 	}
 	rc = rpc_block_attach_spent(b, c->resp2.data, c->resp2.len);
 	if (rc != SD_OK) {
-		rpc_set_err(err, "rest spenttxouts %s: unparsable", hex);
+		sd_set_err(err, "rest spenttxouts %s: unparsable", hex);
 		rpc_block_free(b);
 		return rc;
 	}
@@ -141,11 +141,11 @@ static int fetch_rpc(struct rpc_client *c, const uint8_t hash[32],
 	rc = rpc_block_from_json_t(r, out);
 	json_decref(r);
 	if (rc != SD_OK) {
-		rpc_set_err(err, "getblock %s: unusable JSON", hex);
+		sd_set_err(err, "getblock %s: unusable JSON", hex);
 		return rc;
 	}
 	if (memcmp((*out)->hash, hash, 32) != 0) {
-		rpc_set_err(err, "getblock %s: node sent another block", hex);
+		sd_set_err(err, "getblock %s: node sent another block", hex);
 		rpc_block_free(*out);
 		*out = NULL;
 		return SD_EPARSE;
