@@ -15,10 +15,12 @@ class FaultProxy:
     "truncate" relays the request but only the first half of each answer,
     then closes; "drop" accepts and reads but never answers (a black hole:
     the client's timeout must fire); "reset" closes with RST at once;
-    "500" answers every request with HTTP 500.  Changing the mode drops
+    "500" answers every request with HTTP 500; "no_spenttxouts" relays
+    everything but answers 404 to /rest/spenttxouts/ (a node whose REST
+    predates that endpoint, like Core < 30).  Changing the mode drops
     every open connection (as a node restart would)."""
 
-    MODES = ("pass", "delay", "truncate", "drop", "reset", "500")
+    MODES = ("pass", "delay", "truncate", "drop", "reset", "500", "no_spenttxouts")
 
     def __init__(self, upstream_port, delay_s=0.2):
         self.upstream = upstream_port
@@ -100,6 +102,9 @@ class FaultProxy:
                         return
                     c.sendall(b"HTTP/1.1 500 Internal Server Error\r\n"
                               b"Content-Length: 5\r\n\r\noops\n")
+            if mode == "no_spenttxouts":
+                self._serve_without_spenttxouts(c)
+                return
             if mode == "truncate":
                 # one request, half of its answer, close
                 req, _ = self._read_request(c, b"")
@@ -157,6 +162,31 @@ class FaultProxy:
             pass
         finally:
             c.close()
+
+    def _serve_without_spenttxouts(self, c):
+        """Request by request: 404 for /rest/spenttxouts/, else relayed on
+        one upstream connection (keep-alive both ways)."""
+        u = socket.create_connection(("127.0.0.1", self.upstream), timeout=60)
+        with self.lock:
+            self.conns.append(u)
+        buf, ubuf = b"", b""
+        try:
+            while True:
+                req, buf = self._read_request(c, buf)
+                if req is None:
+                    return
+                if req.split(b" ", 2)[1].startswith(b"/rest/spenttxouts/"):
+                    body = b"Not found\n"
+                    c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                    continue
+                u.sendall(req)
+                resp, ubuf = self._read_request(u, ubuf)
+                if resp is None:
+                    return
+                c.sendall(resp)
+        finally:
+            u.close()
 
     def close(self):
         self.closed = True

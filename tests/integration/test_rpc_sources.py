@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import REPO, BitcoinNode
+from faultproxy import FaultProxy
 
 
 
@@ -81,6 +82,30 @@ def test_detect_picks_rest(regtest_a_node):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "source rest"
     assert "block_source_detected" in r.stderr and "source=rest" in r.stderr
+
+
+def test_rest_without_spenttxouts_detects_rpc(regtest_a_node):
+    """REST on but no /rest/spenttxouts (Core < 30): auto falls back to
+    getblock 3, and the blocks equal the REST path's."""
+    direct = run_dump(regtest_a_node, "rest", 380, 400)
+    assert direct.returncode == 0, direct.stderr
+    px = FaultProxy(regtest_a_node.rpc_port)
+    px.set_mode("no_spenttxouts")
+    try:
+        class Via:
+            rpc_url = px.url
+            cookie_path = regtest_a_node.cookie_path
+        r = run_dump(Via, "auto", 380, 400)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[0] == "source rpc"
+        assert "source=rpc" in r.stderr and "spenttxouts" in r.stderr
+        assert block_lines(r.stdout) == block_lines(direct.stdout)
+        assert len(block_lines(r.stdout)) == 21
+        # forcing REST there is a clear error
+        r = run_dump(Via, "rest", 400, 400)
+        assert r.returncode == 1 and "rpc_dump: error" in r.stderr, r.stderr
+    finally:
+        px.close()
 
 
 def test_rest_off_detects_rpc(tmpdir_short):
