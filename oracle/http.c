@@ -468,6 +468,8 @@ int oracle_http_start(const struct oracle_http_config *cfg,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->cfg.threads,
 		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)h->cfg.max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)h->cfg.max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)h->cfg.conn_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
@@ -486,9 +488,10 @@ int oracle_http_start(const struct oracle_http_config *cfg,
 		free(h);
 		return SD_EIO;
 	}
-	sd_log_info("http", "listening", "host=%s threads=%u max_conn=%u",
-		    sd_log_q(q, sizeof(q), h->host), h->cfg.threads,
-		    h->cfg.max_connections);
+	sd_log_info("http", "listening", "host=%s threads=%u max_conn=%u "
+		    "max_conn_per_ip=%u", sd_log_q(q, sizeof(q), h->host),
+		    h->cfg.threads, h->cfg.max_connections,
+		    h->cfg.max_connections_per_ip);
 	*out = h;
 	return SD_OK;
 }

@@ -241,6 +241,8 @@ struct oracle_http_config {
 	const char *host;             /* "127.0.0.1:8000" */
 	unsigned threads;             /* 0 -> 2 */
 	unsigned max_connections;     /* 0 -> 1024 */
+	unsigned max_connections_per_ip; /* 0 -> no cap (a proxy in front
+					    is one address) */
 	unsigned conn_timeout_s;      /* 0 -> 30 */
 	unsigned immutable_depth;     /* confirmations before Cache-Control
 					 immutable; 0 -> 6 */

@@ -103,6 +103,10 @@ static const struct opt opts[] = {
 	 "HTTP server threads"},
 	{"http_max_connections", OPT_INT, F(http_max_connections), "1024", 1,
 	 65536, NULL, 0, "concurrent HTTP connections"},
+	{"http_max_connections_per_ip", OPT_INT,
+	 F(http_max_connections_per_ip), "0", 0, 65536, NULL, 0,
+	 "concurrent HTTP connections from one address (0 = no cap; set it "
+	 "when clients reach signetd without a proxy)"},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 

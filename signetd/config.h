@@ -42,6 +42,7 @@ struct sd_config {
 	int64_t health_max_index_lag; /* blocks */
 	int64_t http_threads;
 	int64_t http_max_connections;
+	int64_t http_max_connections_per_ip;
 };
 
 /* Fill c with every default.  Free with sd_config_free(). */

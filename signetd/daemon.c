@@ -460,6 +460,8 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	hcfg.host = cfg->host;
 	hcfg.threads = (unsigned)cfg->http_threads;
 	hcfg.max_connections = (unsigned)cfg->http_max_connections;
+	hcfg.max_connections_per_ip =
+		(unsigned)cfg->http_max_connections_per_ip;
 	hcfg.immutable_depth = (unsigned)cfg->immutable_depth;
 	hooks.ctx = &d;
 	hooks.status_json = hook_status;

@@ -397,6 +397,55 @@ def test_security_bind_limits_forward_tx_and_secrets(reference, signetd_factory,
     sanitizer_clean(s)
 
 
+def test_per_address_connection_cap(reference, signetd_factory):
+    """http_max_connections_per_ip: one address cannot hold more than its
+    share (slow or trickling clients), others are still served."""
+    node = reference["node"]
+    s = signetd_factory(node, config={"http_max_connections_per_ip": 4,
+                                      "http_max_connections": 64})
+    s.start()
+    s.wait_synced(rellib.RA_TIP)
+
+    def get_from(src):
+        c = socket.socket()
+        c.settimeout(3)
+        try:
+            c.bind((src, 0))
+            c.connect(("127.0.0.1", s.port))
+            c.sendall(b"GET /block-height HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                data += d
+            return data.split(b" ", 2)[1] if data.startswith(b"HTTP/1.1 ") else None
+        except OSError:
+            return None
+        finally:
+            c.close()
+
+    assert get_from("127.0.0.1") == b"200"
+    held = []
+    for _ in range(4):  # idle, half-open requests from one address
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=5,
+                                     source_address=("127.0.0.1", 0))
+        c.sendall(b"GET /block-height HTTP/1.1\r\n")
+        held.append(c)
+    time.sleep(0.3)
+    try:
+        assert get_from("127.0.0.1") is None, "a 5th connection from one address was served"
+        assert get_from("127.0.0.2") == b"200", "another address was refused"
+    finally:
+        for c in held:
+            c.close()
+    wait_until(lambda: get_from("127.0.0.1") == b"200", timeout=10,
+               what="the address served again once its connections closed")
+    s.stop()
+    assert "max_conn_per_ip=4" in s.log_text()
+    sanitizer_clean(s)
+
+
 def test_miner_refuses_world_readable_key_file(tmpdir_short):
     import subprocess
     miner = os.path.join(rellib.build_dir(), "tools", "miner_main")
