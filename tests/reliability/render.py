@@ -235,7 +235,9 @@ def render(res):
                      "and the connection limit bounds how many such clients fit.  Exposed "
                      "directly, a few hundred trickling connections could fill the limit; "
                      "behind nginx (contrib/nginx; `client_header_timeout` 60 s total by "
-                     "default) they never reach signetd.\n")
+                     "default) they never reach signetd; exposed directly, set "
+                     "`http_max_connections_per_ip` so that one address cannot hold more "
+                     "than its share (tested in test_reliability.py).\n")
         o.append("\nAlso checked by `tests/integration/test_reliability.py` on every change: "
                  "a world-readable cookie is used but warned about "
                  "(`cookie_permissions`, path and mode only; bitcoind writes it 0600, "
