@@ -19,7 +19,7 @@ write_ms) for each block.  The first block is a warm-up, not counted.
 
 Usage: bench/latency_bench.py BUILD_DIR [--blocks 21] [--txs 1500]
                                          [--mode direct|mempool|both]
-env: BITCOIND (default /opt/bitcoind/bin/bitcoind), KEEP=1 keeps the dir.
+env: BITCOIND (default .deps/bitcoin/bin/bitcoind, from contrib/get-bitcoind.sh), KEEP=1 keeps the dir.
 Needs python3-zmq (Debian's /usr/bin/python3 has it).
 """
 import argparse
@@ -316,7 +316,9 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
-    bitcoind = os.environ.get("BITCOIND", "/opt/bitcoind/bin/bitcoind")
+    bitcoind = os.environ.get("BITCOIND", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        ".deps", "bitcoin", "bin", "bitcoind"))
     tmp = tempfile.mkdtemp(prefix="sd-latbench-")
     node_dir = os.path.join(tmp, "node")
     proc, ports = start_node(node_dir, bitcoind)

@@ -4,7 +4,7 @@
 # signet (new key, 1-of-1 multisig challenge, native signing, JSON-RPC).
 # Also runs the same with --grind-cmd "bitcoin-util grind" (the reference's
 # grinder; the reference itself needs a Core source tree and takes
-# 1.7-2.0 s a block here, see /work/shared/perf/baselines.md).
+# 1.7-2.0 s a block here, see the baselines measured on this machine kind).
 #
 # Usage: bench/miner_blocks.sh [N]
 #   MINER_CMD   miner command (default build/tools/miner_main)

@@ -724,7 +724,7 @@ def sec_lsan(env, a):
         return {"ok": False, "error": f"no ASan signetd at {a.asan_bin}"}
     r = run_load(env, a, signetd_bin=a.asan_bin, clients=a.lsan_clients,
                  duration=a.lsan_s, reorg_every=10, name="lsan")
-    r["binary"] = a.asan_bin
+    r["binary"] = os.path.join(os.path.basename(os.path.dirname(a.asan_bin)), "signetd")
     log("lsan", {k: v for k, v in r.items() if k != "rss_series_kb"})
     return r
 
@@ -917,7 +917,7 @@ def save_section(path, name, r):
         if name:
             res["sections"][name] = r
         res["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "signetd": os.environ.get("SIGNETD_BIN")}
+                          "signetd": os.path.basename(os.path.dirname(os.environ.get("SIGNETD_BIN") or "build/x")) + "/signetd"}
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(res, f, indent=1, default=str)
