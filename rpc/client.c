@@ -373,6 +373,18 @@ int rpc_reply_from_json(json_t *reply, json_t **result, int *rpc_code,
 	return SD_OK;
 }
 
+/* Serialize a result (consumed) to compact JSON text for the caller. */
+static int result_to_text(json_t *r, char **result_json, char *err)
+{
+	*result_json = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(r);
+	if (!*result_json) {
+		sd_set_err(err, "cannot serialize result");
+		return SD_EPARSE;
+	}
+	return SD_OK;
+}
+
 int rpc_parse_reply(const char *body, size_t len, char **result_json,
 		    int *rpc_code, char *err)
 {
@@ -390,13 +402,7 @@ int rpc_parse_reply(const char *body, size_t len, char **result_json,
 	json_decref(j);
 	if (rc != SD_OK)
 		return rc;
-	*result_json = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(r);
-	if (!*result_json) {
-		sd_set_err(err, "cannot serialize result");
-		return SD_EPARSE;
-	}
-	return SD_OK;
+	return result_to_text(r, result_json, err);
 }
 
 /* POST body; parse the reply into *reply (NULL on error).  HTTP 500/404
@@ -491,11 +497,5 @@ int rpc_call(struct rpc_client *c, const char *method, const char *params_json,
 	rc = rpc_call_json(c, method, params_json, &r, rpc_code, err);
 	if (rc != SD_OK)
 		return rc;
-	*result_json = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(r);
-	if (!*result_json) {
-		sd_set_err(err, "cannot serialize result");
-		return SD_EPARSE;
-	}
-	return SD_OK;
+	return result_to_text(r, result_json, err);
 }
