@@ -195,9 +195,12 @@ static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
 	return n_tweaks;
 }
 
-/* Largest value and count of the unspent rows of (height, dtxid). */
-static int tx_unspent(MDB_cursor *c, const uint8_t prefix[36], uint64_t *max,
-		      size_t *n)
+/* The largest value among the unspent rows of (height, dtxid); *any says
+ * whether one is left.  The scan stops at the first unspent row worth
+ * `stop` (no row can be worth more than the row's old maximum): a spend of
+ * one of many equal outputs costs one step, not a scan of the tx. */
+static int tx_unspent_max(MDB_cursor *c, const uint8_t prefix[36],
+			  uint64_t stop, uint64_t *max, bool *any)
 {
 	uint8_t kb[ST_UTXO_KEY];
 	MDB_val k, v;
@@ -207,7 +210,7 @@ static int tx_unspent(MDB_cursor *c, const uint8_t prefix[36], uint64_t *max,
 	memset(kb + 36, 0, 4);
 	k = mv(kb, sizeof(kb));
 	*max = 0;
-	*n = 0;
+	*any = false;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		const uint8_t *val = v.mv_data;
@@ -220,9 +223,11 @@ static int tx_unspent(MDB_cursor *c, const uint8_t prefix[36], uint64_t *max,
 		if (val[42])
 			continue;
 		value = sd_be64_get(val);
-		(*n)++;
+		*any = true;
 		if (value > *max)
 			*max = value;
+		if (value >= stop)
+			break;
 	}
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
@@ -235,8 +240,8 @@ static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
 	uint8_t opk[36], uk[ST_UTXO_KEY], uv[ST_UTXO_VAL], ck[ST_CUT_KEY];
 	uint8_t cv[ST_CUT_VAL];
 	MDB_val k, v;
-	uint64_t max;
-	size_t n;
+	uint64_t max, old_max, spent_value;
+	bool any;
 	int32_t hc;
 	int rc;
 
@@ -266,6 +271,7 @@ static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
 	if (hc < height)
 		st_undo_log(idx, ST_UTXO, uk, sizeof(uk), &v);
 	memcpy(uv, v.mv_data, sizeof(uv));
+	spent_value = sd_be64_get(uv);
 	uv[42] = 1;
 	v = mv(uv, sizeof(uv));
 	if ((rc = mdb_put(txn, idx->dbi[ST_UTXO], &k, &v, 0)))
@@ -273,8 +279,8 @@ static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
 	if (!(idx->flags & ST_F_CUT_THROUGH))
 		return 0;
 
-	if ((rc = tx_unspent(uc, uk, &max, &n)))
-		return rc;
+	/* The cut-through row holds the max of the unspent outputs: spending
+	 * one worth less leaves it as it is (the max-holder is unspent). */
 	memcpy(ck, uk, ST_CUT_KEY);
 	k = mv(ck, sizeof(ck));
 	rc = mdb_get(txn, idx->dbi[ST_CUT], &k, &v);
@@ -284,15 +290,21 @@ static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
 		return rc;
 	if (v.mv_size != ST_CUT_VAL)
 		return MDB_CORRUPTED;
-	if (n > 0 && sd_be64_get((uint8_t *)v.mv_data + 33) == max)
+	old_max = sd_be64_get((uint8_t *)v.mv_data + 33);
+	if (spent_value < old_max)
 		return 0;
+	memcpy(cv, v.mv_data, sizeof(cv));
+	if ((rc = tx_unspent_max(uc, uk, old_max, &max, &any)))
+		return rc;
+	if (any && max == old_max)
+		return 0;
+	k = mv(ck, sizeof(ck));
+	v = mv(cv, sizeof(cv));
 	if (hc < height)
 		st_undo_log(idx, ST_CUT, ck, sizeof(ck), &v);
-	if (n == 0)
+	if (!any)
 		return mdb_del(txn, idx->dbi[ST_CUT], &k, NULL);
-	memcpy(cv, v.mv_data, 33);
 	sd_be64_put(cv + 33, max);
-	v = mv(cv, sizeof(cv));
 	return mdb_put(txn, idx->dbi[ST_CUT], &k, &v, 0);
 }
 
