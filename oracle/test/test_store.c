@@ -329,6 +329,114 @@ static json_t *our_utxos(struct oracle_read *r, int h, const uint8_t bh[32],
 	return a;
 }
 
+/* Cut-through invariant, checked against the utxos rows themselves: a tx
+ * with an unspent taproot output has a cut_through row whose highest
+ * value is the max over its unspent rows; a tx whose outputs are all
+ * spent has none.  Independent of the incremental rule in spend_one. */
+static uint64_t hex_be64(const char *p)
+{
+	uint64_t x = 0;
+
+	for (int i = 0; i < 16; i++)
+		x = x << 4 | (uint64_t)(p[i] <= '9' ? p[i] - '0' : p[i] - 'a' + 10);
+	return x;
+}
+
+static void check_cut_through_invariant(struct oracle_index *idx)
+{
+	char *d = dump(idx), *line, *save = NULL;
+	size_t n_cut = 0, cap = 4096, n_tx = 0, lowered = 0, gone = 0;
+	size_t partial = 0;
+	char (*cut_key)[73] = sd_xmalloc(cap * sizeof(*cut_key));
+	uint64_t *cut_hi = sd_xmalloc(cap * sizeof(*cut_hi));
+	char cur[73] = "";
+	uint64_t max_all = 0, max_unspent = 0;
+	bool any_unspent = false, any_spent = false, have = false;
+
+	for (line = strtok_r(d, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "cut_through ", 12)) {
+			CHECK_EQ_INT(strlen(line), 12 + 72 + 1 + 82);
+			if (n_cut == cap) {
+				cap *= 2;
+				cut_key = sd_xrealloc(cut_key, cap * sizeof(*cut_key));
+				cut_hi = sd_xrealloc(cut_hi, cap * sizeof(*cut_hi));
+			}
+			memcpy(cut_key[n_cut], line + 12, 72);
+			cut_key[n_cut][72] = 0;
+			cut_hi[n_cut++] = hex_be64(line + 12 + 73 + 66);
+		}
+	}
+	free(d);
+	d = dump(idx);
+	save = NULL;
+	/* utxos rows come grouped by (H, dtxid): fold each group, then
+	 * compare it with its cut_through row (binary search, hex keys sort
+	 * as the bytes do). */
+	for (line = strtok_r(d, "\n", &save);; line = strtok_r(NULL, "\n", &save)) {
+		bool is_utxo = line && !strncmp(line, "utxos ", 6);
+
+		if (have && (!is_utxo || memcmp(line + 6, cur, 72))) {
+			size_t lo = 0, hi = n_cut;
+
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (strcmp(cut_key[mid], cur) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			n_tx++;
+			if (any_unspent) {
+				CHECK(lo < n_cut && !strcmp(cut_key[lo], cur));
+				CHECK(cut_hi[lo] == max_unspent);
+				partial += any_spent;
+				lowered += max_unspent < max_all;
+			} else {
+				CHECK(!(lo < n_cut && !strcmp(cut_key[lo], cur)));
+				gone++;
+			}
+			have = false;
+		}
+		if (!line)
+			break;
+		if (!is_utxo)
+			continue;
+		CHECK_EQ_INT(strlen(line), 6 + 80 + 1 + 86);
+		if (!have) {
+			memcpy(cur, line + 6, 72);
+			cur[72] = 0;
+			max_all = max_unspent = 0;
+			any_unspent = any_spent = false;
+			have = true;
+		}
+		{
+			uint64_t value = hex_be64(line + 6 + 81);
+			bool spent = line[6 + 81 + 84] != '0' ||
+				     line[6 + 81 + 85] != '0';
+
+			if (value > max_all)
+				max_all = value;
+			if (spent) {
+				any_spent = true;
+			} else {
+				any_unspent = true;
+				if (value > max_unspent)
+					max_unspent = value;
+			}
+		}
+	}
+	fprintf(stderr, "cut-through invariant: %zu txs with taproot rows, %zu "
+		"cut rows, %zu partly spent, %zu lowered, %zu fully spent\n",
+		n_tx, n_cut, partial, lowered, gone);
+	CHECK(n_tx > 0 && partial > 0 && lowered > 0 && gone > 0);
+	CHECK_EQ_INT(n_cut + gone, n_tx);
+	free(cut_key);
+	free(cut_hi);
+	free(d);
+}
+
 static void check_vs_blindbit(struct oracle_index *idx)
 {
 	FILE *f = fopen(testdata("blindbit-v1.jsonl"), "r");
@@ -889,6 +997,7 @@ int main(void)
 
 	check_tweak_index_truth(idx);
 	check_vs_blindbit(idx);
+	check_cut_through_invariant(idx);
 	check_reorg_and_reopen(idx, dir_a);
 	check_tweaks_only();
 	check_mempool();
