@@ -131,6 +131,15 @@ int oracle_index_connect_infos(struct oracle_index *idx,
 			       const struct oracle_tx_info *infos)
 	SD_WARN_UNUSED;
 /* Undo the tip block exactly (undo records). */
+/* Group commit (catch-up): with n > 1, connects leave their write txn
+ * open and commit every n blocks or at oracle_index_flush (any other
+ * write, disconnect and close flush first).  Readers see blocks once
+ * committed; a kill loses at most the pending blocks, never a part of
+ * one.  A failed commit drops the pending blocks: the index's tip goes
+ * back to the last committed block (the follower fetches them again). */
+void oracle_index_set_group_commit(struct oracle_index *idx, unsigned n);
+int oracle_index_flush(struct oracle_index *idx) SD_WARN_UNUSED;
+
 int oracle_index_disconnect(struct oracle_index *idx, int32_t height,
 			    const uint8_t hash[32]) SD_WARN_UNUSED;
 

@@ -414,6 +414,8 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 	uint8_t *fnew = NULL, *fspent = NULL, *spent = NULL;
 	uint64_t t0 = sd_mono_ns(), t1 = t0, t2;
 	size_t n_tweaks, from_mempool;
+	unsigned batch = 1;
+	bool deferred;
 	char hex[65];
 	double ms;
 	int rc;
@@ -452,28 +454,43 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 		a.spent = spent;
 	}
 	t1 = sd_mono_ns();
-	rc = st_write(idx, "connect", connect_txn, &a);
+	deferred = idx->group_max > 1;
+	rc = deferred ? st_write_deferred(idx, "connect", connect_txn, &a) :
+			st_write(idx, "connect", connect_txn, &a);
 	if (rc != SD_OK)
 		goto out;
-	t2 = sd_mono_ns();
 	idx->tip_height = b->height;
 	memcpy(idx->tip_hash, b->hash, 32);
+	if (deferred) {
+		idx->pending_blocks++;
+		idx->pending_tweaks += n_tweaks;
+		batch = idx->pending_blocks;
+		if (batch >= idx->group_max &&
+		    (rc = oracle_index_flush(idx)) != SD_OK)
+			goto out;
+	} else {
+		idx->durable_height = b->height;
+		memcpy(idx->durable_hash, b->hash, 32);
+	}
+	t2 = sd_mono_ns();
 	ms = (double)(sd_mono_ns() - t0) / 1e6;
 	pthread_mutex_lock(&idx->stats_mu);
-	idx->stat_tip = b->height;
-	idx->blocks_connected++;
-	idx->tweaks_indexed += n_tweaks;
+	if (!deferred) {
+		idx->stat_tip = b->height;
+		idx->blocks_connected++;
+		idx->tweaks_indexed += n_tweaks;
+	}
 	idx->last_connect_ms = ms;
 	pthread_mutex_unlock(&idx->stats_mu);
 	st_mempool_drop_block(idx, b);
 	sd_hex_encode_rev(hex, b->hash, 32);
 	sd_log_info("oracle", "block_connected", "height=%d hash=%s txs=%zu "
 		    "tweaks=%zu ms=%.2f compute_ms=%.2f write_ms=%.2f "
-		    "from_mempool=%zu txn_ms=%.2f commit_ms=%.2f",
+		    "from_mempool=%zu txn_ms=%.2f commit_ms=%.2f batch=%u",
 		    b->height, hex, b->n_tx, n_tweaks, ms,
 		    (double)(t1 - t0) / 1e6, ms - (double)(t1 - t0) / 1e6,
 		    from_mempool, (double)a.body_ns / 1e6,
-		    (double)(t2 - t1 - a.body_ns) / 1e6);
+		    (double)(t2 - t1 - a.body_ns) / 1e6, batch);
 out:
 	free(fnew);
 	free(fspent);

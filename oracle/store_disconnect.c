@@ -184,8 +184,9 @@ int oracle_index_disconnect(struct oracle_index *idx, int32_t height,
 	rc = st_write(idx, "disconnect", disconnect_txn, &a);
 	if (rc != SD_OK)
 		return rc;
-	idx->tip_height = a.new_tip;
+	idx->tip_height = idx->durable_height = a.new_tip;
 	memcpy(idx->tip_hash, a.new_hash, 32);
+	memcpy(idx->durable_hash, a.new_hash, 32);
 	pthread_mutex_lock(&idx->stats_mu);
 	idx->stat_tip = a.new_tip;
 	idx->blocks_disconnected++;

@@ -227,6 +227,29 @@ static bool is_sd_code(int rc)
 	return rc < 0 && rc > -100;
 }
 
+/* Map a failed txn's LMDB/errno code to an SD code (logging it); for
+ * MDB_MAP_FULL / MDB_MAP_RESIZED, fix the map and return 1 (retry). */
+static int write_failed(struct oracle_index *idx, const char *what, int rc)
+{
+	if (is_sd_code(rc))
+		return rc;
+	if (rc == MDB_MAP_FULL)
+		return grow_map(idx) != 0 ? SD_ENOSPC : 1;
+	if (rc == MDB_MAP_RESIZED)
+		return adopt_map(idx) != 0 ? SD_EDB : 1;
+	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG ||
+	    (rc == EIO && looks_full(idx))) {
+		st_stats_disk_full(idx, true);
+		sd_log_error("oracle", "db_disk_full", "op=%s err=%s",
+			     what, rc == EFBIG ? "EFBIG" : rc == EDQUOT ?
+			     "EDQUOT" : rc == EIO ? "EIO" : "ENOSPC");
+		return SD_ENOSPC;
+	}
+	sd_log_error("oracle", "db_error", "op=%s err=%d errstr=\"%s\"",
+		     what, rc, mdb_strerror(rc));
+	return SD_EDB;
+}
+
 int st_write(struct oracle_index *idx, const char *what,
 	     int (*fn)(struct oracle_index *idx, MDB_txn *txn, void *arg),
 	     void *arg)
@@ -234,6 +257,9 @@ int st_write(struct oracle_index *idx, const char *what,
 	MDB_txn *txn;
 	int rc, tries;
 
+	/* a write outside the group commit goes after the pending blocks */
+	if ((rc = oracle_index_flush(idx)) != SD_OK)
+		return rc;
 	for (tries = 0; tries < 64; tries++) {
 		pthread_rwlock_rdlock(&idx->maplock);
 		rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
@@ -249,32 +275,101 @@ int st_write(struct oracle_index *idx, const char *what,
 			st_stats_disk_full(idx, false);
 			return SD_OK;
 		}
-		if (is_sd_code(rc))
+		if ((rc = write_failed(idx, what, rc)) != 1)
 			return rc;
-		if (rc == MDB_MAP_FULL) {
-			if (grow_map(idx) != 0)
-				return SD_ENOSPC;
-			continue;
-		}
-		if (rc == MDB_MAP_RESIZED) {
-			if (adopt_map(idx) != 0)
-				return SD_EDB;
-			continue;
-		}
-		if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG ||
-		    (rc == EIO && looks_full(idx))) {
-			st_stats_disk_full(idx, true);
-			sd_log_error("oracle", "db_disk_full", "op=%s err=%s",
-				     what, rc == EFBIG ? "EFBIG" : rc == EDQUOT ?
-				     "EDQUOT" : rc == EIO ? "EIO" : "ENOSPC");
-			return SD_ENOSPC;
-		}
-		sd_log_error("oracle", "db_error", "op=%s err=%d errstr=\"%s\"",
-			     what, rc, mdb_strerror(rc));
-		return SD_EDB;
 	}
 	sd_log_error("oracle", "db_error", "op=%s err=too_many_retries", what);
 	return SD_EDB;
+}
+
+/* Group commit: the pending txn holds the map lock shared while open. */
+static void pending_abort(struct oracle_index *idx)
+{
+	if (!idx->wtxn)
+		return;
+	mdb_txn_abort(idx->wtxn);
+	idx->wtxn = NULL;
+	pthread_rwlock_unlock(&idx->maplock);
+	idx->tip_height = idx->durable_height;
+	memcpy(idx->tip_hash, idx->durable_hash, 32);
+	if (idx->pending_blocks)
+		sd_log_warn("oracle", "group_commit_lost", "blocks=%u "
+			    "durable_tip=%d note=refetched_by_follower",
+			    idx->pending_blocks, idx->durable_height);
+	idx->pending_blocks = 0;
+	idx->pending_tweaks = 0;
+}
+
+int st_write_deferred(struct oracle_index *idx, const char *what,
+		      int (*fn)(struct oracle_index *idx, MDB_txn *txn,
+				void *arg),
+		      void *arg)
+{
+	int rc;
+
+	if (!idx->wtxn) {
+		pthread_rwlock_rdlock(&idx->maplock);
+		rc = mdb_txn_begin(idx->env, NULL, 0, &idx->wtxn);
+		if (rc) {
+			idx->wtxn = NULL;
+			pthread_rwlock_unlock(&idx->maplock);
+			rc = write_failed(idx, what, rc);
+			return rc == 1 ? SD_EDB : rc;
+		}
+	}
+	rc = fn(idx, idx->wtxn, arg);
+	if (rc == 0)
+		return SD_OK;
+	pending_abort(idx);
+	rc = write_failed(idx, what, rc);
+	return rc == 1 ? SD_EDB : rc;   /* map fixed: the follower retries */
+}
+
+void oracle_index_set_group_commit(struct oracle_index *idx, unsigned n)
+{
+	idx->group_max = n;
+}
+
+int oracle_index_flush(struct oracle_index *idx)
+{
+	uint64_t t0;
+	unsigned n;
+	int rc;
+
+	if (!idx->wtxn)
+		return SD_OK;
+	t0 = sd_mono_ns();
+	rc = mdb_txn_commit(idx->wtxn);
+	idx->wtxn = NULL;
+	pthread_rwlock_unlock(&idx->maplock);
+	if (rc != 0) {
+		/* the txn is gone: behave as pending_abort */
+		idx->tip_height = idx->durable_height;
+		memcpy(idx->tip_hash, idx->durable_hash, 32);
+		sd_log_warn("oracle", "group_commit_lost", "blocks=%u "
+			    "durable_tip=%d note=refetched_by_follower",
+			    idx->pending_blocks, idx->durable_height);
+		idx->pending_blocks = 0;
+		idx->pending_tweaks = 0;
+		rc = write_failed(idx, "commit", rc);
+		return rc == 1 ? SD_EDB : rc;
+	}
+	st_stats_disk_full(idx, false);
+	n = idx->pending_blocks;
+	idx->durable_height = idx->tip_height;
+	memcpy(idx->durable_hash, idx->tip_hash, 32);
+	pthread_mutex_lock(&idx->stats_mu);
+	idx->stat_tip = idx->tip_height;
+	idx->blocks_connected += n;
+	idx->tweaks_indexed += idx->pending_tweaks;
+	pthread_mutex_unlock(&idx->stats_mu);
+	idx->pending_blocks = 0;
+	idx->pending_tweaks = 0;
+	if (n > 1)
+		sd_log_info("oracle", "group_committed", "blocks=%u tip=%d "
+			    "ms=%.2f", n, idx->durable_height,
+			    (double)(sd_mono_ns() - t0) / 1e6);
+	return SD_OK;
 }
 
 int st_read_begin(struct oracle_index *idx, MDB_txn **txn)
@@ -479,6 +574,8 @@ int oracle_index_open(const struct oracle_config *cfg,
 		return rc;
 	}
 	idx->stat_tip = idx->tip_height;
+	idx->durable_height = idx->tip_height;
+	memcpy(idx->durable_hash, idx->tip_hash, 32);
 	idx->pool = oracle_pool_new(cfg->tweak_threads);
 	sd_log_info("oracle", "index_opened", "tip=%d map_bytes=%zu "
 		    "threads=%u tweaks_only=%d full_basic=%d full_dust=%d "
@@ -492,8 +589,11 @@ int oracle_index_open(const struct oracle_config *cfg,
 
 void oracle_index_close(struct oracle_index *idx)
 {
-	if (idx)
-		index_free(idx);
+	if (!idx)
+		return;
+	if (oracle_index_flush(idx) != SD_OK)
+		pending_abort(idx);
+	index_free(idx);
 }
 
 const struct oracle_config *oracle_index_config(struct oracle_index *idx)

@@ -84,8 +84,14 @@ struct oracle_index {
 	struct oracle_pool *pool;
 
 	/* writer thread only */
-	int32_t tip_height;
+	int32_t tip_height;          /* includes pending (uncommitted) blocks */
 	uint8_t tip_hash[32];
+	int32_t durable_height;      /* last committed tip */
+	uint8_t durable_hash[32];
+	MDB_txn *wtxn;               /* group commit: open txn, or NULL */
+	unsigned group_max;          /* blocks per txn (<= 1: one each) */
+	unsigned pending_blocks;
+	uint64_t pending_tweaks;
 	struct oracle_tx_info *infos;
 	size_t infos_cap;
 	struct st_utxo_rec *utxos;
@@ -114,6 +120,13 @@ struct oracle_index {
 int st_write(struct oracle_index *idx, const char *what,
 	     int (*fn)(struct oracle_index *idx, MDB_txn *txn, void *arg),
 	     void *arg);
+/* Group commit: run fn in the pending txn (opened on demand); on failure
+ * the pending blocks are dropped and idx's tip goes back to the durable
+ * one.  oracle_index_flush commits. */
+int st_write_deferred(struct oracle_index *idx, const char *what,
+		      int (*fn)(struct oracle_index *idx, MDB_txn *txn,
+				void *arg),
+		      void *arg);
 /* A read txn under the map lock (shared); st_read_end releases both. */
 int st_read_begin(struct oracle_index *idx, MDB_txn **txn);
 void st_read_end(struct oracle_index *idx, MDB_txn *txn);

@@ -318,6 +318,12 @@ int rpc_follower_run(struct rpc_follower *f)
 		rc = ensure_setup(f);
 		if (rc == SD_OK)
 			rc = rpc_follow_sync_pass(f, &did);
+		if (f->cb.flush) {
+			int frc = f->cb.flush(f->cb.ctx);
+
+			if (frc != SD_OK && (rc == SD_OK || rc == PASS_RESTART))
+				rc = rpc_follow_fail(f, "consumer_flush", frc);
+		}
 		if (rpc_follow_stopping(f))
 			break;
 		if (rc == PASS_RESTART) {

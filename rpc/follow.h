@@ -30,7 +30,7 @@ struct rpc_follower_cb {
 	/* Hash the consumer has at height (<= its tip). SD_ENOTFOUND if none. */
 	int (*hash_at)(void *ctx, int32_t height, uint8_t hash[32]);
 	/* Apply a block on top of the consumer tip (b->height == tip+1).  Must
-	 * be durable on return.  A non-OK return stops the follower's current
+	 * be durable on return, or at `flush` when the consumer has one.  A non-OK return stops the follower's current
 	 * pass; it retries later with backoff. */
 	int (*connect)(void *ctx, const struct rpc_block *b);
 	/* Undo the consumer's tip block (height, hash). */
@@ -46,6 +46,12 @@ struct rpc_follower_cb {
 	 * connecting the earlier blocks.  Must not touch consumer state
 	 * that connect uses without its own locking. */
 	void (*prepare)(void *ctx, const struct rpc_block *b);
+	/* Optional (may be NULL): called at the end of every sync pass.  A
+	 * consumer may then defer durability: blocks connected in a pass are
+	 * durable once flush returns SD_OK (a consumer that loses them on a
+	 * failed flush answers `tip` from its durable state; the next pass
+	 * fetches them again). */
+	int (*flush)(void *ctx);
 };
 
 struct rpc_follower_config {

@@ -58,18 +58,34 @@ struct daemon {
 
 /* ---- follower callbacks -> index ---------------------------------------- */
 
-static int cb_tip(void *ctx, int32_t *height, uint8_t hash[32])
+/* Blocks of one sync pass share a write txn, committed every
+ * GROUP_COMMIT_BLOCKS blocks and at the end of the pass (cb_flush): one
+ * commit (pages written + fdatasync) for many blocks during a catch-up;
+ * at the tip a pass is one block, committed before it is announced.
+ * tip/hash_at flush first, so the follower always sees durable state. */
+#define GROUP_COMMIT_BLOCKS 16
+
+static int cb_flush(void *ctx)
 {
 	struct daemon *d = ctx;
 
-	return oracle_index_tip(d->idx, height, hash);
+	return oracle_index_flush(d->idx);
+}
+
+static int cb_tip(void *ctx, int32_t *height, uint8_t hash[32])
+{
+	struct daemon *d = ctx;
+	int rc = oracle_index_flush(d->idx);
+
+	return rc != SD_OK ? rc : oracle_index_tip(d->idx, height, hash);
 }
 
 static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 {
 	struct daemon *d = ctx;
+	int rc = oracle_index_flush(d->idx);
 
-	return oracle_index_hash_at(d->idx, height, hash);
+	return rc != SD_OK ? rc : oracle_index_hash_at(d->idx, height, hash);
 }
 
 /* Fetch thread: compute the block's tweaks while the follower thread
@@ -415,6 +431,15 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 			     sd_log_q(q, sizeof(q), err));
 		goto out;
 	}
+	{
+		/* env SIGNETD_GROUP_COMMIT_BLOCKS: for benchmarks and tests
+		 * (1 = one txn a block) */
+		const char *gc = getenv("SIGNETD_GROUP_COMMIT_BLOCKS");
+		long n = gc ? strtol(gc, NULL, 10) : GROUP_COMMIT_BLOCKS;
+
+		oracle_index_set_group_commit(d.idx, n >= 1 && n <= 1024 ?
+					      (unsigned)n : GROUP_COMMIT_BLOCKS);
+	}
 
 	rc = rpc_client_new(&rpc_main, &d.fwd);
 	if (rc == SD_OK)
@@ -441,6 +466,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	cb.disconnect = cb_disconnect;
 	cb.mempool_tx = cb_mempool_tx;
 	cb.prepare = cb_prepare;
+	cb.flush = cb_flush;
 	rc = rpc_follower_new(&fcfg, &cb, &d.fol);
 	if (rc != SD_OK) {
 		sd_log_error("daemon", "startup_failed",

@@ -437,6 +437,54 @@ static void check_cut_through_invariant(struct oracle_index *idx)
 	free(d);
 }
 
+/* Group commit: blocks connected in a batch are invisible (and not
+ * counted) until the batch commits; the result equals one txn a block. */
+static void check_group_commit(const char *ref_dump)
+{
+	char dir[512], *d;
+	struct oracle_config c;
+	struct oracle_index *g;
+	struct oracle_stats st;
+	uint8_t hash[32];
+	int32_t tip;
+
+	new_datadir(dir, sizeof(dir));
+	c = full_cfg(dir);
+	g = open_ok(&c);
+	oracle_index_set_group_commit(g, 7);
+	for (int h = 1; h <= 400; h++) {
+		CHECK_EQ_INT(oracle_index_connect(g, chain.b[h - 1]), SD_OK);
+		CHECK_EQ_INT(oracle_index_tip(g, &tip, hash), SD_OK);
+		CHECK_EQ_INT(tip, h - h % 7 ? h - h % 7 : -1);
+		oracle_index_stats(g, &st);
+		CHECK_EQ_INT(st.blocks_connected, (uint64_t)(h - h % 7));
+	}
+	CHECK_EQ_INT(oracle_index_flush(g), SD_OK);
+	CHECK_EQ_INT(oracle_index_flush(g), SD_OK);   /* nothing pending */
+	CHECK_EQ_INT(oracle_index_tip(g, &tip, hash), SD_OK);
+	CHECK_EQ_INT(tip, 400);
+	oracle_index_stats(g, &st);
+	CHECK_EQ_INT(st.blocks_connected, 400);
+	CHECK_EQ_INT(st.tweaks_indexed, 2048);
+	d = dump(g);
+	CHECK(strcmp(d, ref_dump) == 0);
+	free(d);
+	/* a disconnect flushes the pending blocks first */
+	CHECK_EQ_INT(oracle_index_disconnect(g, 400, chain.b[399]->hash), SD_OK);
+	CHECK_EQ_INT(oracle_index_connect(g, chain.b[399]), SD_OK);
+	CHECK_EQ_INT(oracle_index_connect(g, chain.b[399]), SD_ESTATE);
+	oracle_index_close(g);     /* close commits the pending block */
+	g = open_ok(&c);
+	CHECK_EQ_INT(oracle_index_tip(g, &tip, hash), SD_OK);
+	CHECK_EQ_INT(tip, 400);
+	d = dump(g);
+	CHECK(strcmp(d, ref_dump) == 0);
+	free(d);
+	oracle_index_close(g);
+	fprintf(stderr, "group commit (7 blocks a txn): same index as one txn "
+		"a block\n");
+}
+
 static void check_vs_blindbit(struct oracle_index *idx)
 {
 	FILE *f = fopen(testdata("blindbit-v1.jsonl"), "r");
@@ -998,6 +1046,12 @@ int main(void)
 	check_tweak_index_truth(idx);
 	check_vs_blindbit(idx);
 	check_cut_through_invariant(idx);
+	{
+		char *ref = dump(idx);
+
+		check_group_commit(ref);
+		free(ref);
+	}
 	check_reorg_and_reopen(idx, dir_a);
 	check_tweaks_only();
 	check_mempool();
