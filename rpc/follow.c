@@ -319,6 +319,8 @@ int rpc_follower_run(struct rpc_follower *f)
 		if (rc == SD_OK)
 			rc = rpc_follow_sync_pass(f, &did);
 		if (f->cb.flush) {
+			/* (sync_forward flushed already; this covers a pass that
+			 * failed between connect and its own flush) */
 			int frc = f->cb.flush(f->cb.ctx);
 
 			if (frc != SD_OK && (rc == SD_OK || rc == PASS_RESTART))

@@ -46,7 +46,8 @@ struct rpc_follower_cb {
 	 * connecting the earlier blocks.  Must not touch consumer state
 	 * that connect uses without its own locking. */
 	void (*prepare)(void *ctx, const struct rpc_block *b);
-	/* Optional (may be NULL): called at the end of every sync pass.  A
+	/* Optional (may be NULL): called after the last block of every sync
+	 * pass (before its `synced` log line) and at the end of the pass.  A
 	 * consumer may then defer durability: blocks connected in a pass are
 	 * durable once flush returns SD_OK (a consumer that loses them on a
 	 * failed flush answers `tip` from its durable state; the next pass

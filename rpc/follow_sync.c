@@ -295,6 +295,15 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 			rpc_zmqsub_service(f->zmq);
 	}
 	rpc_fetchpipe_reset(f->pipe);
+	/* make the pass durable before saying so (group commit) */
+	if (n > 0 && f->cb.flush) {
+		int frc = f->cb.flush(f->cb.ctx);
+
+		if (frc != SD_OK) {
+			rpc_follow_fail(f, "consumer_flush", frc);
+			return rpc_follow_stopping(f) ? SD_OK : frc;
+		}
+	}
 	if (n > 1) {
 		uint64_t ms = sd_mono_ms() - t0;
 		double s = ms ? (double)ms / 1000.0 : 0.001;
