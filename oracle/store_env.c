@@ -282,14 +282,10 @@ int st_write(struct oracle_index *idx, const char *what,
 	return SD_EDB;
 }
 
-/* Group commit: the pending txn holds the map lock shared while open. */
-static void pending_abort(struct oracle_index *idx)
+/* Group commit: the pending txn holds the map lock shared while open.
+ * Once it is gone without a commit, the tip is the durable one again. */
+static void pending_lost(struct oracle_index *idx)
 {
-	if (!idx->wtxn)
-		return;
-	mdb_txn_abort(idx->wtxn);
-	idx->wtxn = NULL;
-	pthread_rwlock_unlock(&idx->maplock);
 	idx->tip_height = idx->durable_height;
 	memcpy(idx->tip_hash, idx->durable_hash, 32);
 	if (idx->pending_blocks)
@@ -298,6 +294,16 @@ static void pending_abort(struct oracle_index *idx)
 			    idx->pending_blocks, idx->durable_height);
 	idx->pending_blocks = 0;
 	idx->pending_tweaks = 0;
+}
+
+static void pending_abort(struct oracle_index *idx)
+{
+	if (!idx->wtxn)
+		return;
+	mdb_txn_abort(idx->wtxn);
+	idx->wtxn = NULL;
+	pthread_rwlock_unlock(&idx->maplock);
+	pending_lost(idx);
 }
 
 int st_write_deferred(struct oracle_index *idx, const char *what,
@@ -343,14 +349,7 @@ int oracle_index_flush(struct oracle_index *idx)
 	idx->wtxn = NULL;
 	pthread_rwlock_unlock(&idx->maplock);
 	if (rc != 0) {
-		/* the txn is gone: behave as pending_abort */
-		idx->tip_height = idx->durable_height;
-		memcpy(idx->tip_hash, idx->durable_hash, 32);
-		sd_log_warn("oracle", "group_commit_lost", "blocks=%u "
-			    "durable_tip=%d note=refetched_by_follower",
-			    idx->pending_blocks, idx->durable_height);
-		idx->pending_blocks = 0;
-		idx->pending_tweaks = 0;
+		pending_lost(idx);      /* the txn is gone either way */
 		rc = write_failed(idx, "commit", rc);
 		return rc == 1 ? SD_EDB : rc;
 	}
