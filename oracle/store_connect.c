@@ -1,7 +1,7 @@
 /* store_connect.c - index one block on top of the tip in one LMDB write
  * transaction: block row, full tweak index, cut-through rows, taproot
- * UTXO rows and their outpoint index, filters, spent index, spent marks
- * with cut-through maintenance, the undo log and the tip pointer.
+ * UTXO rows (and the in-memory outpoint map), filters, spent index, the
+ * spends (store_spend.c), the undo log and the tip pointer.
  * Everything the block needs is computed before the transaction opens
  * (EC work on the worker pool); rows keyed by height are written with
  * MDB_APPEND in key order.  At the tip most transactions were in the
@@ -19,6 +19,7 @@
 struct connect_arg {
 	const struct rpc_block *b;
 	uint64_t body_ns;           /* time in connect_txn (commit excluded) */
+	uint64_t spend_ns;          /* of which marking the spent outputs */
 	size_t n_cut, n_utxo;
 	const uint8_t *fnew, *fspent, *spent;
 	size_t fnew_len, fspent_len, n_spent;
@@ -36,7 +37,7 @@ void st_undo_log(struct oracle_index *idx, enum st_table t,
 {
 	uint8_t hdr[3];
 
-	hdr[0] = (uint8_t)t;
+	hdr[0] = t == ST_CUT ? ST_UNDO_CUT : ST_UNDO_UTXO;
 	hdr[1] = (uint8_t)(klen >> 8);
 	hdr[2] = (uint8_t)klen;
 	st_buf_put(&idx->undo, hdr, 3);
@@ -195,119 +196,6 @@ static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
 	return n_tweaks;
 }
 
-/* The largest value among the unspent rows of (height, dtxid); *any says
- * whether one is left.  The scan stops at the first unspent row worth
- * `stop` (no row can be worth more than the row's old maximum): a spend of
- * one of many equal outputs costs one step, not a scan of the tx. */
-static int tx_unspent_max(MDB_cursor *c, const uint8_t prefix[36],
-			  uint64_t stop, uint64_t *max, bool *any)
-{
-	uint8_t kb[ST_UTXO_KEY];
-	MDB_val k, v;
-	int rc;
-
-	memcpy(kb, prefix, 36);
-	memset(kb + 36, 0, 4);
-	k = mv(kb, sizeof(kb));
-	*max = 0;
-	*any = false;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const uint8_t *val = v.mv_data;
-		uint64_t value;
-
-		if (k.mv_size != ST_UTXO_KEY || memcmp(k.mv_data, prefix, 36))
-			break;
-		if (v.mv_size != ST_UTXO_VAL)
-			return MDB_CORRUPTED;
-		if (val[42])
-			continue;
-		value = sd_be64_get(val);
-		*any = true;
-		if (value > *max)
-			*max = value;
-		if (value >= stop)
-			break;
-	}
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
-}
-
-/* Input spends (prev_txid, vout): mark its UTXO row spent and update the
- * creating tx's cut-through row.  Untracked outpoints are ignored. */
-static int spend_one(struct oracle_index *idx, MDB_txn *txn, MDB_cursor *uc,
-		     int32_t height, const uint8_t prev_txid[32], uint32_t vout)
-{
-	uint8_t opk[36], uk[ST_UTXO_KEY], uv[ST_UTXO_VAL], ck[ST_CUT_KEY];
-	uint8_t cv[ST_CUT_VAL];
-	MDB_val k, v;
-	uint64_t max, old_max, spent_value;
-	bool any;
-	int32_t hc;
-	int rc;
-
-	memcpy(opk, prev_txid, 32);
-	sd_be32_put(opk + 32, vout);
-	k = mv(opk, 36);
-	rc = mdb_get(txn, idx->dbi[ST_OUTPOINT], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return rc;
-	if (v.mv_size != 4)
-		return MDB_CORRUPTED;
-	hc = (int32_t)sd_be32_get(v.mv_data);
-	st_undo_log(idx, ST_OUTPOINT, opk, 36, &v);
-	if ((rc = mdb_del(txn, idx->dbi[ST_OUTPOINT], &k, NULL)))
-		return rc;
-
-	sd_be32_put(uk, (uint32_t)hc);
-	st_rev32(uk + 4, prev_txid);
-	sd_be32_put(uk + 36, vout);
-	k = mv(uk, sizeof(uk));
-	if ((rc = mdb_get(txn, idx->dbi[ST_UTXO], &k, &v)))
-		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-	if (v.mv_size != ST_UTXO_VAL)
-		return MDB_CORRUPTED;
-	if (hc < height)
-		st_undo_log(idx, ST_UTXO, uk, sizeof(uk), &v);
-	memcpy(uv, v.mv_data, sizeof(uv));
-	spent_value = sd_be64_get(uv);
-	uv[42] = 1;
-	v = mv(uv, sizeof(uv));
-	if ((rc = mdb_put(txn, idx->dbi[ST_UTXO], &k, &v, 0)))
-		return rc;
-	if (!(idx->flags & ST_F_CUT_THROUGH))
-		return 0;
-
-	/* The cut-through row holds the max of the unspent outputs: spending
-	 * one worth less leaves it as it is (the max-holder is unspent). */
-	memcpy(ck, uk, ST_CUT_KEY);
-	k = mv(ck, sizeof(ck));
-	rc = mdb_get(txn, idx->dbi[ST_CUT], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;       /* already fully spent earlier */
-	if (rc)
-		return rc;
-	if (v.mv_size != ST_CUT_VAL)
-		return MDB_CORRUPTED;
-	old_max = sd_be64_get((uint8_t *)v.mv_data + 33);
-	if (spent_value < old_max)
-		return 0;
-	memcpy(cv, v.mv_data, sizeof(cv));
-	if ((rc = tx_unspent_max(uc, uk, old_max, &max, &any)))
-		return rc;
-	if (any && max == old_max)
-		return 0;
-	k = mv(ck, sizeof(ck));
-	v = mv(cv, sizeof(cv));
-	if (hc < height)
-		st_undo_log(idx, ST_CUT, ck, sizeof(ck), &v);
-	if (!any)
-		return mdb_del(txn, idx->dbi[ST_CUT], &k, NULL);
-	sd_be64_put(cv + 33, max);
-	return mdb_put(txn, idx->dbi[ST_CUT], &k, &v, 0);
-}
-
 static int put_h(MDB_txn *txn, MDB_dbi dbi, const uint8_t hbe[4],
 		 const void *data, size_t len)
 {
@@ -333,10 +221,9 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 			    struct connect_arg *a)
 {
 	const struct rpc_block *b = a->b;
-	uint8_t hbe[4], row[ST_BLOCK_VAL], opk[36];
-	MDB_cursor *uc = NULL;
+	uint8_t hbe[4], row[ST_BLOCK_VAL], txid[32];
 	MDB_val k, v;
-	size_t i, t;
+	size_t i;
 	int rc;
 
 	idx->undo.len = 0;
@@ -365,13 +252,10 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 		v = mv(u->val, ST_UTXO_VAL);
 		if ((rc = mdb_put(txn, idx->dbi[ST_UTXO], &k, &v, MDB_APPEND)))
 			return rc;
-		st_rev32(opk, u->key + 4);
-		memcpy(opk + 32, u->key + 36, 4);
-		k = mv(opk, 36);
-		v = mv(hbe, 4);
+		st_rev32(txid, u->key + 4);
 		/* no undo entry: disconnect derives these from utxos[H] */
-		if ((rc = mdb_put(txn, idx->dbi[ST_OUTPOINT], &k, &v, 0)))
-			return rc;
+		st_outmap_add(&idx->om, st_outmap_fp(txid,
+			      sd_be32_get(u->key + 36)), (uint32_t)b->height);
 	}
 	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], hbe, a->fnew,
 			a->fnew_len)) ||
@@ -381,22 +265,9 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	if (a->n_spent && (rc = put_h(txn, idx->dbi[ST_SPENT_INDEX], hbe,
 				      a->spent, a->n_spent * 8)))
 		return rc;
-	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &uc)))
-		return rc;
-	for (t = 1; t < b->n_tx && rc == 0; t++) {
-		const struct rpc_tx *tx = &b->tx[t];
-
-		for (i = 0; i < tx->n_in && rc == 0; i++) {
-			const struct rpc_txin *in = &tx->in[i];
-
-			if (!in->has_prevout ||
-			    !oracle_spk_is_p2tr(&in->prevout_spk))
-				continue;
-			rc = spend_one(idx, txn, uc, b->height, in->prev_txid,
-				       in->prev_vout);
-		}
-	}
-	mdb_cursor_close(uc);
+	a->spend_ns = sd_mono_ns();
+	rc = st_spend_block(idx, txn, b);
+	a->spend_ns = sd_mono_ns() - a->spend_ns;
 	if (rc)
 		return rc;
 tip:
@@ -486,10 +357,12 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 	sd_hex_encode_rev(hex, b->hash, 32);
 	sd_log_info("oracle", "block_connected", "height=%d hash=%s txs=%zu "
 		    "tweaks=%zu ms=%.2f compute_ms=%.2f write_ms=%.2f "
-		    "from_mempool=%zu txn_ms=%.2f commit_ms=%.2f batch=%u",
+		    "from_mempool=%zu txn_ms=%.2f spend_ms=%.2f commit_ms=%.2f "
+		    "batch=%u",
 		    b->height, hex, b->n_tx, n_tweaks, ms,
 		    (double)(t1 - t0) / 1e6, ms - (double)(t1 - t0) / 1e6,
 		    from_mempool, (double)a.body_ns / 1e6,
+		    (double)a.spend_ns / 1e6,
 		    (double)(t2 - t1 - a.body_ns) / 1e6, batch);
 out:
 	free(fnew);

@@ -1,8 +1,10 @@
 /* store_disconnect.c - undo the tip block in one LMDB write transaction:
  * replay the block's undo log (before-images of every row it changed
- * outside its own height: spent marks, cut-through values and deletions,
- * outpoint index rows) in reverse order, delete every row keyed by its
- * height, and move the tip pointer to the previous block.
+ * outside its own height: spent marks, cut-through values and deletions)
+ * in reverse order, delete every row keyed by its height, and move the
+ * tip pointer to the previous block.  The in-memory outpoint map follows:
+ * restored spent marks put their outputs back, the outputs the block
+ * created leave.
  */
 #include <string.h>
 
@@ -41,6 +43,15 @@ int st_del_height(struct oracle_index *idx, MDB_txn *txn, enum st_table t,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static void map_add_row(struct oracle_index *idx, const uint8_t *key)
+{
+	uint8_t txid[32];
+
+	st_rev32(txid, key + 4);
+	st_outmap_add(&idx->om, st_outmap_fp(txid, sd_be32_get(key + 36)),
+		      sd_be32_get(key));
+}
+
 /* Apply the undo log of the block (before-images, newest first). */
 static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 		      const uint8_t *p, size_t len)
@@ -71,7 +82,7 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 		} else {
 			off += 1;
 		}
-		if (off > len || p[idx->undo_offs[n - 1]] >= ST_N)
+		if (off > len)
 			return MDB_CORRUPTED;
 	}
 	for (i = n; i-- > 0;) {
@@ -79,13 +90,24 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 		size_t klen = ((size_t)e[1] << 8) | e[2];
 		MDB_val k = { .mv_size = klen, .mv_data = (void *)(e + 3) }, v;
 		const uint8_t *pv = e + 3 + klen;
-		MDB_dbi dbi = idx->dbi[e[0]];
+		MDB_dbi dbi;
 		int rc;
 
+		if (e[0] == ST_UNDO_V1_OUTPOINT)
+			continue;   /* format 1's outpoint table: now the map */
+		if (e[0] != ST_UNDO_CUT && e[0] != ST_UNDO_UTXO)
+			return MDB_CORRUPTED;
+		dbi = idx->dbi[e[0] == ST_UNDO_CUT ? ST_CUT : ST_UTXO];
 		if (pv[0] == 1) {
 			v.mv_size = ((size_t)pv[1] << 8) | pv[2];
 			v.mv_data = (void *)(pv + 3);
+			if (e[0] == ST_UNDO_UTXO &&
+			    (klen != ST_UTXO_KEY || v.mv_size != ST_UTXO_VAL))
+				return MDB_CORRUPTED;
 			rc = mdb_put(txn, dbi, &k, &v, 0);
+			if (rc == 0 && e[0] == ST_UNDO_UTXO &&
+			    !((const uint8_t *)v.mv_data)[42])
+				map_add_row(idx, k.mv_data);
 		} else {
 			rc = mdb_del(txn, dbi, &k, NULL);
 			if (rc == MDB_NOTFOUND)
@@ -97,14 +119,13 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 	return 0;
 }
 
-/* The outpoint rows of the outputs block `height` created (its utxos rows;
- * those it also spent were put back by the undo log just before). */
-static int del_created_outpoints(struct oracle_index *idx, MDB_txn *txn,
-				 int32_t height)
+/* Drop the outputs block `height` created from the map (its unspent utxos
+ * rows; those it also spent left the map when it was connected). */
+static int unmap_created(struct oracle_index *idx, MDB_txn *txn,
+			 int32_t height)
 {
-	uint8_t hbe[4], opk[36];
+	uint8_t hbe[4], txid[32];
 	MDB_val k = { .mv_size = 4, .mv_data = hbe }, v;
-	MDB_val ok = { .mv_size = 36, .mv_data = opk };
 	MDB_cursor *c;
 	int rc;
 
@@ -113,15 +134,19 @@ static int del_created_outpoints(struct oracle_index *idx, MDB_txn *txn,
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != ST_UTXO_KEY || memcmp(k.mv_data, hbe, 4))
+		const uint8_t *key = k.mv_data;
+
+		if (k.mv_size != ST_UTXO_KEY || memcmp(key, hbe, 4))
 			break;
-		st_rev32(opk, (const uint8_t *)k.mv_data + 4);
-		memcpy(opk + 32, (const uint8_t *)k.mv_data + 36, 4);
-		rc = mdb_del(txn, idx->dbi[ST_OUTPOINT], &ok, NULL);
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-		if (rc)
+		if (v.mv_size != ST_UTXO_VAL) {
+			rc = MDB_CORRUPTED;
 			break;
+		}
+		if (((const uint8_t *)v.mv_data)[42])
+			continue;
+		st_rev32(txid, key + 4);
+		(void)st_outmap_del(&idx->om, st_outmap_fp(txid,
+				    sd_be32_get(key + 36)), (uint32_t)height);
 	}
 	mdb_cursor_close(c);
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
@@ -146,11 +171,10 @@ static int disconnect_txn(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	}
 	if (rc)
 		return rc;
-	if ((rc = del_created_outpoints(idx, txn, a->height)))
+	if (!(idx->flags & ST_F_TWEAKS_ONLY) &&
+	    (rc = unmap_created(idx, txn, a->height)))
 		return rc;
 	for (t = ST_BLOCKS; t < ST_N; t++) {
-		if (t == ST_OUTPOINT)
-			continue;
 		if ((rc = st_del_height(idx, txn, (enum st_table)t, a->height)))
 			return rc;
 	}

@@ -1,7 +1,8 @@
 /* store_env.c - the LMDB environment of the tweak index: open/create in
  * <datadir>/index, format version / network / index-kind checks in the
  * meta table, the write-transaction runner that grows the map on
- * MDB_MAP_FULL and reports a full disk, read transactions, tip, stats.
+ * MDB_MAP_FULL and reports a full disk, read transactions, tip, stats,
+ * the format 1 -> 2 migration and the outpoint map's load at open.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "store_int.h"
 
 const char *const st_table_name[ST_N] = {
-	"meta", "blocks", "tweak_index", "cut_through", "utxos", "outpoints",
+	"meta", "blocks", "tweak_index", "cut_through", "utxos",
 	"filter_new_utxos", "filter_spent", "spent_index", "undo",
 };
 
@@ -272,9 +273,11 @@ int st_write(struct oracle_index *idx, const char *what,
 		}
 		pthread_rwlock_unlock(&idx->maplock);
 		if (rc == 0) {
+			st_outmap_commit(&idx->om);
 			st_stats_disk_full(idx, false);
 			return SD_OK;
 		}
+		st_outmap_rollback(&idx->om);
 		if ((rc = write_failed(idx, what, rc)) != 1)
 			return rc;
 	}
@@ -286,6 +289,7 @@ int st_write(struct oracle_index *idx, const char *what,
  * Once it is gone without a commit, the tip is the durable one again. */
 static void pending_lost(struct oracle_index *idx)
 {
+	st_outmap_rollback(&idx->om);
 	idx->tip_height = idx->durable_height;
 	memcpy(idx->tip_hash, idx->durable_hash, 32);
 	if (idx->pending_blocks)
@@ -353,6 +357,7 @@ int oracle_index_flush(struct oracle_index *idx)
 		rc = write_failed(idx, "commit", rc);
 		return rc == 1 ? SD_EDB : rc;
 	}
+	st_outmap_commit(&idx->om);
 	st_stats_disk_full(idx, false);
 	n = idx->pending_blocks;
 	idx->durable_height = idx->tip_height;
@@ -398,6 +403,7 @@ void st_read_end(struct oracle_index *idx, MDB_txn *txn)
 struct open_arg {
 	char *err;
 	int sd_rc;
+	bool migrated;      /* format 1 -> 2 in this open's txn */
 };
 
 static int meta_get(struct oracle_index *idx, MDB_txn *txn, const char *key,
@@ -414,6 +420,25 @@ static int meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
 	MDB_val k = mv(key, strlen(key)), v = mv(val, len);
 
 	return mdb_put(txn, idx->dbi[ST_META], &k, &v, 0);
+}
+
+/* Format 1 -> 2: the `outpoints` table goes (the map is rebuilt from the
+ * utxos rows at every open); format 1 undo logs stay readable. */
+static int migrate_v1(struct oracle_index *idx, MDB_txn *txn)
+{
+	uint8_t ver[4];
+	MDB_dbi dbi;
+	int rc;
+
+	rc = mdb_dbi_open(txn, "outpoints", 0, &dbi);
+	if (rc == 0)
+		rc = mdb_drop(txn, dbi, 1);
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc)
+		return rc;
+	sd_be32_put(ver, 2);
+	return meta_put(idx, txn, "version", ver, 4);
 }
 
 static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
@@ -442,6 +467,14 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 		return meta_put(idx, txn, "flags", ver, 1);
 	}
 	if (rc)
+		return rc;
+	oa->migrated = false;   /* a retried txn starts over */
+	if (v.mv_size == 4 && sd_be32_get(v.mv_data) == 1) {
+		if ((rc = migrate_v1(idx, txn)))
+			return rc;
+		oa->migrated = true;
+	}
+	if ((rc = meta_get(idx, txn, "version", &v)))
 		return rc;
 	if (v.mv_size != 4 || sd_be32_get(v.mv_data) != ST_FORMAT_VERSION) {
 		sd_set_err(oa->err, "index in %s has format version %u, this "
@@ -484,9 +517,11 @@ static void index_free(struct oracle_index *idx)
 	free(idx->infos);
 	free(idx->utxos);
 	free(idx->cuts);
+	free(idx->spends);
 	free(idx->undo_offs);
 	st_buf_free(&idx->tweak_recs);
 	st_buf_free(&idx->undo);
+	st_outmap_free(&idx->om);
 	free(idx->datadir);
 	free(idx->network);
 	free(idx->path);
@@ -554,13 +589,17 @@ int oracle_index_open(const struct oracle_config *cfg,
 		idx->map_size = info.me_mapsize;
 	(void)mdb_reader_check(idx->env, NULL); /* slots of dead processes */
 	rc = st_write(idx, "open", open_tables, &oa);
+	if (rc == SD_OK && oa.migrated)
+		sd_log_info("oracle", "index_migrated", "from=1 to=2 "
+			    "change=outpoint_table_to_memory");
 	if (rc == SD_OK) {
 		MDB_txn *txn;
 
 		rc = st_read_begin(idx, &txn);
 		if (rc == SD_OK) {
 			if (st_meta_tip(idx, txn, &idx->tip_height,
-					idx->tip_hash))
+					idx->tip_hash) ||
+			    st_outmap_load(idx, txn, &idx->om))
 				rc = SD_EDB;
 			st_read_end(idx, txn);
 		}
@@ -577,9 +616,9 @@ int oracle_index_open(const struct oracle_config *cfg,
 	memcpy(idx->durable_hash, idx->tip_hash, 32);
 	idx->pool = oracle_pool_new(cfg->tweak_threads);
 	sd_log_info("oracle", "index_opened", "tip=%d map_bytes=%zu "
-		    "threads=%u tweaks_only=%d full_basic=%d full_dust=%d "
+		    "outpoints=%zu threads=%u tweaks_only=%d full_basic=%d full_dust=%d "
 		    "cut_through=%d", idx->tip_height, idx->map_size,
-		    oracle_pool_threads(idx->pool), cfg->tweaks_only,
+		    idx->om.n, oracle_pool_threads(idx->pool), cfg->tweaks_only,
 		    cfg->tweaks_full_basic, cfg->tweaks_full_with_dust_filter,
 		    cfg->tweaks_cut_through_with_dust_filter);
 	*out = idx;

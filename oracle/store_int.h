@@ -15,7 +15,9 @@
 
 #include "oracle.h"
 
-#define ST_FORMAT_VERSION 1u
+/* 2: the outpoint index moved from the `outpoints` table to memory
+ * (store_outmap.c); a version 1 index is migrated at open. */
+#define ST_FORMAT_VERSION 2u
 
 /* Tables (LMDB named databases), in dump order. */
 enum st_table {
@@ -24,7 +26,6 @@ enum st_table {
 	ST_TWEAK_INDEX,  /* H -> 33- or 41-byte records, block tx order */
 	ST_CUT,          /* H | dtxid32 -> tweak33 | highest BE64 */
 	ST_UTXO,         /* H | dtxid32 | vout BE32 -> value BE64|spk34|spent */
-	ST_OUTPOINT,     /* txid32 | vout BE32 -> H (unspent, tracked) */
 	ST_FILTER_NEW,   /* H -> GCS */
 	ST_FILTER_SPENT, /* H -> GCS */
 	ST_SPENT_INDEX,  /* H -> 8-byte entries */
@@ -32,6 +33,11 @@ enum st_table {
 	ST_N
 };
 extern const char *const st_table_name[ST_N];
+
+/* Table codes in undo log entries (stable on disk, unlike the enum). */
+#define ST_UNDO_CUT 3
+#define ST_UNDO_UTXO 4
+#define ST_UNDO_V1_OUTPOINT 5  /* format 1 only: skipped on replay */
 
 /* Index-kind flags stored in meta "flags" (one byte). */
 #define ST_F_TWEAKS_ONLY 0x01
@@ -63,12 +69,46 @@ struct st_cut_rec {
 	uint8_t val[ST_CUT_VAL];
 };
 
+/* A spend of a tracked output: its utxos key (height of the first
+ * candidate the map gives), fingerprint, and whether the map holds more
+ * than one height for that fingerprint. */
+struct st_spend_rec {
+	uint8_t key[ST_UTXO_KEY];
+	bool several;
+	uint64_t fp;
+};
+
 struct st_mp_entry {
 	uint8_t txid[32];
 	uint8_t tweak[33];
 	bool used;
 	uint64_t highest_value;
 };
+
+/* Outpoint -> creating height of every unspent `utxos` row, in memory
+ * (store_outmap.c).  Writer thread only. */
+struct st_om_op;
+struct st_outmap {
+	uint64_t *fp;             /* fingerprint, 0 = empty slot */
+	uint32_t *h;              /* height of the creating block */
+	size_t cap, n;
+	struct st_om_op *log;     /* changes since the last commit */
+	size_t log_n, log_cap;
+};
+uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout);
+void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h);
+bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h);
+/* The heights stored under fp, one per call: *pos = 0 to start. */
+bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
+		    uint32_t *h);
+void st_outmap_commit(struct st_outmap *m);    /* the txn committed */
+void st_outmap_rollback(struct st_outmap *m);  /* the txn is gone */
+void st_outmap_free(struct st_outmap *m);
+/* Rebuild m from the unspent utxos rows visible in txn. */
+int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
+		   struct st_outmap *m);
+/* Same multiset of (fingerprint, height) entries (tests). */
+bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b);
 
 struct oracle_index {
 	struct oracle_config cfg;   /* strings point to the copies below */
@@ -91,6 +131,7 @@ struct oracle_index {
 	MDB_txn *wtxn;               /* group commit: open txn, or NULL */
 	unsigned group_max;          /* blocks per txn (<= 1: one each) */
 	unsigned pending_blocks;
+	struct st_outmap om;         /* includes pending blocks */
 	uint64_t pending_tweaks;
 	struct oracle_tx_info *infos;
 	size_t infos_cap;
@@ -98,6 +139,8 @@ struct oracle_index {
 	size_t utxos_cap;
 	struct st_cut_rec *cuts;
 	size_t cuts_cap;
+	struct st_spend_rec *spends;
+	size_t spends_cap;
 	struct st_buf tweak_recs, undo;
 	size_t *undo_offs;
 	size_t undo_offs_cap;
@@ -136,6 +179,10 @@ int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,
 		uint8_t hash[32]);
 int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
 		    const uint8_t hash[32]);
+
+/* Mark the tracked outputs block b spends (store_spend.c), in b's txn. */
+int st_spend_block(struct oracle_index *idx, MDB_txn *txn,
+		   const struct rpc_block *b);
 
 /* Undo log: before-image of (table, key) appended to idx->undo; val NULL
  * means the row was absent. */
