@@ -54,18 +54,6 @@ void st_undo_log(struct oracle_index *idx, enum st_table t,
 	st_buf_put(&idx->undo, val->mv_data, val->mv_size);
 }
 
-static int cmp_utxo(const void *a, const void *b)
-{
-	return memcmp(((const struct st_utxo_rec *)a)->key,
-		      ((const struct st_utxo_rec *)b)->key, ST_UTXO_KEY);
-}
-
-static int cmp_cut(const void *a, const void *b)
-{
-	return memcmp(((const struct st_cut_rec *)a)->key,
-		      ((const struct st_cut_rec *)b)->key, ST_CUT_KEY);
-}
-
 /* Fill infos[t] (and known[t]) of the txs whose tweak the mempool table
  * already holds; returns how many.  Same probe as store_mempool.c. */
 static size_t prefill_from_mempool(struct oracle_index *idx,
@@ -122,7 +110,41 @@ static int compute_block(struct oracle_index *idx, const struct rpc_block *b,
 	return rc;
 }
 
-/* Build the per-block rows in idx's scratch buffers (no LMDB yet). */
+static int cmp_ord(const void *a, const void *b)
+{
+	return memcmp(((const struct st_tx_ord *)a)->dtxid,
+		      ((const struct st_tx_ord *)b)->dtxid, 32);
+}
+
+/* The tweak-bearing txs of b sorted by dtxid: the order of their
+ * cut-through and utxo keys (H | dtxid [| vout]) - sorting the txs, not
+ * the rows, puts a fan-out tx's thousand outputs in order for free. */
+static size_t sort_txs(struct oracle_index *idx, const struct rpc_block *b,
+		       size_t *n_tr)
+{
+	size_t t, o, n = 0;
+
+	*n_tr = 0;
+	if (b->n_tx > idx->ord_cap) {
+		idx->ord_cap = b->n_tx * 2;
+		idx->ord = sd_xrealloc(idx->ord, idx->ord_cap *
+				       sizeof(*idx->ord));
+	}
+	for (t = 0; t < b->n_tx; t++) {
+		if (!idx->infos[t].has_tweak)
+			continue;
+		st_rev32(idx->ord[n].dtxid, b->tx[t].txid);
+		idx->ord[n++].t = (uint32_t)t;
+		for (o = 0; o < b->tx[t].n_out; o++)
+			*n_tr += oracle_spk_is_p2tr(&b->tx[t].out[o].spk);
+	}
+	if (n > 1)
+		qsort(idx->ord, n, sizeof(*idx->ord), cmp_ord);
+	return n;
+}
+
+/* Build the per-block rows in idx's scratch buffers (no LMDB yet), each
+ * kind in key order. */
 static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
 			 struct connect_arg *a)
 {
@@ -130,18 +152,12 @@ static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
 	bool full = idx->flags & (ST_F_FULL_BASIC | ST_F_FULL_DUST);
 	bool cut = idx->flags & ST_F_CUT_THROUGH;
 	bool utxo = !(idx->flags & ST_F_TWEAKS_ONLY);
-	size_t t, o, n_tweaks = 0, n_tr = 0;
+	size_t t, o, i, n_tweaks, n_tr;
 	uint8_t hbe[4], be[8];
 
 	sd_be32_put(hbe, (uint32_t)b->height);
 	idx->tweak_recs.len = 0;
-	for (t = 0; t < b->n_tx; t++) {
-		if (!idx->infos[t].has_tweak)
-			continue;
-		n_tweaks++;
-		for (o = 0; o < b->tx[t].n_out; o++)
-			n_tr += oracle_spk_is_p2tr(&b->tx[t].out[o].spk);
-	}
+	n_tweaks = sort_txs(idx, b, &n_tr);
 	if (cut && n_tweaks > idx->cuts_cap) {
 		idx->cuts_cap = n_tweaks * 2;
 		idx->cuts = sd_xrealloc(idx->cuts, idx->cuts_cap *
@@ -152,47 +168,45 @@ static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
 		idx->utxos = sd_xrealloc(idx->utxos, idx->utxos_cap *
 					 sizeof(*idx->utxos));
 	}
-	a->n_cut = a->n_utxo = 0;
-	for (t = 0; t < b->n_tx; t++) {
+	for (t = 0; full && t < b->n_tx; t++) {   /* block tx order */
 		const struct oracle_tx_info *in = &idx->infos[t];
-		const struct rpc_tx *tx = &b->tx[t];
 
 		if (!in->has_tweak)
 			continue;
-		sd_be64_put(be, in->highest_value);
-		if (full) {
-			st_buf_put(&idx->tweak_recs, in->tweak, 33);
-			if (dust)
-				st_buf_put(&idx->tweak_recs, be, 8);
+		st_buf_put(&idx->tweak_recs, in->tweak, 33);
+		if (dust) {
+			sd_be64_put(be, in->highest_value);
+			st_buf_put(&idx->tweak_recs, be, 8);
 		}
+	}
+	a->n_cut = a->n_utxo = 0;
+	for (i = 0; i < n_tweaks; i++) {
+		const struct st_tx_ord *od = &idx->ord[i];
+		const struct oracle_tx_info *in = &idx->infos[od->t];
+		const struct rpc_tx *tx = &b->tx[od->t];
+
 		if (cut) {
 			struct st_cut_rec *c = &idx->cuts[a->n_cut++];
 
 			memcpy(c->key, hbe, 4);
-			st_rev32(c->key + 4, tx->txid);
+			memcpy(c->key + 4, od->dtxid, 32);
 			memcpy(c->val, in->tweak, 33);
-			memcpy(c->val + 33, be, 8);
+			sd_be64_put(c->val + 33, in->highest_value);
 		}
-		if (!utxo)
-			continue;
-		for (o = 0; o < tx->n_out; o++) {
+		for (o = 0; utxo && o < tx->n_out; o++) {
 			struct st_utxo_rec *u;
 
 			if (!oracle_spk_is_p2tr(&tx->out[o].spk))
 				continue;
 			u = &idx->utxos[a->n_utxo++];
 			memcpy(u->key, hbe, 4);
-			st_rev32(u->key + 4, tx->txid);
+			memcpy(u->key + 4, od->dtxid, 32);
 			sd_be32_put(u->key + 36, (uint32_t)o);
 			sd_be64_put(u->val, (uint64_t)tx->out[o].value);
 			memcpy(u->val + 8, tx->out[o].spk.data, 34);
 			u->val[42] = 0;
 		}
 	}
-	if (a->n_cut > 1)
-		qsort(idx->cuts, a->n_cut, sizeof(*idx->cuts), cmp_cut);
-	if (a->n_utxo > 1)
-		qsort(idx->utxos, a->n_utxo, sizeof(*idx->utxos), cmp_utxo);
 	return n_tweaks;
 }
 
@@ -202,6 +216,29 @@ static int put_h(MDB_txn *txn, MDB_dbi dbi, const uint8_t hbe[4],
 	MDB_val k = mv(hbe, 4), v = mv(data, len);
 
 	return mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+}
+
+/* Rows of n records {key[klen], val[vlen]} of size rec, in key order,
+ * appended with one cursor. */
+static int append_rows(MDB_txn *txn, MDB_dbi dbi, const void *recs,
+		       size_t rec, size_t n, size_t klen, size_t vlen)
+{
+	const uint8_t *p = recs;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, dbi, &c)))
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++, p += rec) {
+		k = mv(p, klen);
+		v = mv(p + klen, vlen);
+		rc = mdb_cursor_put(c, &k, &v, MDB_APPEND);
+	}
+	mdb_cursor_close(c);
+	return rc;
 }
 
 static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
@@ -222,7 +259,6 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 {
 	const struct rpc_block *b = a->b;
 	uint8_t hbe[4], row[ST_BLOCK_VAL], txid[32];
-	MDB_val k, v;
 	size_t i;
 	int rc;
 
@@ -237,21 +273,19 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], hbe, idx->tweak_recs.p,
 			idx->tweak_recs.len)))
 		return rc;
-	for (i = 0; i < a->n_cut; i++) {
-		k = mv(idx->cuts[i].key, ST_CUT_KEY);
-		v = mv(idx->cuts[i].val, ST_CUT_VAL);
-		if ((rc = mdb_put(txn, idx->dbi[ST_CUT], &k, &v, MDB_APPEND)))
-			return rc;
-	}
+	if ((rc = append_rows(txn, idx->dbi[ST_CUT], idx->cuts,
+			      sizeof(*idx->cuts), a->n_cut, ST_CUT_KEY,
+			      ST_CUT_VAL)))
+		return rc;
 	if (idx->flags & ST_F_TWEAKS_ONLY)
 		goto tip;
+	if ((rc = append_rows(txn, idx->dbi[ST_UTXO], idx->utxos,
+			      sizeof(*idx->utxos), a->n_utxo, ST_UTXO_KEY,
+			      ST_UTXO_VAL)))
+		return rc;
 	for (i = 0; i < a->n_utxo; i++) {
 		const struct st_utxo_rec *u = &idx->utxos[i];
 
-		k = mv(u->key, ST_UTXO_KEY);
-		v = mv(u->val, ST_UTXO_VAL);
-		if ((rc = mdb_put(txn, idx->dbi[ST_UTXO], &k, &v, MDB_APPEND)))
-			return rc;
 		st_rev32(txid, u->key + 4);
 		/* no undo entry: disconnect derives these from utxos[H] */
 		st_outmap_add(&idx->om, st_outmap_fp(txid,

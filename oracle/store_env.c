@@ -518,6 +518,7 @@ static void index_free(struct oracle_index *idx)
 	free(idx->utxos);
 	free(idx->cuts);
 	free(idx->spends);
+	free(idx->ord);
 	free(idx->undo_offs);
 	st_buf_free(&idx->tweak_recs);
 	st_buf_free(&idx->undo);

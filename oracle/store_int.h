@@ -78,6 +78,11 @@ struct st_spend_rec {
 	uint64_t fp;
 };
 
+struct st_tx_ord {
+	uint8_t dtxid[32];
+	uint32_t t;     /* index in the block */
+};
+
 struct st_mp_entry {
 	uint8_t txid[32];
 	uint8_t tweak[33];
@@ -141,6 +146,8 @@ struct oracle_index {
 	size_t cuts_cap;
 	struct st_spend_rec *spends;
 	size_t spends_cap;
+	struct st_tx_ord *ord;
+	size_t ord_cap;
 	struct st_buf tweak_recs, undo;
 	size_t *undo_offs;
 	size_t undo_offs_cap;
