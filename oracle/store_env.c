@@ -534,6 +534,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 {
 	struct oracle_index *idx;
 	struct open_arg oa = { .err = err };
+	uint64_t t_load = 0;
 	MDB_envinfo info;
 	size_t plen;
 	int rc;
@@ -596,6 +597,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 	if (rc == SD_OK) {
 		MDB_txn *txn;
 
+		t_load = sd_mono_ns();
 		rc = st_read_begin(idx, &txn);
 		if (rc == SD_OK) {
 			if (st_meta_tip(idx, txn, &idx->tip_height,
@@ -604,6 +606,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 				rc = SD_EDB;
 			st_read_end(idx, txn);
 		}
+		t_load = sd_mono_ns() - t_load;
 	}
 	if (rc != SD_OK) {
 		if (err && !err[0])
@@ -617,9 +620,10 @@ int oracle_index_open(const struct oracle_config *cfg,
 	memcpy(idx->durable_hash, idx->tip_hash, 32);
 	idx->pool = oracle_pool_new(cfg->tweak_threads);
 	sd_log_info("oracle", "index_opened", "tip=%d map_bytes=%zu "
-		    "outpoints=%zu threads=%u tweaks_only=%d full_basic=%d full_dust=%d "
-		    "cut_through=%d", idx->tip_height, idx->map_size,
-		    idx->om.n, oracle_pool_threads(idx->pool), cfg->tweaks_only,
+		    "outpoints=%zu outpoint_map_ms=%.1f threads=%u "
+		    "tweaks_only=%d full_basic=%d full_dust=%d cut_through=%d",
+		    idx->tip_height, idx->map_size, idx->om.n,
+		    (double)t_load / 1e6, oracle_pool_threads(idx->pool), cfg->tweaks_only,
 		    cfg->tweaks_full_basic, cfg->tweaks_full_with_dust_filter,
 		    cfg->tweaks_cut_through_with_dust_filter);
 	*out = idx;
