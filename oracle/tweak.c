@@ -94,7 +94,11 @@ static bool tweak_from_keys(const struct rpc_tx *tx,
 	uint8_t a33[33], outpoint[36], hash[32];
 	size_t len = 33;
 
-	if (secp256k1_ec_pubkey_combine(ctx, &a, keys, n) != 1)
+	/* one key: A is that key (combine would only convert it to
+	 * Jacobian and back, one field inversion) */
+	if (n == 1)
+		a = *keys[0];
+	else if (secp256k1_ec_pubkey_combine(ctx, &a, keys, n) != 1)
 		return false; /* infinity */
 	secp256k1_ec_pubkey_serialize(ctx, a33, &len, &a,
 				      SECP256K1_EC_COMPRESSED);
