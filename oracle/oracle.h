@@ -124,11 +124,24 @@ int oracle_index_hash_at(struct oracle_index *idx, int32_t height,
  * full: nothing written, reads keep working), SD_EDB. */
 int oracle_index_connect(struct oracle_index *idx,
 			 const struct rpc_block *b) SD_WARN_UNUSED;
-/* The same with the tweak infos already computed (infos[0..b->n_tx-1],
- * e.g. by oracle_block_compute(NULL, ...) on a fetch thread). */
-int oracle_index_connect_infos(struct oracle_index *idx,
-			       const struct rpc_block *b,
-			       const struct oracle_tx_info *infos)
+/* What a block's index entry needs that no index state decides: the tweak
+ * infos, the two filters and the spent index.  Computed off the writer
+ * (on a fetch thread during a sync) so that the writer only writes. */
+struct oracle_prepared {
+	struct oracle_tx_info *infos;   /* b->n_tx entries */
+	bool has_filters;               /* false: connect builds them */
+	uint8_t *fnew, *fspent, *spent; /* filters (v1 "data"), 8-byte entries */
+	size_t fnew_len, fspent_len, n_spent;
+};
+/* Fill *out for b on the calling thread (no pool); filters=false (a
+ * tweaks_only index) skips the filters.  On error *out is empty. */
+int oracle_block_prepare(const struct rpc_block *b, bool filters,
+			 struct oracle_prepared *out) SD_WARN_UNUSED;
+void oracle_prepared_free(struct oracle_prepared *p);  /* members; zeroes */
+/* oracle_index_connect with the prepared parts of b (p not consumed). */
+int oracle_index_connect_prepared(struct oracle_index *idx,
+				  const struct rpc_block *b,
+				  const struct oracle_prepared *p)
 	SD_WARN_UNUSED;
 /* Undo the tip block exactly (undo records). */
 /* Group commit (catch-up): with n > 1, connects leave their write txn

@@ -313,7 +313,7 @@ tip:
 }
 
 static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
-			 const struct oracle_tx_info *pre)
+			 const struct oracle_prepared *pre)
 {
 	struct connect_arg a = { .b = b };
 	uint8_t *fnew = NULL, *fspent = NULL, *spent = NULL;
@@ -340,7 +340,7 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 					 sizeof(*idx->infos));
 	}
 	if (pre) {
-		memcpy(idx->infos, pre, b->n_tx * sizeof(*pre));
+		memcpy(idx->infos, pre->infos, b->n_tx * sizeof(*idx->infos));
 		from_mempool = 0;
 	} else {
 		rc = compute_block(idx, b, &from_mempool);
@@ -348,7 +348,14 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 			return rc;
 	}
 	n_tweaks = build_rows(idx, b, &a);
-	if (!(idx->flags & ST_F_TWEAKS_ONLY)) {
+	if (!(idx->flags & ST_F_TWEAKS_ONLY) && pre && pre->has_filters) {
+		a.fnew = pre->fnew;
+		a.fnew_len = pre->fnew_len;
+		a.fspent = pre->fspent;
+		a.fspent_len = pre->fspent_len;
+		a.spent = pre->spent;
+		a.n_spent = pre->n_spent;
+	} else if (!(idx->flags & ST_F_TWEAKS_ONLY)) {
 		if ((rc = oracle_filter_new_utxos(b, &fnew, &a.fnew_len)) ||
 		    (rc = oracle_spent_index(b, &spent, &a.n_spent)) ||
 		    (rc = oracle_gcs_build(b->hash, spent, 8, a.n_spent,
@@ -410,11 +417,11 @@ int oracle_index_connect(struct oracle_index *idx, const struct rpc_block *b)
 	return index_connect(idx, b, NULL);
 }
 
-int oracle_index_connect_infos(struct oracle_index *idx,
-			       const struct rpc_block *b,
-			       const struct oracle_tx_info *infos)
+int oracle_index_connect_prepared(struct oracle_index *idx,
+				  const struct rpc_block *b,
+				  const struct oracle_prepared *p)
 {
-	if (!infos)
+	if (!p || !p->infos)
 		return SD_EINVAL;
-	return index_connect(idx, b, infos);
+	return index_connect(idx, b, p);
 }

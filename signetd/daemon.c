@@ -25,17 +25,17 @@
 #include "status.h"
 #include "util.h"
 
-/* Tweak infos computed on the follower's fetch threads during a catch-up
- * sync (cb_prepare), waiting for their block's connect: a small ring keyed
- * by height, checked against the block hash (a reorg may leave stale
- * entries; they are overwritten). */
+/* Blocks prepared (tweaks, filters, spent index) on the follower's fetch
+ * threads during a catch-up sync (cb_prepare), waiting for their connect:
+ * a small ring keyed by height, checked against the block hash (a reorg
+ * may leave stale entries; they are overwritten). */
 #define PREP_SLOTS 64
 
 struct prepared {
 	int32_t height;           /* -1: empty */
 	uint8_t hash[32];
 	size_t n_tx;
-	struct oracle_tx_info *infos;
+	struct oracle_prepared p;
 };
 
 struct daemon {
@@ -88,60 +88,58 @@ static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 	return rc != SD_OK ? rc : oracle_index_hash_at(d->idx, height, hash);
 }
 
-/* Fetch thread: compute the block's tweaks while the follower thread
- * connects earlier blocks (the EC work overlaps the LMDB writes). */
+/* Fetch thread: compute the block's tweaks and filters while the
+ * follower thread connects earlier blocks (the EC work overlaps the LMDB
+ * writes; the writer only writes). */
 static void cb_prepare(void *ctx, const struct rpc_block *b)
 {
 	struct daemon *d = ctx;
-	struct oracle_tx_info *infos = sd_xmalloc(b->n_tx * sizeof(*infos));
+	struct oracle_prepared op;
 	struct prepared *p;
 
-	if (oracle_block_compute(NULL, b, infos) != SD_OK) {
-		free(infos); /* connect computes (and reports) it again */
-		return;
-	}
+	if (oracle_block_prepare(b, !d->cfg->tweaks_only, &op) != SD_OK)
+		return; /* connect computes (and reports) it again */
 	pthread_mutex_lock(&d->prep_mu);
 	p = &d->prep[(uint32_t)b->height % PREP_SLOTS];
-	free(p->infos);
+	oracle_prepared_free(&p->p);
 	p->height = b->height;
 	memcpy(p->hash, b->hash, 32);
 	p->n_tx = b->n_tx;
-	p->infos = infos;
+	p->p = op;
 	pthread_mutex_unlock(&d->prep_mu);
 }
 
-/* The prepared infos of b, if any (the caller frees them). */
-static struct oracle_tx_info *take_prepared(struct daemon *d,
-					    const struct rpc_block *b)
+/* Move the prepared parts of b, if any, to *out (true). */
+static bool take_prepared(struct daemon *d, const struct rpc_block *b,
+			  struct oracle_prepared *out)
 {
-	struct oracle_tx_info *infos = NULL;
 	struct prepared *p;
+	bool found = false;
 
 	pthread_mutex_lock(&d->prep_mu);
 	p = &d->prep[(uint32_t)b->height % PREP_SLOTS];
-	if (p->infos && p->height == b->height && p->n_tx == b->n_tx &&
+	if (p->p.infos && p->height == b->height && p->n_tx == b->n_tx &&
 	    memcmp(p->hash, b->hash, 32) == 0) {
-		infos = p->infos;
-		p->infos = NULL;
+		*out = p->p;
+		memset(&p->p, 0, sizeof(p->p));
+		found = true;
 	}
 	pthread_mutex_unlock(&d->prep_mu);
-	return infos;
+	return found;
 }
 
 static void free_prepared(struct daemon *d)
 {
 	pthread_mutex_lock(&d->prep_mu);
-	for (size_t i = 0; i < PREP_SLOTS; i++) {
-		free(d->prep[i].infos);
-		d->prep[i].infos = NULL;
-	}
+	for (size_t i = 0; i < PREP_SLOTS; i++)
+		oracle_prepared_free(&d->prep[i].p);
 	pthread_mutex_unlock(&d->prep_mu);
 }
 
 static int cb_connect(void *ctx, const struct rpc_block *b)
 {
 	struct daemon *d = ctx;
-	struct oracle_tx_info *pre;
+	struct oracle_prepared pre;
 	int32_t node_height;
 	int rc;
 
@@ -155,10 +153,12 @@ static int cb_connect(void *ctx, const struct rpc_block *b)
 		return SD_ESTATE;
 	}
 	d->chain_warned = false;
-	pre = take_prepared(d, b);
-	rc = pre ? oracle_index_connect_infos(d->idx, b, pre) :
-		   oracle_index_connect(d->idx, b);
-	free(pre);
+	if (take_prepared(d, b, &pre)) {
+		rc = oracle_index_connect_prepared(d->idx, b, &pre);
+		oracle_prepared_free(&pre);
+	} else {
+		rc = oracle_index_connect(d->idx, b);
+	}
 	if (rc != SD_OK || !d->mempool)
 		return rc;
 	/* At the tip (never during the initial sync), drop the mempool
