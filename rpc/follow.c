@@ -1,6 +1,7 @@
 /* follow.c - the chain follower's lifecycle and main loop: make the
  * consumer's chain equal the node's (a sync pass, follow_sync.c), then wait
- * for the next block (ZMQ hashblock, else tip polling) and do it again.
+ * for the next block (ZMQ hashblock, else tip polling) and do it again;
+ * a hashblock first goes through the live-block fast path (follow_fast.c).
  * Also: block-source and ZMQ endpoint setup, mempool txs from ZMQ rawtx,
  * stop/wake-up, and the status snapshot.  Errors (node down, RPC errors,
  * consumer errors) end a pass; the loop retries with capped exponential
@@ -69,6 +70,8 @@ int rpc_follower_new(const struct rpc_follower_config *cfg,
 		return SD_EIO;
 	}
 	rc = rpc_client_new(&f->cfg.rpc, &f->client);
+	if (rc == SD_OK)
+		rc = rpc_client_new(&f->cfg.rpc, &f->fast_client);
 	if (rc != SD_OK) {
 		rpc_follower_free(f);
 		return rc;
@@ -84,6 +87,7 @@ void rpc_follower_free(struct rpc_follower *f)
 	rpc_fetchpipe_free(f->pipe);
 	rpc_zmqsub_free(f->zmq);
 	rpc_client_free(f->client);
+	rpc_client_free(f->fast_client);
 	if (f->wake[0] >= 0)
 		close(f->wake[0]);
 	if (f->wake[1] >= 0)
@@ -249,8 +253,10 @@ static void handle_rawtx(struct rpc_follower *f,
 	rpc_block_free(txb);
 }
 
-/* Idle until a block notification, a gap, stop, or the poll interval. */
-static void wait_idle(struct rpc_follower *f)
+/* Idle until a block notification, a gap, stop, or the poll interval.
+ * Returns true with *hash when woken by a hashblock that came without a
+ * sequence gap (a candidate for the fast path). */
+static bool wait_idle(struct rpc_follower *f, uint8_t hash[32])
 {
 	uint64_t end = sd_mono_ms() + poll_interval_ms(f), now;
 	struct rpc_zmq_event ev;
@@ -269,13 +275,17 @@ static void wait_idle(struct rpc_follower *f)
 		    ev.kind == RPC_ZMQ_EV_RAWTX)
 			update_zmq_status(f, true);
 		if (ev.gap)
-			return; /* lost something: full resync pass */
-		if (ev.kind == RPC_ZMQ_EV_HASHBLOCK ||
-		    ev.kind == RPC_ZMQ_EV_WAKE)
-			return;
+			return false; /* lost something: full resync pass */
+		if (ev.kind == RPC_ZMQ_EV_HASHBLOCK) {
+			memcpy(hash, ev.hash, 32);
+			return true;
+		}
+		if (ev.kind == RPC_ZMQ_EV_WAKE)
+			return false;
 		if (ev.kind == RPC_ZMQ_EV_RAWTX)
 			handle_rawtx(f, &ev);
 	}
+	return false;
 }
 
 /* ---- main loop --------------------------------------------------------- */
@@ -286,6 +296,7 @@ int rpc_follower_run(struct rpc_follower *f)
 	int restarts = 0, rc;
 	char q[300];
 	struct rpc_fetchpipe *pipe = NULL;
+	uint8_t hb[32];
 
 	if (f->ran)
 		return SD_ESTATE;
@@ -347,7 +358,8 @@ int rpc_follower_run(struct rpc_follower *f)
 			}
 			if (did)
 				continue;
-			wait_idle(f);
+			if (wait_idle(f, hb) && !rpc_follow_stopping(f))
+				rpc_follow_fast_path(f, hb);
 			continue;
 		}
 		backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;

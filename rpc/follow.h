@@ -94,6 +94,9 @@ struct rpc_follower_status {
 	uint64_t last_reorg_ms;       /* wall ms, 0 if never */
 	uint64_t bytes_fetched;
 	double sync_blocks_per_s;     /* recent rate */
+	/* live blocks connected by the ZMQ fast path (also counted in
+	 * blocks_connected), and hashblocks it left to the sync pass */
+	uint64_t blocks_fast_path, fast_path_misses;
 };
 void rpc_follower_status_get(struct rpc_follower *f,
 			     struct rpc_follower_status *out);

@@ -23,6 +23,7 @@
 #define PROGRESS_LOG_MS 5000
 #define RATE_WINDOW_MS 1000
 #define PASS_RESTART 1       /* internal: node reorged mid-pass */
+#define RECENT_BLOCKS 16
 
 enum node_state { NODE_UNKNOWN = 0, NODE_UP, NODE_DOWN };
 
@@ -31,6 +32,7 @@ struct rpc_follower {
 	char *s_url, *s_cookie, *s_user, *s_pass, *s_wallet, *s_hb, *s_tx;
 	struct rpc_follower_cb cb;
 	struct rpc_client *client;
+	struct rpc_client *fast_client; /* fast path only (follow_fast.c) */
 	struct rpc_fetchpipe *pipe;
 	struct rpc_zmqsub *zmq;
 	bool zmq_ready, ran;
@@ -46,6 +48,10 @@ struct rpc_follower {
 	bool node_behind_logged;
 
 	uint8_t hdr_time_hash[32];
+	/* the last blocks connected: a hashblock for one of them (queued
+	 * while a sync pass took it) is not worth a fast-path fetch */
+	uint8_t recent[RECENT_BLOCKS][32];
+	unsigned recent_next;
 	uint8_t (*hashbuf)[32];
 
 	/* progress */
@@ -68,6 +74,17 @@ void rpc_follow_note_node_ok(struct rpc_follower *f,
 void rpc_follow_note_error(struct rpc_follower *f, int rc, uint64_t retry_ms);
 /* Record where rc happened; returns rc. */
 int rpc_follow_fail(struct rpc_follower *f, const char *where, int rc);
+
+/* follow_sync.c: hand b to the consumer (retried with backoff until it
+ * works or stop: SD_OK or SD_ESTATE); count a connected block in the
+ * status (and in `recent`). */
+int rpc_follow_connect_block(struct rpc_follower *f,
+			     const struct rpc_block *b);
+void rpc_follow_count_block(struct rpc_follower *f, const struct rpc_block *b);
+
+/* follow_fast.c: the live-block fast path for a ZMQ hashblock (see there).
+ * Anything unexpected is left to the sync pass that follows. */
+void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32]);
 
 /* follow_sync.c: bring the consumer to the node's tip.  Returns SD_OK
  * (*did: something changed, run another pass), PASS_RESTART or an error

@@ -161,14 +161,22 @@ static int disconnect_above(struct rpc_follower *f, int32_t ch,
 
 /* ---- forward sync ------------------------------------------------------ */
 
+void rpc_follow_count_block(struct rpc_follower *f, const struct rpc_block *b)
+{
+	pthread_mutex_lock(&f->smu);
+	f->st.blocks_connected++;
+	f->st.bytes_fetched += b->size_bytes;
+	pthread_mutex_unlock(&f->smu);
+	memcpy(f->recent[f->recent_next++ % RECENT_BLOCKS], b->hash, 32);
+}
+
 static void progress(struct rpc_follower *f, int32_t height, int32_t tip,
 		     uint64_t connected, const struct rpc_block *b)
 {
 	uint64_t now = sd_mono_ms();
 
+	rpc_follow_count_block(f, b);
 	pthread_mutex_lock(&f->smu);
-	f->st.blocks_connected++;
-	f->st.bytes_fetched += b->size_bytes;
 	if (now - f->rate_t_ms >= RATE_WINDOW_MS) {
 		f->st.sync_blocks_per_s =
 			(double)(connected - f->rate_blocks) * 1000.0 /
@@ -215,7 +223,7 @@ static int feed_hashes(struct rpc_follower *f, int32_t height, int32_t last,
 }
 
 /* Hand b to the consumer; on error retry with backoff (never skip). */
-static int connect_block(struct rpc_follower *f, const struct rpc_block *b)
+int rpc_follow_connect_block(struct rpc_follower *f, const struct rpc_block *b)
 {
 	uint64_t backoff = BACKOFF_MIN_MS;
 	int rc;
@@ -280,7 +288,7 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 			rc = PASS_RESTART;
 			break;
 		}
-		rc = connect_block(f, b);
+		rc = rpc_follow_connect_block(f, b);
 		if (rc != SD_OK) {
 			rpc_block_free(b);
 			break;

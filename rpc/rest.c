@@ -83,8 +83,9 @@ static int rest_status(long status, const char *what, char *err)
 }
 
 static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
-		      struct rpc_block **out, char *err)
+		      struct rpc_block **out, char *err, uint64_t *io_ns)
 {
+	uint64_t t0 = sd_mono_ns();
 	size_t n = strlen(c->base_url) + 128;
 	char hex[65], *url_b = sd_xmalloc(n), *url_s = sd_xmalloc(n);
 	struct rpc_block *b = NULL;
@@ -96,6 +97,8 @@ static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
 	snprintf(url_b, n, "%s/rest/block/%s.bin", c->base_url, hex);
 	snprintf(url_s, n, "%s/rest/spenttxouts/%s.bin", c->base_url, hex);
 	rc = rpc_http_get2(c, url_b, url_s, &st_b, &st_s, err);
+	if (io_ns)
+		*io_ns = sd_mono_ns() - t0;
 	free(url_b);
 	free(url_s);
 	if (rc == SD_OK)
@@ -125,8 +128,9 @@ static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
 }
 
 static int fetch_rpc(struct rpc_client *c, const uint8_t hash[32],
-		     struct rpc_block **out, char *err)
+		     struct rpc_block **out, char *err, uint64_t *io_ns)
 {
+	uint64_t t0 = sd_mono_ns();
 	char hex[65], params[96];
 	json_t *r;
 	int code, rc;
@@ -134,6 +138,8 @@ static int fetch_rpc(struct rpc_client *c, const uint8_t hash[32],
 	sd_hex_encode_rev(hex, hash, 32);
 	snprintf(params, sizeof(params), "[\"%s\",3]", hex);
 	rc = rpc_call_json(c, "getblock", params, &r, &code, err);
+	if (io_ns) /* (includes the JSON parse) */
+		*io_ns = sd_mono_ns() - t0;
 	if (rc == SD_ERPC && code == -5)
 		return SD_ENOTFOUND;
 	if (rc != SD_OK)
@@ -157,16 +163,25 @@ int rpc_fetch_block(struct rpc_client *c, enum rpc_block_source source,
 		    const uint8_t hash[32], int32_t height,
 		    struct rpc_block **out)
 {
+	return rpc_fetch_block_timed(c, source, hash, height, out, NULL);
+}
+
+int rpc_fetch_block_timed(struct rpc_client *c, enum rpc_block_source source,
+			  const uint8_t hash[32], int32_t height,
+			  struct rpc_block **out, uint64_t *io_ns)
+{
 	char err[SD_ERRLEN] = "";
 	int rc;
 
 	*out = NULL;
+	if (io_ns)
+		*io_ns = 0;
 	switch (source) {
 	case RPC_SOURCE_REST:
-		rc = fetch_rest(c, hash, out, err);
+		rc = fetch_rest(c, hash, out, err, io_ns);
 		break;
 	case RPC_SOURCE_RPC:
-		rc = fetch_rpc(c, hash, out, err);
+		rc = fetch_rpc(c, hash, out, err, io_ns);
 		break;
 	case RPC_SOURCE_AUTO:
 	default:
@@ -196,7 +211,7 @@ int rpc_detect_block_source(struct rpc_client *c,
 	rc = rpc_get_block_hash(c, 0, genesis);
 	if (rc != SD_OK)
 		return rc;
-	rc = fetch_rest(c, genesis, &b, err);
+	rc = fetch_rest(c, genesis, &b, err, NULL);
 	rpc_block_free(b);
 	if (rc == SD_OK) {
 		*chosen = RPC_SOURCE_REST;
@@ -208,7 +223,7 @@ int rpc_detect_block_source(struct rpc_client *c,
 	b = NULL;
 	{
 		char rerr[SD_ERRLEN] = "";
-		int rrc = fetch_rpc(c, genesis, &b, rerr);
+		int rrc = fetch_rpc(c, genesis, &b, rerr, NULL);
 		rpc_block_free(b);
 		if (rrc != SD_OK) {
 			sd_log_error("rpc", "block_source_none", "err=%s",
