@@ -2,7 +2,11 @@
  * blocks by height in a bounded window while the follower hands earlier
  * blocks to its consumer.  Slots form a ring indexed by height % ahead; a
  * worker may claim height h only while h < next_take + ahead, so a slot is
- * never reused before the follower has taken its block.
+ * never reused before the follower has taken its block, and only while the
+ * fetched-but-not-taken blocks hold less than BUDGET_BYTES (a deep window
+ * of small blocks lets the prepare work run far ahead of a slow consumer;
+ * big blocks keep memory bounded).  The next block to take is always
+ * claimable.
  */
 #include "fetchpipe.h"
 
@@ -12,6 +16,8 @@
 #include <string.h>
 
 #include "../signetd/util.h"
+
+#define BUDGET_BYTES ((size_t)32 << 20)   /* serialized block bytes */
 
 enum slot_state { SLOT_EMPTY = 0, SLOT_FETCHING, SLOT_DONE };
 
@@ -40,6 +46,7 @@ struct rpc_fetchpipe {
 	uint8_t (*hashes)[32];
 	size_t n_hashes, cap_hashes;
 	unsigned ahead;
+	size_t buffered;        /* size_bytes of the DONE slots' blocks */
 	struct slot *slots;
 	unsigned n_workers;
 	struct worker *workers;
@@ -53,13 +60,16 @@ static void drop_slots(struct rpc_fetchpipe *p)
 		rpc_block_free(p->slots[i].b);
 		p->slots[i] = (struct slot){ .state = SLOT_EMPTY };
 	}
+	p->buffered = 0;
 }
 
 static bool claimable(const struct rpc_fetchpipe *p)
 {
 	return p->active && p->next_claim <= p->last &&
 	       p->next_claim < p->next_take + (int32_t)p->ahead &&
-	       p->next_claim < p->first + (int32_t)p->n_hashes;
+	       p->next_claim < p->first + (int32_t)p->n_hashes &&
+	       (p->next_claim == p->next_take ||
+		p->buffered < BUDGET_BYTES);
 }
 
 static void *worker_main(void *arg)
@@ -112,6 +122,8 @@ static void *worker_main(void *arg)
 		s->state = SLOT_DONE;
 		s->rc = rc;
 		s->b = b;
+		if (b)
+			p->buffered += b->size_bytes;
 		pthread_cond_broadcast(&p->cv_done);
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -274,6 +286,8 @@ int rpc_fetchpipe_take(struct rpc_fetchpipe *p, int32_t height,
 	}
 	rc = s->rc;
 	*out = s->b;
+	if (s->b)
+		p->buffered -= s->b->size_bytes;
 	*s = (struct slot){ .state = SLOT_EMPTY };
 	p->next_take = height + 1;
 	if (rc != SD_OK)

@@ -29,7 +29,13 @@
  * threads during a catch-up sync (cb_prepare), waiting for their connect:
  * a small ring keyed by height, checked against the block hash (a reorg
  * may leave stale entries; they are overwritten). */
-#define PREP_SLOTS 64
+#define PREP_SLOTS 128
+
+/* Blocks fetched (and prepared) ahead of the writer during a sync, at most
+ * (the pipe also caps their bytes): deep enough that the EC work of the
+ * next big blocks runs while the writer is busy with cheap-to-compute,
+ * costly-to-write ones or a group commit.  <= PREP_SLOTS / 2. */
+#define FETCH_AHEAD 32
 
 struct prepared {
 	int32_t height;           /* -1: empty */
@@ -457,6 +463,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	fcfg.source = source_of(cfg->block_source);
 	fcfg.start_height = (int32_t)cfg->sync_start_height;
 	fcfg.fetch_threads = (unsigned)cfg->max_parallel_requests;
+	fcfg.fetch_ahead = FETCH_AHEAD;
 	fcfg.zmq_hashblock = cfg->zmq_hashblock;
 	fcfg.zmq_rawtx = cfg->zmq_rawtx;
 	cb.ctx = &d;
