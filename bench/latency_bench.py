@@ -161,7 +161,7 @@ def start_signetd(build, d, node_dir, ports, rawtx):
         "tweaks_cut_through_with_dust_filter": 1,
         "zmq_hashblock": f"tcp://127.0.0.1:{ports['hb']}",
         "zmq_rawtx": f"tcp://127.0.0.1:{ports['tx']}" if rawtx else "off",
-        "log_level": "info", "log_file": "signetd.log",
+        "log_level": os.environ.get("SD_LOG_LEVEL", "info"), "log_file": "signetd.log",
     }
     with open(os.path.join(d, "blindbit.toml"), "w") as f:
         for k, v in cfg.items():
