@@ -484,6 +484,10 @@ int sd_status_json(struct sd_status *s, char **body, size_t *len)
 			    json_integer((json_int_t)v.fs.zmq_gaps));
 	json_object_set_new(zmq, "last_message_age_s",
 			    age_json(v.now_ms, v.fs.zmq_last_msg_ms));
+	json_object_set_new(zmq, "fast_path_blocks",
+			    json_integer((json_int_t)v.fs.blocks_fast_path));
+	json_object_set_new(zmq, "fast_path_misses",
+			    json_integer((json_int_t)v.fs.fast_path_misses));
 	json_object_set_new(o, "zmq", zmq);
 
 	json_object_set_new(o, "block_source",
@@ -680,6 +684,12 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	       "ZMQ messages received.", (double)v.fs.zmq_msgs);
 	metric(&t, "signetd_zmq_gaps_total", "counter",
 	       "ZMQ sequence gaps seen.", (double)v.fs.zmq_gaps);
+	metric(&t, "signetd_fast_path_blocks_total", "counter",
+	       "Live blocks connected straight from their ZMQ hashblock.",
+	       (double)v.fs.blocks_fast_path);
+	metric(&t, "signetd_fast_path_misses_total", "counter",
+	       "ZMQ hashblocks left to a sync pass (reorg, gap, fetch error).",
+	       (double)v.fs.fast_path_misses);
 	metric(&t, "signetd_zmq_last_message_timestamp_seconds", "gauge",
 	       "Time of the last ZMQ message (0 if none).",
 	       (double)(v.fs.zmq_last_msg_ms / 1000));
