@@ -23,6 +23,7 @@
 #include "../oracle.h"
 #include "../store_int.h"
 #include "store_testlib.h"
+#include "store_testutil.h"
 
 static struct rta_chain chain;
 static char tmpdir[256];
@@ -60,36 +61,6 @@ static struct oracle_config full_cfg(const char *dir)
 	};
 
 	return c;
-}
-
-static struct oracle_index *open_ok(const struct oracle_config *c)
-{
-	struct oracle_index *idx;
-	char err[SD_ERRLEN];
-	int rc = oracle_index_open(c, &idx, err);
-
-	if (rc != SD_OK)
-		fprintf(stderr, "open: %s\n", err);
-	CHECK_EQ_INT(rc, SD_OK);
-	return idx;
-}
-
-static void connect_range(struct oracle_index *idx, int from, int to)
-{
-	for (int h = from; h <= to; h++)
-		CHECK_EQ_INT(oracle_index_connect(idx, chain.b[h - 1]), SD_OK);
-}
-
-static char *dump(struct oracle_index *idx)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	CHECK(f);
-	CHECK_EQ_INT(oracle_store_dump(idx, f), SD_OK);
-	fclose(f);
-	return buf;
 }
 
 static void hex(char *out, const uint8_t *p, size_t n)
@@ -344,7 +315,7 @@ static uint64_t hex_be64(const char *p)
 
 static void check_cut_through_invariant(struct oracle_index *idx)
 {
-	char *d = dump(idx), *line, *save = NULL;
+	char *d = stu_dump(idx), *line, *save = NULL;
 	size_t n_cut = 0, cap = 4096, n_tx = 0, lowered = 0, gone = 0;
 	size_t partial = 0;
 	char (*cut_key)[73] = sd_xmalloc(cap * sizeof(*cut_key));
@@ -368,7 +339,7 @@ static void check_cut_through_invariant(struct oracle_index *idx)
 		}
 	}
 	free(d);
-	d = dump(idx);
+	d = stu_dump(idx);
 	save = NULL;
 	/* utxos rows come grouped by (H, dtxid): fold each group, then
 	 * compare it with its cut_through row (binary search, hex keys sort
@@ -450,7 +421,7 @@ static void check_group_commit(const char *ref_dump)
 
 	new_datadir(dir, sizeof(dir));
 	c = full_cfg(dir);
-	g = open_ok(&c);
+	g = stu_open_ok(&c);
 	oracle_index_set_group_commit(g, 7);
 	for (int h = 1; h <= 400; h++) {
 		CHECK_EQ_INT(oracle_index_connect(g, chain.b[h - 1]), SD_OK);
@@ -466,7 +437,7 @@ static void check_group_commit(const char *ref_dump)
 	oracle_index_stats(g, &st);
 	CHECK_EQ_INT(st.blocks_connected, 400);
 	CHECK_EQ_INT(st.tweaks_indexed, 2048);
-	d = dump(g);
+	d = stu_dump(g);
 	CHECK(strcmp(d, ref_dump) == 0);
 	free(d);
 	/* a disconnect flushes the pending blocks first */
@@ -474,10 +445,10 @@ static void check_group_commit(const char *ref_dump)
 	CHECK_EQ_INT(oracle_index_connect(g, chain.b[399]), SD_OK);
 	CHECK_EQ_INT(oracle_index_connect(g, chain.b[399]), SD_ESTATE);
 	oracle_index_close(g);     /* close commits the pending block */
-	g = open_ok(&c);
+	g = stu_open_ok(&c);
 	CHECK_EQ_INT(oracle_index_tip(g, &tip, hash), SD_OK);
 	CHECK_EQ_INT(tip, 400);
-	d = dump(g);
+	d = stu_dump(g);
 	CHECK(strcmp(d, ref_dump) == 0);
 	free(d);
 	oracle_index_close(g);
@@ -496,7 +467,7 @@ static void check_prepared(const char *ref_dump)
 
 	new_datadir(dir, sizeof(dir));
 	c = full_cfg(dir);
-	g = open_ok(&c);
+	g = stu_open_ok(&c);
 	oracle_index_set_group_commit(g, 16);
 	CHECK_EQ_INT(oracle_index_connect_prepared(g, chain.b[0], NULL),
 		     SD_EINVAL);
@@ -514,7 +485,7 @@ static void check_prepared(const char *ref_dump)
 		CHECK(p.infos == NULL && p.fnew == NULL);
 	}
 	CHECK_EQ_INT(oracle_index_flush(g), SD_OK);
-	d = dump(g);
+	d = stu_dump(g);
 	CHECK(strcmp(d, ref_dump) == 0);
 	free(d);
 	oracle_index_close(g);
@@ -661,7 +632,7 @@ static void check_reorg_and_reopen(struct oracle_index *a, const char *dir_a)
 	char dir_b[512], err[SD_ERRLEN];
 	struct oracle_index *b;
 	struct oracle_config cb, ca = full_cfg(dir_a);
-	char *d400 = dump(a), *d300, *d;
+	char *d400 = stu_dump(a), *d300, *d;
 	int32_t th;
 	uint8_t hash[32];
 
@@ -682,27 +653,27 @@ static void check_reorg_and_reopen(struct oracle_index *a, const char *dir_a)
 
 	new_datadir(dir_b, sizeof(dir_b));
 	cb = full_cfg(dir_b);
-	b = open_ok(&cb);
-	connect_range(b, 1, 300);
-	d300 = dump(b);
-	d = dump(a);
+	b = stu_open_ok(&cb);
+	stu_connect_range(b, &chain, 1, 300);
+	d300 = stu_dump(b);
+	d = stu_dump(a);
 	CHECK(strlen(d300) > 1000);
 	CHECK_STREQ(d, d300);
 	free(d);
 	oracle_index_close(b);
 
-	connect_range(a, 301, 400);
-	d = dump(a);
+	stu_connect_range(a, &chain, 301, 400);
+	d = stu_dump(a);
 	CHECK_STREQ(d, d400);
 	free(d);
 
 	/* reopen: same tip, same data */
 	oracle_index_close(a);
-	a = open_ok(&ca);
+	a = stu_open_ok(&ca);
 	CHECK_EQ_INT(oracle_index_tip(a, &th, hash), SD_OK);
 	CHECK_EQ_INT(th, 400);
 	CHECK(!memcmp(hash, chain.b[399]->hash, 32));
-	d = dump(a);
+	d = stu_dump(a);
 	CHECK_STREQ(d, d400);
 	free(d);
 	oracle_index_close(a);
@@ -762,8 +733,8 @@ static void check_tweaks_only(void)
 	CHECK_EQ_INT(oracle_index_open(&c, &idx, err), SD_EINVAL);
 	c.tweaks_cut_through_with_dust_filter = false;
 	c.tweaks_full_with_dust_filter = false;
-	idx = open_ok(&c);
-	connect_range(idx, 1, 150);
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 150);
 	CHECK_EQ_INT(oracle_read_begin(idx, &r), SD_OK);
 	for (int h = 1; h <= 150; h++) {
 		CHECK_EQ_INT(oracle_read_tweak_index(r, h, &d, &n, &rl), SD_OK);
@@ -815,12 +786,12 @@ static void check_mempool(void)
 
 	new_datadir(dir, sizeof(dir));
 	c = full_cfg(dir);
-	idx = open_ok(&c);
-	connect_range(idx, 1, 108);
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 108);
 	for (t = 1; t < b109->n_tx; t++)
 		CHECK_EQ_INT(oracle_mempool_add(idx, &b109->tx[t]), SD_OK);
 	CHECK_EQ_INT(oracle_mempool_each(idx, mp_cb, &acc), SD_OK);
-	connect_range(idx, 109, 109);
+	stu_connect_range(idx, &chain, 109, 109);
 	CHECK_EQ_INT(oracle_read_begin(idx, &r), SD_OK);
 	CHECK_EQ_INT(oracle_read_tweak_index(r, 109, &recs, &n, &rl), SD_OK);
 	CHECK_EQ_INT(acc.n, (int)n);
@@ -895,7 +866,7 @@ static void check_mempool_load(void)
 
 	new_datadir(dir, sizeof(dir));
 	c = full_cfg(dir);
-	idx = open_ok(&c);
+	idx = stu_open_ok(&c);
 	all_txh = sd_xmalloc(4096 * sizeof(*all_txh));
 	for (h = 1; h <= 400; h++) {
 		const struct rpc_block *b = chain.b[h - 1];
@@ -944,24 +915,17 @@ static void check_disk_full(void)
 	struct oracle_index *idx, *ref;
 	struct oracle_stats st;
 	struct oracle_read *r;
-	struct rlimit old, lim;
-	struct stat sb;
-	char path[600], *d1, *d2;
+	struct rlimit old;
+	char *d1, *d2;
 	int h, rc = SD_OK;
 	int32_t th;
 	uint8_t hash[32];
 
 	new_datadir(dir, sizeof(dir));
 	c = full_cfg(dir);
-	idx = open_ok(&c);
-	connect_range(idx, 1, 200);
-	snprintf(path, sizeof(path), "%s/index/data.mdb", dir);
-	CHECK_EQ_INT(stat(path, &sb), 0);
-	signal(SIGXFSZ, SIG_IGN);
-	CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
-	lim.rlim_cur = (rlim_t)sb.st_size + 4096;
-	CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 200);
+	stu_limit_file(dir, &old);
 	for (h = 201; h <= 400; h++) {
 		rc = oracle_index_connect(idx, chain.b[h - 1]);
 		if (rc != SD_OK)
@@ -981,17 +945,17 @@ static void check_disk_full(void)
 	/* retry while still full: same answer */
 	CHECK_EQ_INT(oracle_index_connect(idx, chain.b[h - 1]), SD_ENOSPC);
 	CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
-	connect_range(idx, h, 250);
+	stu_connect_range(idx, &chain, h, 250);
 	oracle_index_stats(idx, &st);
 	CHECK(!st.disk_full);
 	fprintf(stderr, "disk full at height %d, resumed\n", h);
 
 	new_datadir(ref_dir, sizeof(ref_dir));
 	rc_cfg = full_cfg(ref_dir);
-	ref = open_ok(&rc_cfg);
-	connect_range(ref, 1, 250);
-	d1 = dump(idx);
-	d2 = dump(ref);
+	ref = stu_open_ok(&rc_cfg);
+	stu_connect_range(ref, &chain, 1, 250);
+	d1 = stu_dump(idx);
+	d2 = stu_dump(ref);
 	CHECK_STREQ(d1, d2);
 	free(d1);
 	free(d2);
@@ -1054,14 +1018,14 @@ int main(void)
 	setenv("SIGNETD_INDEX_MAP_SIZE", "131072", 1);
 	new_datadir(dir_a, sizeof(dir_a));
 	c = full_cfg(dir_a);
-	idx = open_ok(&c);
+	idx = stu_open_ok(&c);
 	{
 		struct reader_arg ra = { .idx = idx };
 		pthread_t th[2];
 
 		for (int i = 0; i < 2; i++)
 			CHECK(!pthread_create(&th[i], NULL, reader_main, &ra));
-		connect_range(idx, 1, 400);
+		stu_connect_range(idx, &chain, 1, 400);
 		atomic_store(&ra.stop, true);
 		for (int i = 0; i < 2; i++)
 			CHECK(!pthread_join(th[i], NULL));
@@ -1084,7 +1048,7 @@ int main(void)
 	check_vs_blindbit(idx);
 	check_cut_through_invariant(idx);
 	{
-		char *ref = dump(idx);
+		char *ref = stu_dump(idx);
 
 		check_group_commit(ref);
 		check_prepared(ref);

@@ -27,6 +27,7 @@
 #include "../oracle.h"
 #include "../store_int.h"
 #include "store_testlib.h"
+#include "store_testutil.h"
 
 static struct rta_chain chain;
 static char tmpdir[256];
@@ -197,18 +198,6 @@ static void check_map_alone(void)
 
 /* ------------------------------------------------ 2. vs the DB */
 
-static struct oracle_index *open_ok(const struct oracle_config *c)
-{
-	struct oracle_index *idx;
-	char err[SD_ERRLEN];
-	int rc = oracle_index_open(c, &idx, err);
-
-	if (rc != SD_OK)
-		fprintf(stderr, "open: %s\n", err);
-	CHECK_EQ_INT(rc, SD_OK);
-	return idx;
-}
-
 /* A full-kind regtest index in a new datadir (dir: 512 bytes). */
 static struct oracle_index *open_new(char *dir, struct oracle_config *c)
 {
@@ -220,13 +209,7 @@ static struct oracle_index *open_new(char *dir, struct oracle_config *c)
 		.tweaks_cut_through_with_dust_filter = true,
 		.tweak_threads = 2, .start_height = 1,
 	};
-	return open_ok(c);
-}
-
-static void connect_range(struct oracle_index *idx, int from, int to)
-{
-	for (int h = from; h <= to; h++)
-		CHECK_EQ_INT(oracle_index_connect(idx, chain.b[h - 1]), SD_OK);
+	return stu_open_ok(c);
 }
 
 /* Disconnect from, from - 1, ..., to + 1. */
@@ -235,18 +218,6 @@ static void disconnect_to(struct oracle_index *idx, int from, int to)
 	for (int h = from; h > to; h--)
 		CHECK_EQ_INT(oracle_index_disconnect(idx, h, chain.b[h - 1]->hash),
 			     SD_OK);
-}
-
-static char *dump(struct oracle_index *idx)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	CHECK(f);
-	CHECK_EQ_INT(oracle_store_dump(idx, f), SD_OK);
-	fclose(f);
-	return buf;
 }
 
 /* idx->om against the utxos rows visible in txn (a read txn when NULL):
@@ -304,32 +275,32 @@ static char *check_vs_db(void)
 	size_t n400;
 
 	a = open_new(dir, &c);
-	connect_range(a, 1, 400);
-	ref400 = dump(a);
+	stu_connect_range(a, &chain, 1, 400);
+	ref400 = stu_dump(a);
 	n400 = check_om(a, NULL);
 	CHECK_EQ_INT(a->om.log_n, 0);
 	for (int h = 400; h > 300; h -= 20) {
 		disconnect_to(a, h, h - 20);
 		check_om(a, NULL);
 	}
-	connect_range(a, 301, 400);
+	stu_connect_range(a, &chain, 301, 400);
 	CHECK_EQ_INT(check_om(a, NULL), n400);
 	oracle_index_close(a);
 
 	g = open_new(dir, &c);
 	oracle_index_set_group_commit(g, 7);
-	connect_range(g, 1, 7 * 20 + 3);
+	stu_connect_range(g, &chain, 1, 7 * 20 + 3);
 	CHECK(g->wtxn != NULL && g->om.log_n > 0);
 	check_om(g, g->wtxn);          /* pending blocks are in the map */
-	connect_range(g, 7 * 20 + 4, 400);
+	stu_connect_range(g, &chain, 7 * 20 + 4, 400);
 	CHECK_EQ_INT(oracle_index_flush(g), SD_OK);
 	CHECK_EQ_INT(check_om(g, NULL), n400);
 	disconnect_to(g, 400, 300);
 	check_om(g, NULL);
-	connect_range(g, 301, 400);
+	stu_connect_range(g, &chain, 301, 400);
 	CHECK_EQ_INT(oracle_index_flush(g), SD_OK);
 	CHECK_EQ_INT(check_om(g, NULL), n400);
-	d = dump(g);
+	d = stu_dump(g);
 	CHECK_STREQ(d, ref400);
 	free(d);
 	oracle_index_close(g);
@@ -341,26 +312,19 @@ static char *check_vs_db(void)
 
 static void check_lost_batch(const char *ref400)
 {
-	char dir[512], path[600], *d;
+	char dir[512], *d;
 	struct oracle_config c;
 	struct oracle_index *idx;
-	struct rlimit old, lim;
-	struct stat sb;
+	struct rlimit old;
 	int h, rc = SD_OK, lost_log = 0;
 	int32_t tip;
 	uint8_t hash[32];
 
 	idx = open_new(dir, &c);
 	oracle_index_set_group_commit(idx, 7);
-	connect_range(idx, 1, 200);
+	stu_connect_range(idx, &chain, 1, 200);
 	CHECK_EQ_INT(oracle_index_flush(idx), SD_OK);
-	snprintf(path, sizeof(path), "%s/index/data.mdb", dir);
-	CHECK_EQ_INT(stat(path, &sb), 0);
-	signal(SIGXFSZ, SIG_IGN);
-	CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
-	lim.rlim_cur = (rlim_t)sb.st_size + 4096;
-	CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	stu_limit_file(dir, &old);
 	for (h = 201; h <= 400; h++) {
 		lost_log = (int)idx->om.log_n;
 		rc = oracle_index_connect(idx, chain.b[h - 1]);
@@ -379,10 +343,10 @@ static void check_lost_batch(const char *ref400)
 	fprintf(stderr, "batch lost at %d (durable %d, %d map changes undone)\n",
 		h, tip, lost_log);
 
-	connect_range(idx, tip + 1, 400);
+	stu_connect_range(idx, &chain, tip + 1, 400);
 	CHECK_EQ_INT(oracle_index_flush(idx), SD_OK);
 	check_om(idx, NULL);
-	d = dump(idx);
+	d = stu_dump(idx);
 	CHECK_STREQ(d, ref400);
 	free(d);
 	oracle_index_close(idx);
@@ -526,9 +490,9 @@ static void check_migration(const char *ref400)
 	bool has_op;
 
 	idx = open_new(dir, &c);
-	connect_range(idx, 1, 300);
-	ref300 = dump(idx);              /* a fresh one-txn-a-block 1..300 */
-	connect_range(idx, 301, 400);
+	stu_connect_range(idx, &chain, 1, 300);
+	ref300 = stu_dump(idx);              /* a fresh one-txn-a-block 1..300 */
+	stu_connect_range(idx, &chain, 301, 400);
 	oracle_index_close(idx);
 	n_op = make_format1(dir);
 	CHECK(raw_version(dir, 1, &has_op) == 1 && has_op);
@@ -539,7 +503,7 @@ static void check_migration(const char *ref400)
 	CHECK(raw_version(dir, 0, &has_op) == 1 && has_op);
 	c.network = "regtest";
 
-	idx = open_ok(&c);
+	idx = stu_open_ok(&c);
 	{   /* the index is open: look through its own env */
 		MDB_txn *txn;
 		MDB_dbi op;
@@ -555,12 +519,12 @@ static void check_migration(const char *ref400)
 	CHECK_EQ_INT(check_om(idx, NULL), n_op);
 	disconnect_to(idx, 400, 300);    /* replays format 1 undo logs */
 	check_om(idx, NULL);
-	d = dump(idx);
+	d = stu_dump(idx);
 	CHECK_STREQ(d, ref300);
 	free(d);
-	connect_range(idx, 301, 400);
+	stu_connect_range(idx, &chain, 301, 400);
 	CHECK_EQ_INT(check_om(idx, NULL), n_op);
-	d = dump(idx);
+	d = stu_dump(idx);
 	CHECK_STREQ(d, ref400);
 	free(d);
 	oracle_index_close(idx);
