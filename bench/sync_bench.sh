@@ -31,6 +31,10 @@ BITCOIND=${BITCOIND:-$(pwd)/.deps/bitcoin/bin/bitcoind}
 PORT=${BENCH_RPC_PORT:-28555}
 PY=python3
 mkdir -p "$BENCH_DIR/node"
+if pgrep -f -- "-datadir=$BENCH_DIR/node" >/dev/null; then
+  echo "sync_bench: a bitcoind already runs on $BENCH_DIR/node; stop it first" >&2
+  exit 1
+fi
 nodeargs=(-regtest -datadir="$BENCH_DIR/node" -rpcport="$PORT" -rpcbind=127.0.0.1
           -rpcallowip=127.0.0.1 -port=$((PORT + 1)) -listen=0 -rest=1
           -blockmaxweight=4000000 -maxmempool=2000 -fallbackfee=0.0001
