@@ -97,7 +97,19 @@ void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 		return;
 	}
 	rc = rpc_follow_connect_block(f, b);
-	if (rc != SD_OK) { /* stopping */
+	if (rc != SD_OK) { /* stopping, or the consumer's tip went back */
+		rpc_block_free(b);
+		return;
+	}
+	t_conn = sd_mono_ns();
+	if (f->cb.flush && (rc = f->cb.flush(f->cb.ctx)) != SD_OK) {
+		/* the consumer dropped the block: the sync pass fetches it
+		 * again (and counts it) and reports a lasting failure */
+		char eq[64];
+
+		sd_log_warn("rpc", "block_fast_path_flush_failed",
+			    "height=%d err=%s", b->height,
+			    sd_log_q(eq, sizeof(eq), sd_strerror(rc)));
 		rpc_block_free(b);
 		return;
 	}
@@ -105,19 +117,6 @@ void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 	pthread_mutex_lock(&f->smu);
 	f->st.blocks_fast_path++;
 	pthread_mutex_unlock(&f->smu);
-	t_conn = sd_mono_ns();
-	if (f->cb.flush) {
-		rc = f->cb.flush(f->cb.ctx);
-		if (rc != SD_OK) {
-			/* the consumer dropped the block: the sync pass
-			 * fetches it again and reports a lasting failure */
-			char eq[64];
-
-			sd_log_warn("rpc", "block_fast_path_flush_failed",
-				    "height=%d err=%s", b->height,
-				    sd_log_q(eq, sizeof(eq), sd_strerror(rc)));
-		}
-	}
 	t_end = sd_mono_ns();
 	sd_log_debug("rpc", "block_fast_path",
 		     "height=%d hash=%s ntx=%zu bytes=%zu ms_fetch=%.2f "

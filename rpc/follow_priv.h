@@ -76,7 +76,8 @@ void rpc_follow_note_error(struct rpc_follower *f, int rc, uint64_t retry_ms);
 int rpc_follow_fail(struct rpc_follower *f, const char *where, int rc);
 
 /* follow_sync.c: hand b to the consumer (retried with backoff until it
- * works or stop: SD_OK or SD_ESTATE); count a connected block in the
+ * works or stop: SD_OK or SD_ESTATE; PASS_RESTART when the consumer's tip
+ * went back, e.g. a lost group commit); count a connected block in the
  * status (and in `recent`). */
 int rpc_follow_connect_block(struct rpc_follower *f,
 			     const struct rpc_block *b);

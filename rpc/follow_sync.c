@@ -222,7 +222,24 @@ static int feed_hashes(struct rpc_follower *f, int32_t height, int32_t last,
 	return SD_OK;
 }
 
-/* Hand b to the consumer; on error retry with backoff (never skip). */
+/* Is b's parent still the consumer's tip?  A consumer that batches
+ * blocks in one write (group commit) drops the whole batch when a write
+ * fails, and its tip goes back to the last durable block. */
+static bool parent_is_consumer_tip(struct rpc_follower *f,
+				   const struct rpc_block *b)
+{
+	uint8_t hash[32];
+	int32_t tip;
+
+	if (f->cb.tip(f->cb.ctx, &tip, hash) != SD_OK)
+		return true;    /* unknown: keep retrying b */
+	return tip == b->height - 1 &&
+	       memcmp(hash, b->hdr.prev_hash, 32) == 0;
+}
+
+/* Hand b to the consumer; on error retry with backoff (never skip).
+ * PASS_RESTART when the consumer's tip went back meanwhile (it lost
+ * uncommitted blocks): the next pass fetches them again. */
 int rpc_follow_connect_block(struct rpc_follower *f, const struct rpc_block *b)
 {
 	uint64_t backoff = BACKOFF_MIN_MS;
@@ -237,6 +254,11 @@ int rpc_follow_connect_block(struct rpc_follower *f, const struct rpc_block *b)
 		rpc_follow_sleep_ms(f, backoff);
 		if (rpc_follow_stopping(f))
 			return SD_ESTATE;
+		if (!parent_is_consumer_tip(f, b)) {
+			sd_log_info("rpc", "consumer_tip_back",
+				    "height=%d note=refetching", b->height);
+			return PASS_RESTART;
+		}
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 							 backoff * 2;
 	}

@@ -164,6 +164,20 @@ def test_kill9_during_sync_equals_fresh_sync(ra_node, signetd_factory, reference
     assert_equals_fresh(s, reference, "after 5 kills mid-sync")
 
 
+def test_map_growth_mid_batch_refetches_lost_blocks(ra_node, signetd_factory, reference):
+    """From a 128 KiB LMDB map the index grows many times during the catch-up.
+    A growth inside a group-commit batch drops the batch's uncommitted
+    blocks; the follower sees the index tip go back and fetches them again
+    (it used to retry the failed block on top of the old tip forever)."""
+    s = signetd_factory(ra_node, env={"SIGNETD_INDEX_MAP_SIZE": "131072"})
+    s.start()
+    s.wait_synced(rellib.RA_TIP, timeout=120)
+    log = s.log_text()
+    assert log.count("msg=db_map_resize ") >= 3, log[-3000:]
+    assert "msg=group_commit_lost " in log and "msg=consumer_tip_back " in log, log[-3000:]
+    assert_equals_fresh(s, reference, "after map growth mid-batch")
+
+
 def wait_index_hash(s, node, timeout=60):
     want_h = node.height()
     want = node.rpc("getbestblockhash")
