@@ -16,8 +16,11 @@
  * aborted (failed write, map growth retry, lost group commit) the journal
  * is replayed backwards and the map is the committed one again.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "../signetd/log.h"
 #include "../signetd/util.h"
@@ -29,9 +32,25 @@ struct st_om_op {
 	uint32_t added;  /* 1 = added (undo: remove), 0 = removed */
 };
 
+/* A random key per process: the map is rebuilt at every open, and with
+ * the key nobody can craft txids whose outputs pile up in one probe
+ * cluster.  (Two outpoints share a fingerprint for every key or none.) */
+static uint64_t fp_key;
+static pthread_once_t fp_key_once = PTHREAD_ONCE_INIT;
+
+static void fp_key_init(void)
+{
+	if (getrandom(&fp_key, sizeof(fp_key), 0) != (ssize_t)sizeof(fp_key))
+		fp_key = sd_mono_ns() * 0x9e3779b97f4a7c15ull ^
+			 (uint64_t)getpid();
+}
+
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout)
 {
-	uint64_t x = sd_le64_get(txid) ^ ((uint64_t)vout *
+	uint64_t x;
+
+	pthread_once(&fp_key_once, fp_key_init);
+	x = sd_le64_get(txid) ^ fp_key ^ ((uint64_t)vout *
 					   0x9e3779b97f4a7c15ull);
 
 	/* vout may only change low bits of a product: mix them all */
