@@ -133,10 +133,11 @@ def test_kill9_during_sync_equals_fresh_sync(ra_node, signetd_factory, reference
     rng = random.Random(SEED)
     s = signetd_factory(ra_node)
     kills, tips = [], []
-    tip = 0
+    tip = -1  # empty index (a kill before the first group commit leaves it so)
     for i in range(5):
         # spread the kills over the remaining blocks
-        target = tip + rng.randint(1, max(1, (rellib.RA_TIP - 1 - tip) // (5 - i)))
+        base = max(tip, 0)
+        target = base + rng.randint(1, max(1, (rellib.RA_TIP - 1 - base) // (5 - i)))
         tail = rellib.LogTail(s.log_path) if os.path.exists(s.log_path) else None
         s.start(wait_http=False)
         if tail is None:
