@@ -48,6 +48,7 @@ struct rpc_follower {
 	bool node_behind_logged;
 
 	uint8_t hdr_time_hash[32];
+	uint64_t consumer_backoff;      /* ms; 0 after a block connected */
 	/* the last blocks connected: a hashblock for one of them (queued
 	 * while a sync pass took it) is not worth a fast-path fetch */
 	uint8_t recent[RECENT_BLOCKS][32];

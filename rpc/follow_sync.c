@@ -239,10 +239,13 @@ static bool parent_is_consumer_tip(struct rpc_follower *f,
 
 /* Hand b to the consumer; on error retry with backoff (never skip).
  * PASS_RESTART when the consumer's tip went back meanwhile (it lost
- * uncommitted blocks): the next pass fetches them again. */
+ * uncommitted blocks): the next pass fetches them again.  The backoff
+ * carries over to that pass (a full disk: one try every 5 s, not a
+ * refetch loop), until a block connects. */
 int rpc_follow_connect_block(struct rpc_follower *f, const struct rpc_block *b)
 {
-	uint64_t backoff = BACKOFF_MIN_MS;
+	uint64_t backoff = f->consumer_backoff ? f->consumer_backoff :
+						 BACKOFF_MIN_MS;
 	int rc;
 
 	for (;;) {
@@ -254,14 +257,16 @@ int rpc_follow_connect_block(struct rpc_follower *f, const struct rpc_block *b)
 		rpc_follow_sleep_ms(f, backoff);
 		if (rpc_follow_stopping(f))
 			return SD_ESTATE;
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+							 backoff * 2;
+		f->consumer_backoff = backoff;
 		if (!parent_is_consumer_tip(f, b)) {
 			sd_log_info("rpc", "consumer_tip_back",
 				    "height=%d note=refetching", b->height);
 			return PASS_RESTART;
 		}
-		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
-							 backoff * 2;
 	}
+	f->consumer_backoff = 0;
 	if (f->logged_where && strcmp(f->logged_where, "consumer_connect") ==
 				       0) {
 		sd_log_info("rpc", "consumer_ok", "height=%d", b->height);
