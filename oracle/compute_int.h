@@ -52,4 +52,11 @@ void oracle_input_hash(const uint8_t outpoint[36], const uint8_t a33[33],
 /* The BIP341 NUMS point H (x-only). */
 extern const uint8_t oracle_nums_h[32];
 
+/* The filters and spent index of b into p (has_filters set); on error
+ * they stay empty.  prepare.c; also used by connect when b came
+ * unprepared. */
+struct oracle_prepared;
+int oracle_block_filters(const struct rpc_block *b,
+			 struct oracle_prepared *p);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../signetd/util.h"
+#include "compute_int.h"
 #include "oracle.h"
 
 void oracle_prepared_free(struct oracle_prepared *p)
@@ -20,6 +21,28 @@ void oracle_prepared_free(struct oracle_prepared *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int oracle_block_filters(const struct rpc_block *b,
+			 struct oracle_prepared *p)
+{
+	int rc = oracle_filter_new_utxos(b, &p->fnew, &p->fnew_len);
+
+	if (rc == SD_OK)
+		rc = oracle_spent_index(b, &p->spent, &p->n_spent);
+	if (rc == SD_OK)
+		rc = oracle_gcs_build(b->hash, p->spent, 8, p->n_spent,
+				      &p->fspent, &p->fspent_len);
+	if (rc != SD_OK) {
+		free(p->fnew);
+		free(p->fspent);
+		free(p->spent);
+		p->fnew = p->fspent = p->spent = NULL;
+		p->fnew_len = p->fspent_len = p->n_spent = 0;
+		return rc;
+	}
+	p->has_filters = true;
+	return SD_OK;
+}
+
 int oracle_block_prepare(const struct rpc_block *b, bool filters,
 			 struct oracle_prepared *out)
 {
@@ -31,16 +54,8 @@ int oracle_block_prepare(const struct rpc_block *b, bool filters,
 	out->infos = sd_xmalloc(b->n_tx * sizeof(*out->infos));
 	rc = oracle_block_compute(NULL, b, out->infos);
 	if (rc == SD_OK && filters)
-		rc = oracle_filter_new_utxos(b, &out->fnew, &out->fnew_len);
-	if (rc == SD_OK && filters)
-		rc = oracle_spent_index(b, &out->spent, &out->n_spent);
-	if (rc == SD_OK && filters)
-		rc = oracle_gcs_build(b->hash, out->spent, 8, out->n_spent,
-				      &out->fspent, &out->fspent_len);
-	if (rc != SD_OK) {
+		rc = oracle_block_filters(b, out);
+	if (rc != SD_OK)
 		oracle_prepared_free(out);
-		return rc;
-	}
-	out->has_filters = filters;
-	return SD_OK;
+	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "../signetd/log.h"
 #include "../signetd/util.h"
+#include "compute_int.h"
 #include "store_int.h"
 
 struct connect_arg {
@@ -21,8 +22,7 @@ struct connect_arg {
 	uint64_t body_ns;           /* time in connect_txn (commit excluded) */
 	uint64_t spend_ns;          /* of which marking the spent outputs */
 	size_t n_cut, n_utxo;
-	const uint8_t *fnew, *fspent, *spent;
-	size_t fnew_len, fspent_len, n_spent;
+	const struct oracle_prepared *flt;  /* filters, spent index */
 };
 
 static MDB_val mv(const void *p, size_t n)
@@ -291,13 +291,14 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 		st_outmap_add(&idx->om, st_outmap_fp(txid,
 			      sd_be32_get(u->key + 36)), (uint32_t)b->height);
 	}
-	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], hbe, a->fnew,
-			a->fnew_len)) ||
-	    (rc = put_h(txn, idx->dbi[ST_FILTER_SPENT], hbe, a->fspent,
-			a->fspent_len)))
+	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], hbe, a->flt->fnew,
+			a->flt->fnew_len)) ||
+	    (rc = put_h(txn, idx->dbi[ST_FILTER_SPENT], hbe, a->flt->fspent,
+			a->flt->fspent_len)))
 		return rc;
-	if (a->n_spent && (rc = put_h(txn, idx->dbi[ST_SPENT_INDEX], hbe,
-				      a->spent, a->n_spent * 8)))
+	if (a->flt->n_spent &&
+	    (rc = put_h(txn, idx->dbi[ST_SPENT_INDEX], hbe, a->flt->spent,
+			a->flt->n_spent * 8)))
 		return rc;
 	a->spend_ns = sd_mono_ns();
 	rc = st_spend_block(idx, txn, b);
@@ -316,7 +317,7 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 			 const struct oracle_prepared *pre)
 {
 	struct connect_arg a = { .b = b };
-	uint8_t *fnew = NULL, *fspent = NULL, *spent = NULL;
+	struct oracle_prepared own = { 0 };   /* filters built here */
 	uint64_t t0 = sd_mono_ns(), t1 = t0, t2;
 	size_t n_tweaks, from_mempool;
 	unsigned batch = 1;
@@ -348,23 +349,10 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 			return rc;
 	}
 	n_tweaks = build_rows(idx, b, &a);
-	if (!(idx->flags & ST_F_TWEAKS_ONLY) && pre && pre->has_filters) {
-		a.fnew = pre->fnew;
-		a.fnew_len = pre->fnew_len;
-		a.fspent = pre->fspent;
-		a.fspent_len = pre->fspent_len;
-		a.spent = pre->spent;
-		a.n_spent = pre->n_spent;
-	} else if (!(idx->flags & ST_F_TWEAKS_ONLY)) {
-		if ((rc = oracle_filter_new_utxos(b, &fnew, &a.fnew_len)) ||
-		    (rc = oracle_spent_index(b, &spent, &a.n_spent)) ||
-		    (rc = oracle_gcs_build(b->hash, spent, 8, a.n_spent,
-					   &fspent, &a.fspent_len)))
-			goto out;
-		a.fnew = fnew;
-		a.fspent = fspent;
-		a.spent = spent;
-	}
+	a.flt = pre && pre->has_filters ? pre : &own;
+	if (!(idx->flags & ST_F_TWEAKS_ONLY) && !a.flt->has_filters &&
+	    (rc = oracle_block_filters(b, &own)) != SD_OK)
+		goto out;
 	t1 = sd_mono_ns();
 	deferred = idx->group_max > 1;
 	rc = deferred ? st_write_deferred(idx, "connect", connect_txn, &a) :
@@ -406,9 +394,7 @@ static int index_connect(struct oracle_index *idx, const struct rpc_block *b,
 		    (double)a.spend_ns / 1e6,
 		    (double)(t2 - t1 - a.body_ns) / 1e6, batch);
 out:
-	free(fnew);
-	free(fspent);
-	free(spent);
+	oracle_prepared_free(&own);
 	return rc;
 }
 
