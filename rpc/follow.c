@@ -264,6 +264,7 @@ static bool wait_idle(struct rpc_follower *f, uint8_t hash[32])
 	pthread_mutex_lock(&f->smu);
 	f->st.sync_blocks_per_s = 0; /* caught up: no sync going on */
 	pthread_mutex_unlock(&f->smu);
+	sd_log_debug("rpc", "follower_idle", NULL);
 
 	while (!rpc_follow_stopping(f) && (now = sd_mono_ms()) < end) {
 		if (rpc_zmqsub_wait(f->zmq, f->wake[0], (int)(end - now),

@@ -128,8 +128,14 @@ def test_fetch_failure_falls_back_to_the_sync_pass(node, follower):
             assert f" hash={h} " in skips(f, "fetch")[-1]
             time.sleep(0.5)  # the sync pass fails too and backs off
             assert f.tip() == hgt - 1
+            n_idle = f.log().count("msg=follower_idle")
             px.set_mode("pass")
             f.wait_tip_hash(hgt, h, timeout=30)
+            # the pass after the one that connected h must end before the
+            # next fault: a failing pass backs off without reading ZMQ, so
+            # the next hashblock would wait for the pass, not the fast path
+            wait_until(lambda: f.log().count("msg=follower_idle") > n_idle,
+                       timeout=10, what="follower idle again")
             assert h not in fast_hashes(f)
         err = skips(f, "fetch")
         assert 'err="not found"' in err[-2], err[-2]
