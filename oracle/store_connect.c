@@ -37,7 +37,8 @@ void st_undo_log(struct oracle_index *idx, enum st_table t,
 {
 	uint8_t hdr[3];
 
-	hdr[0] = t == ST_CUT ? ST_UNDO_CUT : ST_UNDO_UTXO;
+	hdr[0] = t == ST_CUT ? ST_UNDO_CUT : t == ST_SPENT_BITS ?
+		 ST_UNDO_SPENT : ST_UNDO_UTXO;
 	hdr[1] = (uint8_t)(klen >> 8);
 	hdr[2] = (uint8_t)klen;
 	st_buf_put(&idx->undo, hdr, 3);
@@ -204,7 +205,9 @@ static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
 			sd_be32_put(u->key + 36, (uint32_t)o);
 			sd_be64_put(u->val, (uint64_t)tx->out[o].value);
 			memcpy(u->val + 8, tx->out[o].spk.data, 34);
-			u->val[42] = 0;
+			/* rank within the height (rows are in key order) */
+			sd_be32_put(u->val + ST_UTXO_ORD,
+				    (uint32_t)(a->n_utxo - 1));
 		}
 	}
 	return n_tweaks;
@@ -283,6 +286,14 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 			      sizeof(*idx->utxos), a->n_utxo, ST_UTXO_KEY,
 			      ST_UTXO_VAL)))
 		return rc;
+	if (a->n_utxo) {    /* nothing spent yet */
+		idx->bits.len = 0;
+		st_buf_reserve(&idx->bits, (a->n_utxo + 7) / 8);
+		memset(idx->bits.p, 0, (a->n_utxo + 7) / 8);
+		if ((rc = put_h(txn, idx->dbi[ST_SPENT_BITS], hbe,
+				idx->bits.p, (a->n_utxo + 7) / 8)))
+			return rc;
+	}
 	for (i = 0; i < a->n_utxo; i++) {
 		const struct st_utxo_rec *u = &idx->utxos[i];
 

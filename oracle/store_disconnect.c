@@ -1,6 +1,6 @@
 /* store_disconnect.c - undo the tip block in one LMDB write transaction:
- * replay the block's undo log (before-images of every row it changed
- * outside its own height: spent marks, cut-through values and deletions)
+ * replay the block's undo log (every change it made outside its own
+ * height: spent bits, cut-through values and deletions)
  * in reverse order, delete every row keyed by its height, and move the
  * tip pointer to the previous block.  The in-memory outpoint map follows:
  * restored spent marks put their outputs back, the outputs the block
@@ -52,6 +52,38 @@ static void map_add_row(struct oracle_index *idx, const uint8_t *key)
 		      sd_be32_get(key));
 }
 
+/* Undo a spend (code 6: utxos key, ord): clear the output's bit, put it
+ * back in the map. */
+static int unspend(struct oracle_index *idx, MDB_txn *txn,
+		   const uint8_t *key, size_t klen, const uint8_t *pv)
+{
+	int rc;
+
+	if (klen != ST_UTXO_KEY || pv[0] != 1 || pv[1] != 0 || pv[2] != 4)
+		return MDB_CORRUPTED;
+	if ((rc = st_bits_set(idx, txn, sd_be32_get(key),
+			      sd_be32_get(pv + 3), false)))
+		return rc;
+	map_add_row(idx, key);
+	return 0;
+}
+
+/* A cut-through row's before-image (or its absence). */
+static int restore_cut(struct oracle_index *idx, MDB_txn *txn,
+		       const uint8_t *key, size_t klen, const uint8_t *pv)
+{
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key }, v;
+	int rc;
+
+	if (pv[0] != 1) {
+		rc = mdb_del(txn, idx->dbi[ST_CUT], &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	v.mv_size = ((size_t)pv[1] << 8) | pv[2];
+	v.mv_data = (void *)(pv + 3);
+	return mdb_put(txn, idx->dbi[ST_CUT], &k, &v, 0);
+}
+
 /* Apply the undo log of the block (before-images, newest first). */
 static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 		      const uint8_t *p, size_t len)
@@ -88,30 +120,18 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 	for (i = n; i-- > 0;) {
 		const uint8_t *e = p + idx->undo_offs[i];
 		size_t klen = ((size_t)e[1] << 8) | e[2];
-		MDB_val k = { .mv_size = klen, .mv_data = (void *)(e + 3) }, v;
 		const uint8_t *pv = e + 3 + klen;
-		MDB_dbi dbi;
 		int rc;
 
-		if (e[0] == ST_UNDO_V1_OUTPOINT)
-			continue;   /* format 1's outpoint table: now the map */
-		if (e[0] != ST_UNDO_CUT && e[0] != ST_UNDO_UTXO)
+		switch (e[0]) {
+		case ST_UNDO_SPENT:
+			rc = unspend(idx, txn, e + 3, klen, pv);
+			break;
+		case ST_UNDO_CUT:
+			rc = restore_cut(idx, txn, e + 3, klen, pv);
+			break;
+		default:
 			return MDB_CORRUPTED;
-		dbi = idx->dbi[e[0] == ST_UNDO_CUT ? ST_CUT : ST_UTXO];
-		if (pv[0] == 1) {
-			v.mv_size = ((size_t)pv[1] << 8) | pv[2];
-			v.mv_data = (void *)(pv + 3);
-			if (e[0] == ST_UNDO_UTXO &&
-			    (klen != ST_UTXO_KEY || v.mv_size != ST_UTXO_VAL))
-				return MDB_CORRUPTED;
-			rc = mdb_put(txn, dbi, &k, &v, 0);
-			if (rc == 0 && e[0] == ST_UNDO_UTXO &&
-			    !((const uint8_t *)v.mv_data)[42])
-				map_add_row(idx, k.mv_data);
-		} else {
-			rc = mdb_del(txn, dbi, &k, NULL);
-			if (rc == MDB_NOTFOUND)
-				rc = 0;
 		}
 		if (rc)
 			return rc;
@@ -125,24 +145,33 @@ static int unmap_created(struct oracle_index *idx, MDB_txn *txn,
 			 int32_t height)
 {
 	uint8_t hbe[4], txid[32];
-	MDB_val k = { .mv_size = 4, .mv_data = hbe }, v;
+	MDB_val k = { .mv_size = 4, .mv_data = hbe }, v, bv;
 	MDB_cursor *c;
 	int rc;
 
 	sd_be32_put(hbe, (uint32_t)height);
+	rc = st_bits_get(idx, txn, (uint32_t)height, &bv);
+	if (rc == MDB_NOTFOUND)
+		return 0;       /* no utxos rows at this height */
+	if (rc)
+		return rc;
 	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &c)))
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		const uint8_t *key = k.mv_data;
+		bool spent;
 
 		if (k.mv_size != ST_UTXO_KEY || memcmp(key, hbe, 4))
 			break;
-		if (v.mv_size != ST_UTXO_VAL) {
+		if (v.mv_size != ST_UTXO_VAL ||
+		    !st_bit_get(bv.mv_data, bv.mv_size, sd_be32_get(
+				(const uint8_t *)v.mv_data + ST_UTXO_ORD),
+				&spent)) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		if (((const uint8_t *)v.mv_data)[42])
+		if (spent)
 			continue;
 		st_rev32(txid, key + 4);
 		(void)st_outmap_del(&idx->om, st_outmap_fp(txid,

@@ -16,7 +16,7 @@
 #include "store_int.h"
 
 const char *const st_table_name[ST_N] = {
-	"meta", "blocks", "tweak_index", "cut_through", "utxos",
+	"meta", "blocks", "tweak_index", "cut_through", "utxos", "spent_bits",
 	"filter_new_utxos", "filter_spent", "spent_index", "undo",
 };
 
@@ -403,7 +403,7 @@ void st_read_end(struct oracle_index *idx, MDB_txn *txn)
 struct open_arg {
 	char *err;
 	int sd_rc;
-	bool migrated;      /* format 1 -> 2 in this open's txn */
+	uint32_t migrated;  /* from this format in this open's txn (0: no) */
 };
 
 static int meta_get(struct oracle_index *idx, MDB_txn *txn, const char *key,
@@ -420,25 +420,6 @@ static int meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
 	MDB_val k = mv(key, strlen(key)), v = mv(val, len);
 
 	return mdb_put(txn, idx->dbi[ST_META], &k, &v, 0);
-}
-
-/* Format 1 -> 2: the `outpoints` table goes (the map is rebuilt from the
- * utxos rows at every open); format 1 undo logs stay readable. */
-static int migrate_v1(struct oracle_index *idx, MDB_txn *txn)
-{
-	uint8_t ver[4];
-	MDB_dbi dbi;
-	int rc;
-
-	rc = mdb_dbi_open(txn, "outpoints", 0, &dbi);
-	if (rc == 0)
-		rc = mdb_drop(txn, dbi, 1);
-	else if (rc == MDB_NOTFOUND)
-		rc = 0;
-	if (rc)
-		return rc;
-	sd_be32_put(ver, 2);
-	return meta_put(idx, txn, "version", ver, 4);
 }
 
 static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
@@ -468,11 +449,12 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	}
 	if (rc)
 		return rc;
-	oa->migrated = false;   /* a retried txn starts over */
-	if (v.mv_size == 4 && sd_be32_get(v.mv_data) == 1) {
-		if ((rc = migrate_v1(idx, txn)))
+	oa->migrated = 0;       /* a retried txn starts over */
+	if (v.mv_size == 4 && (sd_be32_get(v.mv_data) == 1 ||
+			       sd_be32_get(v.mv_data) == 2)) {
+		oa->migrated = sd_be32_get(v.mv_data);
+		if ((rc = st_migrate(idx, txn, oa->migrated)))
 			return rc;
-		oa->migrated = true;
 	}
 	if ((rc = meta_get(idx, txn, "version", &v)))
 		return rc;
@@ -522,6 +504,7 @@ static void index_free(struct oracle_index *idx)
 	free(idx->undo_offs);
 	st_buf_free(&idx->tweak_recs);
 	st_buf_free(&idx->undo);
+	st_buf_free(&idx->bits);
 	st_outmap_free(&idx->om);
 	free(idx->datadir);
 	free(idx->network);
@@ -592,8 +575,10 @@ int oracle_index_open(const struct oracle_config *cfg,
 	(void)mdb_reader_check(idx->env, NULL); /* slots of dead processes */
 	rc = st_write(idx, "open", open_tables, &oa);
 	if (rc == SD_OK && oa.migrated)
-		sd_log_info("oracle", "index_migrated", "from=1 to=2 "
-			    "change=outpoint_table_to_memory");
+		sd_log_info("oracle", "index_migrated", "from=%u to=%u "
+			    "change=%s", oa.migrated, ST_FORMAT_VERSION,
+			    oa.migrated == 1 ? "outpoint_table_to_memory,"
+			    "spent_marks_to_bitmaps" : "spent_marks_to_bitmaps");
 	if (rc == SD_OK) {
 		MDB_txn *txn;
 

@@ -16,8 +16,10 @@
 #include "oracle.h"
 
 /* 2: the outpoint index moved from the `outpoints` table to memory
- * (store_outmap.c); a version 1 index is migrated at open. */
-#define ST_FORMAT_VERSION 2u
+ * (store_outmap.c).  3: spent marks moved from the `utxos` rows to one
+ * bitmap per height (`spent_bits`).  Versions 1 and 2 are migrated at
+ * open. */
+#define ST_FORMAT_VERSION 3u
 
 /* Tables (LMDB named databases), in dump order. */
 enum st_table {
@@ -25,7 +27,8 @@ enum st_table {
 	ST_BLOCKS,       /* H -> hash32 | time BE32 | prev32 */
 	ST_TWEAK_INDEX,  /* H -> 33- or 41-byte records, block tx order */
 	ST_CUT,          /* H | dtxid32 -> tweak33 | highest BE64 */
-	ST_UTXO,         /* H | dtxid32 | vout BE32 -> value BE64|spk34|spent */
+	ST_UTXO,         /* H | dtxid32 | vout BE32 -> value BE64|spk34|ord BE32 */
+	ST_SPENT_BITS,   /* H -> bitmap: bit ord = utxos row ord is spent */
 	ST_FILTER_NEW,   /* H -> GCS */
 	ST_FILTER_SPENT, /* H -> GCS */
 	ST_SPENT_INDEX,  /* H -> 8-byte entries */
@@ -35,9 +38,11 @@ enum st_table {
 extern const char *const st_table_name[ST_N];
 
 /* Table codes in undo log entries (stable on disk, unlike the enum). */
-#define ST_UNDO_CUT 3
-#define ST_UNDO_UTXO 4
-#define ST_UNDO_V1_OUTPOINT 5  /* format 1 only: skipped on replay */
+#define ST_UNDO_CUT 3          /* cut_through key, before-image */
+#define ST_UNDO_UTXO 4         /* formats 1-2: utxos before-image */
+#define ST_UNDO_V1_OUTPOINT 5  /* format 1: outpoints before-image */
+#define ST_UNDO_SPENT 6        /* utxos key, ord BE32: clear that bit */
+/* (migration rewrites 4 as 6 and drops 5: format 3 logs hold 3 and 6) */
 
 /* Index-kind flags stored in meta "flags" (one byte). */
 #define ST_F_TWEAKS_ONLY 0x01
@@ -46,7 +51,9 @@ extern const char *const st_table_name[ST_N];
 #define ST_F_CUT_THROUGH 0x08
 
 #define ST_UTXO_KEY 40
-#define ST_UTXO_VAL 43
+#define ST_UTXO_VAL 46
+#define ST_UTXO_ORD 42  /* offset of ord in a utxos value */
+#define ST_V2_UTXO_VAL 43  /* format 1/2: ... | spent(1) */
 #define ST_CUT_KEY 36
 #define ST_CUT_VAL 41
 #define ST_BLOCK_VAL 68
@@ -148,7 +155,7 @@ struct oracle_index {
 	size_t spends_cap;
 	struct st_tx_ord *ord;
 	size_t ord_cap;
-	struct st_buf tweak_recs, undo;
+	struct st_buf tweak_recs, undo, bits;
 	size_t *undo_offs;
 	size_t undo_offs_cap;
 
@@ -181,6 +188,10 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 int st_read_begin(struct oracle_index *idx, MDB_txn **txn);
 void st_read_end(struct oracle_index *idx, MDB_txn *txn);
 
+/* Migrate a format `from` (1 or 2) index to ST_FORMAT_VERSION in txn
+ * (store_migrate.c). */
+int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from);
+
 /* meta "tip": *height = -1 when absent. */
 int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,
 		uint8_t hash[32]);
@@ -190,6 +201,23 @@ int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
 /* Mark the tracked outputs block b spends (store_spend.c), in b's txn. */
 int st_spend_block(struct oracle_index *idx, MDB_txn *txn,
 		   const struct rpc_block *b);
+
+/* Spent bitmaps (`spent_bits`, one value per height with utxos rows). */
+static inline bool st_bit_get(const uint8_t *bits, size_t nbytes,
+			      uint32_t ord, bool *spent)
+{
+	if ((size_t)(ord >> 3) >= nbytes)
+		return false;   /* no such row: corrupt */
+	*spent = (bits[ord >> 3] >> (ord & 7)) & 1;
+	return true;
+}
+/* The bitmap of height h in txn: *v points into the map.  A missing one
+ * is MDB_CORRUPTED when the height has utxos rows (callers know). */
+int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
+		MDB_val *v);
+/* Set (spent) or clear bit ord of height h's bitmap in txn. */
+int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
+		uint32_t ord, bool spent);
 
 /* Undo log: before-image of (table, key) appended to idx->undo; val NULL
  * means the row was absent. */

@@ -199,7 +199,9 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 {
 	uint8_t txid[32];
 	MDB_cursor *c;
-	MDB_val k, v;
+	MDB_val k, v, bv = { 0 };
+	uint32_t bh = 0;
+	bool have = false, spent;
 	int rc;
 
 	st_outmap_free(m);
@@ -213,8 +215,23 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		if (((const uint8_t *)v.mv_data)[42])
-			continue;       /* spent */
+		if (!have || bh != sd_be32_get(key)) {  /* next height */
+			bh = sd_be32_get(key);
+			have = true;
+			if ((rc = st_bits_get(idx, txn, bh, &bv))) {
+				if (rc == MDB_NOTFOUND)
+					rc = MDB_CORRUPTED;
+				break;
+			}
+		}
+		if (!st_bit_get(bv.mv_data, bv.mv_size, sd_be32_get(
+				(const uint8_t *)v.mv_data + ST_UTXO_ORD),
+				&spent)) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if (spent)
+			continue;
 		st_rev32(txid, key + 4);
 		om_insert(m, st_outmap_fp(txid, sd_be32_get(key + 36)),
 			  sd_be32_get(key));

@@ -191,6 +191,7 @@ struct utxo_ctx {
 	int (*cb)(void *ctx, const struct oracle_utxo *u);
 	void *ctx;
 	struct oracle_utxo u;
+	MDB_val bits;       /* the height's spent bitmap */
 };
 
 static int utxo_row(void *c, const MDB_val *k, const MDB_val *v)
@@ -198,13 +199,14 @@ static int utxo_row(void *c, const MDB_val *k, const MDB_val *v)
 	struct utxo_ctx *uc = c;
 	const uint8_t *kb = k->mv_data, *vb = v->mv_data;
 
-	if (k->mv_size != ST_UTXO_KEY || v->mv_size != ST_UTXO_VAL)
+	if (k->mv_size != ST_UTXO_KEY || v->mv_size != ST_UTXO_VAL ||
+	    !st_bit_get(uc->bits.mv_data, uc->bits.mv_size,
+			sd_be32_get(vb + ST_UTXO_ORD), &uc->u.spent))
 		return SD_EDB;
 	st_rev32(uc->u.txid, kb + 4);
 	uc->u.vout = sd_be32_get(kb + 36);
 	uc->u.value = sd_be64_get(vb);
 	memcpy(uc->u.spk, vb + 8, 34);
-	uc->u.spent = vb[42] != 0;
 	return uc->cb(uc->ctx, &uc->u);
 }
 
@@ -223,6 +225,9 @@ int oracle_read_utxos(struct oracle_read *r, int32_t height,
 		return rc;
 	uc.u.block_height = height;
 	uc.u.timestamp = time;
+	rc = get_h(r, ST_SPENT_BITS, height, &uc.bits);
+	if (rc != SD_OK && rc != SD_ENOTFOUND)
+		return rc;      /* (none: no rows, else a row is SD_EDB) */
 	return scan_h(r, ST_UTXO, height, utxo_row, &uc);
 }
 

@@ -54,6 +54,7 @@ struct daemon {
 	struct sd_status *status;
 	struct sd_mempool *mempool;
 	bool chain_warned;        /* follower thread only */
+	bool prune_due;           /* follower thread: a tip block connected */
 
 	struct rpc_client *fwd;   /* /forward-tx, shared by HTTP threads */
 	pthread_mutex_t fwd_mu;
@@ -74,8 +75,16 @@ struct daemon {
 static int cb_flush(void *ctx)
 {
 	struct daemon *d = ctx;
+	int rc = oracle_index_flush(d->idx);
 
-	return oracle_index_flush(d->idx);
+	/* After the commit (the block is served already): drop the mempool
+	 * tweaks the new tip conflicted out, one getrawmempool round trip
+	 * the block does not wait for. */
+	if (rc == SD_OK && d->prune_due) {
+		d->prune_due = false;
+		sd_mempool_prune(d->mempool);
+	}
+	return rc;
 }
 
 static int cb_tip(void *ctx, int32_t *height, uint8_t hash[32])
@@ -167,11 +176,12 @@ static int cb_connect(void *ctx, const struct rpc_block *b)
 	}
 	if (rc != SD_OK || !d->mempool)
 		return rc;
-	/* At the tip (never during the initial sync), drop the mempool
-	 * tweaks this block confirmed or conflicted out. */
+	/* At the tip (never during the initial sync): prune the mempool
+	 * tweaks once the block is committed (cb_flush).  Those it confirmed
+	 * left with the connect already. */
 	node_height = sd_status_node_height(d->status);
 	if (node_height >= 0 && b->height >= node_height)
-		sd_mempool_prune(d->mempool);
+		d->prune_due = true;
 	return rc;
 }
 

@@ -313,9 +313,45 @@ static uint64_t hex_be64(const char *p)
 	return x;
 }
 
+static unsigned hexval(char c)
+{
+	return (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+}
+
+static uint32_t hex_be32(const char *p)
+{
+	uint32_t x = 0;
+
+	for (int i = 0; i < 8; i++)
+		x = x << 4 | hexval(p[i]);
+	return x;
+}
+
+/* The spent bitmaps of a dump ("spent_bits HHHHHHHH bitshex" lines). */
+struct dump_bits {
+	uint32_t *h;
+	char **hex;
+	size_t n, cap;
+};
+
+static bool dump_bit(const struct dump_bits *db, const char *key_hex,
+		     uint32_t ord)
+{
+	uint32_t h = hex_be32(key_hex);
+	size_t i;
+
+	for (i = 0; i < db->n && db->h[i] != h; i++)
+		;
+	CHECK(i < db->n);
+	CHECK(strlen(db->hex[i]) >= 2 * (ord / 8 + 1));
+	return (hexval(db->hex[i][2 * (ord / 8)]) << 4 |
+		hexval(db->hex[i][2 * (ord / 8) + 1])) >> (ord % 8) & 1;
+}
+
 static void check_cut_through_invariant(struct oracle_index *idx)
 {
 	char *d = stu_dump(idx), *line, *save = NULL;
+	struct dump_bits db = { 0 };
 	size_t n_cut = 0, cap = 4096, n_tx = 0, lowered = 0, gone = 0;
 	size_t partial = 0;
 	char (*cut_key)[73] = sd_xmalloc(cap * sizeof(*cut_key));
@@ -336,6 +372,16 @@ static void check_cut_through_invariant(struct oracle_index *idx)
 			memcpy(cut_key[n_cut], line + 12, 72);
 			cut_key[n_cut][72] = 0;
 			cut_hi[n_cut++] = hex_be64(line + 12 + 73 + 66);
+		} else if (!strncmp(line, "spent_bits ", 11)) {
+			if (db.n == db.cap) {
+				db.cap = db.cap ? db.cap * 2 : 256;
+				db.h = sd_xrealloc(db.h, db.cap * sizeof(*db.h));
+				db.hex = sd_xrealloc(db.hex, db.cap *
+						     sizeof(*db.hex));
+			}
+			CHECK(line[19] == ' ');
+			db.h[db.n] = hex_be32(line + 11);
+			db.hex[db.n++] = sd_xstrdup(line + 20);
 		}
 	}
 	free(d);
@@ -374,7 +420,7 @@ static void check_cut_through_invariant(struct oracle_index *idx)
 			break;
 		if (!is_utxo)
 			continue;
-		CHECK_EQ_INT(strlen(line), 6 + 80 + 1 + 86);
+		CHECK_EQ_INT(strlen(line), 6 + 80 + 1 + 2 * ST_UTXO_VAL);
 		if (!have) {
 			memcpy(cur, line + 6, 72);
 			cur[72] = 0;
@@ -384,8 +430,8 @@ static void check_cut_through_invariant(struct oracle_index *idx)
 		}
 		{
 			uint64_t value = hex_be64(line + 6 + 81);
-			bool spent = line[6 + 81 + 84] != '0' ||
-				     line[6 + 81 + 85] != '0';
+			bool spent = dump_bit(&db, line + 6,
+					      hex_be32(line + 6 + 81 + 84));
 
 			if (value > max_all)
 				max_all = value;
@@ -406,6 +452,10 @@ static void check_cut_through_invariant(struct oracle_index *idx)
 	free(cut_key);
 	free(cut_hi);
 	free(d);
+	for (size_t i = 0; i < db.n; i++)
+		free(db.hex[i]);
+	free(db.h);
+	free(db.hex);
 }
 
 /* Group commit: blocks connected in a batch are invisible (and not

@@ -244,8 +244,14 @@ static size_t check_om(struct oracle_index *idx, MDB_txn *wtxn)
 		uint32_t h;
 		bool found = false;
 
+		MDB_val bv;
+		bool spent;
+
 		CHECK_EQ_INT(v.mv_size, ST_UTXO_VAL);
-		if (((const uint8_t *)v.mv_data)[42])
+		CHECK_EQ_INT(st_bits_get(idx, txn, sd_be32_get(key), &bv), 0);
+		CHECK(st_bit_get(bv.mv_data, bv.mv_size, sd_be32_get(
+			(const uint8_t *)v.mv_data + ST_UTXO_ORD), &spent));
+		if (spent)
 			continue;
 		unspent++;
 		st_rev32(txid, key + 4);
@@ -367,8 +373,120 @@ static void raw_open(const char *dir, MDB_env **env, MDB_txn **txn,
 	CHECK(!mdb_dbi_open(*txn, "meta", 0, meta));
 }
 
+/* Turn a closed format 3 index into what format 2 wrote: utxos values
+ * `value | spk | spent(1)`, no spent_bits table, and for each spend a
+ * code 4 undo entry (the row's unspent before-image) instead of code 6;
+ * version 2.  Returns the number of spent rows. */
+static size_t make_format2(const char *dir)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, utxos, bits, undo;
+	MDB_cursor *c;
+	MDB_val k, v, bv;
+	struct st_buf nb = { 0 };
+	uint8_t key[ST_UTXO_KEY], val[ST_V2_UTXO_VAL], vb[4];
+	size_t n_spent = 0, n4 = 0;
+	int rc;
+
+	raw_open(dir, &env, &txn, &meta);
+	CHECK(!mdb_dbi_open(txn, "utxos", 0, &utxos));
+	CHECK(!mdb_dbi_open(txn, "spent_bits", 0, &bits));
+	CHECK(!mdb_dbi_open(txn, "undo", 0, &undo));
+
+	/* undo logs first: their code 4 entries need the rows as they are */
+	CHECK(!mdb_cursor_open(txn, undo, &c));
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *p = v.mv_data;
+		size_t off = 0, len = v.mv_size;
+
+		nb.len = 0;
+		while (off < len) {
+			size_t klen = ((size_t)p[off + 1] << 8) | p[off + 2];
+			size_t end = off + 3 + klen;
+			MDB_val uk = { ST_UTXO_KEY, (void *)(p + off + 3) }, uv;
+
+			CHECK(end < len);
+			end += p[end] ? 3 + (((size_t)p[end + 1] << 8) |
+					     p[end + 2]) : 1;
+			CHECK(end <= len);
+			CHECK(p[off] == ST_UNDO_CUT || p[off] == ST_UNDO_SPENT);
+			if (p[off] == ST_UNDO_CUT) {
+				st_buf_put(&nb, p + off, end - off);
+				off = end;
+				continue;
+			}
+			/* 4 | 0 40 | key | 1 | 0 43 | value|spk|0 */
+			CHECK_EQ_INT(klen, ST_UTXO_KEY);
+			CHECK(!mdb_get(txn, utxos, &uk, &uv));
+			CHECK_EQ_INT(uv.mv_size, ST_UTXO_VAL);
+			memcpy(val, uv.mv_data, ST_UTXO_ORD);
+			val[ST_V2_UTXO_VAL - 1] = 0;
+			st_buf_put(&nb, (uint8_t[]){ ST_UNDO_UTXO, 0,
+				   ST_UTXO_KEY }, 3);
+			st_buf_put(&nb, p + off + 3, ST_UTXO_KEY);
+			st_buf_put(&nb, (uint8_t[]){ 1, 0, ST_V2_UTXO_VAL }, 3);
+			st_buf_put(&nb, val, sizeof(val));
+			n4++;
+			off = end;
+		}
+		memcpy(key, k.mv_data, 4);
+		k.mv_data = key;
+		k.mv_size = 4;
+		v.mv_data = nb.p;
+		v.mv_size = nb.len;
+		CHECK(!mdb_cursor_put(c, &k, &v, MDB_CURRENT));
+		CHECK(!mdb_cursor_get(c, &k, &v, MDB_SET_KEY));
+	}
+	CHECK_EQ_INT(rc, MDB_NOTFOUND);
+	mdb_cursor_close(c);
+
+	/* the rows: spent byte from the bitmap instead of the ord */
+	CHECK(!mdb_cursor_open(txn, utxos, &c));
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		MDB_val hk = { 4, vb };
+		bool spent;
+
+		CHECK_EQ_INT(k.mv_size, ST_UTXO_KEY);
+		CHECK_EQ_INT(v.mv_size, ST_UTXO_VAL);
+		memcpy(key, k.mv_data, sizeof(key));
+		memcpy(vb, key, 4);
+		CHECK(!mdb_get(txn, bits, &hk, &bv));
+		CHECK(st_bit_get(bv.mv_data, bv.mv_size, sd_be32_get(
+			(const uint8_t *)v.mv_data + ST_UTXO_ORD), &spent));
+		memcpy(val, v.mv_data, ST_UTXO_ORD);
+		val[ST_V2_UTXO_VAL - 1] = spent;
+		n_spent += spent;
+		k.mv_data = key;
+		v.mv_data = val;
+		v.mv_size = sizeof(val);
+		CHECK(!mdb_cursor_put(c, &k, &v, MDB_CURRENT));
+		k.mv_size = sizeof(key);
+		CHECK(!mdb_cursor_get(c, &k, &v, MDB_SET_KEY));
+	}
+	CHECK_EQ_INT(rc, MDB_NOTFOUND);
+	mdb_cursor_close(c);
+	CHECK(!mdb_drop(txn, bits, 1));
+	sd_be32_put(vb, 2);
+	k.mv_size = 7;
+	k.mv_data = "version";
+	v.mv_size = 4;
+	v.mv_data = vb;
+	CHECK(!mdb_put(txn, meta, &k, &v, 0));
+	CHECK(!mdb_txn_commit(txn));
+	mdb_env_close(env);
+	st_buf_free(&nb);
+	CHECK(n4 > 10 && n_spent >= n4);
+	fprintf(stderr, "format 2: %zu spent rows, %zu code 4 undo entries\n",
+		n_spent, n4);
+	return n_spent;
+}
+
 /* Add what format 1 wrote (outpoints table, code 5 undo entries at
- * 301..400) to a closed format 2 index; returns the outpoints rows. */
+ * 301..400) to a closed format 2 index (make_format2); returns the
+ * outpoints rows. */
 static size_t make_format1(const char *dir)
 {
 	MDB_env *env;
@@ -392,7 +510,8 @@ static size_t make_format1(const char *dir)
 		MDB_val ko = { 36, ok }, vo = { 4, (void *)key };
 
 		CHECK_EQ_INT(k.mv_size, ST_UTXO_KEY);
-		if (((const uint8_t *)v.mv_data)[42])
+		CHECK_EQ_INT(v.mv_size, ST_V2_UTXO_VAL);
+		if (((const uint8_t *)v.mv_data)[ST_V2_UTXO_VAL - 1])
 			continue;
 		st_rev32(ok, key + 4);
 		memcpy(ok + 32, key + 36, 4);
@@ -481,26 +600,34 @@ static uint32_t raw_version(const char *dir, uint32_t set,
 	return ver;
 }
 
-static void check_migration(const char *ref400)
+/* A format `from` (1 or 2) index of 1..400, opened by this signetd: one
+ * migration to format 3 in the open txn, the same dump as a native build,
+ * and the old undo logs take it back to 300 exactly. */
+static void check_migration(const char *ref400, uint32_t from)
 {
 	char dir[512], err[SD_ERRLEN], *ref300, *d;
 	struct oracle_config c;
 	struct oracle_index *idx;
-	size_t n_op;
+	size_t n_spent, n_unspent = 0;
 	bool has_op;
 
 	idx = open_new(dir, &c);
 	stu_connect_range(idx, &chain, 1, 300);
 	ref300 = stu_dump(idx);              /* a fresh one-txn-a-block 1..300 */
 	stu_connect_range(idx, &chain, 301, 400);
+	n_unspent = idx->om.n;
 	oracle_index_close(idx);
-	n_op = make_format1(dir);
-	CHECK(raw_version(dir, 1, &has_op) == 1 && has_op);
+	n_spent = make_format2(dir);
+	CHECK(raw_version(dir, 0, &has_op) == 2 && !has_op);
+	if (from == 1) {
+		CHECK_EQ_INT(make_format1(dir), n_unspent);
+		CHECK(raw_version(dir, 1, &has_op) == 1 && has_op);
+	}
 
-	/* a refused open (other network) leaves format 1 untouched */
+	/* a refused open (other network) leaves the old format untouched */
 	c.network = "signet";
 	CHECK_EQ_INT(oracle_index_open(&c, &idx, err), SD_EVERSION);
-	CHECK(raw_version(dir, 0, &has_op) == 1 && has_op);
+	CHECK(raw_version(dir, 0, &has_op) == from && has_op == (from == 1));
 	c.network = "regtest";
 
 	idx = stu_open_ok(&c);
@@ -511,28 +638,33 @@ static void check_migration(const char *ref400)
 
 		CHECK_EQ_INT(st_read_begin(idx, &txn), SD_OK);
 		CHECK(!mdb_get(txn, idx->dbi[ST_META], &k, &v));
-		CHECK(v.mv_size == 4 && sd_be32_get(v.mv_data) == 2);
+		CHECK(v.mv_size == 4 && sd_be32_get(v.mv_data) == 3);
 		CHECK_EQ_INT(mdb_dbi_open(txn, "outpoints", 0, &op),
 			     MDB_NOTFOUND);
 		st_read_end(idx, txn);
 	}
-	CHECK_EQ_INT(check_om(idx, NULL), n_op);
-	disconnect_to(idx, 400, 300);    /* replays format 1 undo logs */
+	d = stu_dump(idx);                   /* = a native format 3 build */
+	CHECK_STREQ(d, ref400);
+	free(d);
+	CHECK_EQ_INT(check_om(idx, NULL), n_unspent);
+	disconnect_to(idx, 400, 300);    /* replays the old undo logs */
 	check_om(idx, NULL);
 	d = stu_dump(idx);
 	CHECK_STREQ(d, ref300);
 	free(d);
 	stu_connect_range(idx, &chain, 301, 400);
-	CHECK_EQ_INT(check_om(idx, NULL), n_op);
+	CHECK_EQ_INT(check_om(idx, NULL), n_unspent);
 	d = stu_dump(idx);
 	CHECK_STREQ(d, ref400);
 	free(d);
 	oracle_index_close(idx);
+	fprintf(stderr, "format %u -> 3: %zu spent, %zu unspent rows\n", from,
+		n_spent, n_unspent);
 
 	/* an unknown (newer) format is still refused */
-	CHECK_EQ_INT(raw_version(dir, 3, &has_op), 3);
+	CHECK_EQ_INT(raw_version(dir, 4, &has_op), 4);
 	CHECK_EQ_INT(oracle_index_open(&c, &idx, err), SD_EVERSION);
-	CHECK(idx == NULL && strstr(err, "format version 3"));
+	CHECK(idx == NULL && strstr(err, "format version 4"));
 	free(ref300);
 }
 
@@ -552,7 +684,8 @@ int main(void)
 	CHECK_EQ_INT(chain.n, 400);
 	ref400 = check_vs_db();
 	check_lost_batch(ref400);
-	check_migration(ref400);
+	check_migration(ref400, 2);
+	check_migration(ref400, 1);
 
 	free(ref400);
 	rta_free(&chain);

@@ -1,0 +1,46 @@
+/* store_bits.c - the spent bitmaps (format 3).  A `utxos` row never
+ * changes after its block is connected: whether it is spent is bit `ord`
+ * of its height's `spent_bits` value, `ord` being the row's rank within
+ * the height, stored in the row.  A block's spends touch one small value
+ * per creating height instead of one `utxos` leaf page per spent output,
+ * which is most of what a commit writes on a live node.
+ */
+#include <string.h>
+
+#include "../signetd/util.h"
+#include "store_int.h"
+
+int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
+		MDB_val *v)
+{
+	uint8_t hbe[4];
+	MDB_val k = { .mv_size = 4, .mv_data = hbe };
+
+	sd_be32_put(hbe, h);
+	return mdb_get(txn, idx->dbi[ST_SPENT_BITS], &k, v);
+}
+
+int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
+		uint32_t ord, bool spent)
+{
+	uint8_t hbe[4], *bits;
+	MDB_val k = { .mv_size = 4, .mv_data = hbe }, v;
+	bool was;
+	int rc;
+
+	if ((rc = st_bits_get(idx, txn, h, &v)))
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	if (!st_bit_get(v.mv_data, v.mv_size, ord, &was))
+		return MDB_CORRUPTED;
+	if (was == spent)
+		return 0;
+	/* copy: the value may sit on a page this txn does not own yet */
+	idx->bits.len = 0;
+	st_buf_put(&idx->bits, v.mv_data, v.mv_size);
+	bits = idx->bits.p;
+	bits[ord >> 3] ^= (uint8_t)(1u << (ord & 7));
+	sd_be32_put(hbe, h);
+	v.mv_data = bits;
+	v.mv_size = idx->bits.len;
+	return mdb_put(txn, idx->dbi[ST_SPENT_BITS], &k, &v, 0);
+}
