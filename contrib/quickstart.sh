@@ -219,6 +219,12 @@ if [ $external_node = 0 ]; then
   t0=$SECONDS
   mine_now 101
   say "height $("${cli[@]}" getblockcount) after $((SECONDS - t0))s"
+  # the wallet learns of new blocks asynchronously: wait until it has
+  # seen the mature coinbase before spending it
+  for _ in $(seq 1 150); do
+    awk -v b="$("${cli[@]}" getbalance)" 'BEGIN { exit !(b + 0 >= 1) }' && break
+    sleep 0.2
+  done
   say "paying 3 taproot addresses"
   for i in 1 2 3; do
     a=$("${cli[@]}" getnewaddress "pay$i" bech32m)
