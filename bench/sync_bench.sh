@@ -120,29 +120,13 @@ zmq_rawtx = "off"
 log_level = "info"
 TOML
   node_cpu0=$(cpu_of "$node_pid")
-  t0=$(date +%s.%N)
-  "$BUILD/signetd" -datadir "$d" 2>"$d/stderr.log" &
-  sd=$!
-  peak=0
-  while :; do
-    # (curl fails until the HTTP server listens: not an error)
-    h=$({ curl -s "http://127.0.0.1:$hport/block-height" 2>/dev/null || true; } |
-        sed -n 's/.*"block_height": *\([0-9]*\).*/\1/p')
-    h=${h:--1}
-    rss=$(awk '/VmHWM/{print $2}' "/proc/$sd/status" 2>/dev/null || echo 0)
-    [ "${rss:-0}" -gt "$peak" ] && peak=$rss
-    [ "$h" -ge "$tip" ] && break
-    kill -0 "$sd" 2>/dev/null || { echo "signetd died:"; tail "$d/stderr.log"; exit 1; }
-    sleep 0.05
-  done
-  t1=$(date +%s.%N)
+  out=$($PY bench/sync_wait.py "$BUILD/signetd" "$d" "$hport" "$tip") ||
+    { echo "signetd died:"; tail "$d/stderr.log"; exit 1; }
+  read -r t0 t1 sd_cpu peak tweaks <<<"$(echo "$out" | head -1)"
+  sd=$(echo "$out" | tail -1)
   load=$(cut -d' ' -f1 /proc/loadavg)
-  sd_cpu=$(cpu_of "$sd")
   node_cpu=$($PY -c "print($(cpu_of "$node_pid") - $node_cpu0)")
-  rss=$(awk '/VmHWM/{print $2}' "/proc/$sd/status" 2>/dev/null || echo 0)
-  [ "${rss:-0}" -gt "$peak" ] && peak=$rss
-  tweaks=$({ curl -s "http://127.0.0.1:$hport/metrics" || true; } | awk '/^signetd_tweaks_indexed_total /{print $2}')
-  kill "$sd"; wait "$sd" || true; sd=
+  kill "$sd"; while kill -0 "$sd" 2>/dev/null; do sleep 0.05; done; sd=
   synced_ms=$(sed -n 's/.*msg=synced .* ms=\([0-9]*\).*/\1/p' "$d/stderr.log" | tail -1)
   db=$(du -sb "$d/index" | cut -f1)
   line=$($PY - "$t0" "$t1" "$tip" "${tweaks:-0}" "$peak" "$db" "$run" "$sd_cpu" \
