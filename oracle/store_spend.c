@@ -45,12 +45,14 @@ struct spend_ctx {
 static int bits_flush(struct oracle_index *idx, struct spend_ctx *sc)
 {
 	uint8_t hbe[4];
-	MDB_val k = mv(hbe, 4), v = mv(idx->bits.p, idx->bits.len);
+	MDB_val k, v;
 
 	if (!sc->dirty)
 		return 0;
 	sc->dirty = false;
 	sd_be32_put(hbe, sc->bh);
+	k = mv(hbe, 4);
+	v = mv(idx->bits.p, idx->bits.len);
 	return mdb_put(sc->txn, idx->dbi[ST_SPENT_BITS], &k, &v, 0);
 }
 
@@ -200,7 +202,7 @@ static int spend_cut(struct oracle_index *idx, struct spend_ctx *sc,
 static int spend_one(struct oracle_index *idx, struct spend_ctx *sc,
 		     int32_t height, struct st_spend_rec *s)
 {
-	uint8_t ob[4];
+	uint8_t ob[4] = { 0 };
 	MDB_val v, ov = mv(ob, 4);
 	uint64_t value;
 	uint32_t ord;
