@@ -151,9 +151,9 @@ static int unmap_created(struct oracle_index *idx, MDB_txn *txn,
 
 	sd_be32_put(hbe, (uint32_t)height);
 	rc = st_bits_get(idx, txn, (uint32_t)height, &bv);
-	if (rc == MDB_NOTFOUND)
-		return 0;       /* no utxos rows at this height */
-	if (rc)
+	if (rc == MDB_NOTFOUND)     /* no utxos rows: else a row fails below */
+		bv = (MDB_val){ .mv_size = 0, .mv_data = NULL };
+	else if (rc)
 		return rc;
 	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &c)))
 		return rc;

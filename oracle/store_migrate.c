@@ -141,7 +141,7 @@ static int migrate_v2(struct oracle_index *idx, MDB_txn *txn)
 	MDB_cursor *c;
 	MDB_val k, v;
 	uint32_t h = 0, ord = 0;
-	bool any = false;
+	bool any = false, spent;
 	int rc;
 
 	if ((rc = mdb_drop(txn, idx->dbi[ST_SPENT_BITS], 0)) ||
@@ -154,7 +154,11 @@ static int migrate_v2(struct oracle_index *idx, MDB_txn *txn)
 			rc = MDB_CORRUPTED;
 			break;
 		}
+		/* read the row before put_bits writes (LMDB: a value is valid
+		 * until the txn's next update) */
 		memcpy(key, k.mv_data, sizeof(key));
+		memcpy(val, v.mv_data, ST_UTXO_ORD);
+		spent = ((const uint8_t *)v.mv_data)[ST_V2_UTXO_VAL - 1];
 		if (!any || sd_be32_get(key) != h) {
 			if (any && (rc = put_bits(idx, txn, h)))
 				break;
@@ -165,9 +169,8 @@ static int migrate_v2(struct oracle_index *idx, MDB_txn *txn)
 		}
 		if (ord % 8 == 0)
 			st_buf_put(&idx->bits, &zero, 1);
-		if (((const uint8_t *)v.mv_data)[ST_V2_UTXO_VAL - 1])
+		if (spent)
 			idx->bits.p[ord >> 3] |= (uint8_t)(1u << (ord & 7));
-		memcpy(val, v.mv_data, ST_UTXO_ORD);
 		sd_be32_put(val + ST_UTXO_ORD, ord++);
 		k.mv_data = key;
 		v.mv_data = val;

@@ -134,9 +134,9 @@ static int tx_unspent_max(struct oracle_index *idx, MDB_cursor *c,
  * height the map holds for it; load that height's bitmap.  MDB_NOTFOUND:
  * the output is not tracked. */
 static int seek_unspent(struct oracle_index *idx, struct spend_ctx *sc,
-			struct st_spend_rec *s, MDB_val *v, uint32_t *ord)
+			struct st_spend_rec *s, uint64_t *value, uint32_t *ord)
 {
-	MDB_val k = mv(s->key, ST_UTXO_KEY);
+	MDB_val k = mv(s->key, ST_UTXO_KEY), vv, *v = &vv;
 	size_t pos = 0;
 	uint32_t hc;
 	bool bad = false;
@@ -154,7 +154,10 @@ static int seek_unspent(struct oracle_index *idx, struct spend_ctx *sc,
 		return rc;
 	if (v->mv_size != ST_UTXO_VAL)
 		return MDB_CORRUPTED;
+	/* read the row before bits_for may write (LMDB: a value is valid
+	 * until the txn's next update) */
 	*ord = sd_be32_get((const uint8_t *)v->mv_data + ST_UTXO_ORD);
+	*value = sd_be64_get(v->mv_data);
 	if ((rc = bits_for(idx, sc, sd_be32_get(s->key))))
 		return rc;
 	if (row_spent(idx, *ord, &bad) || bad)
@@ -203,19 +206,18 @@ static int spend_one(struct oracle_index *idx, struct spend_ctx *sc,
 		     int32_t height, struct st_spend_rec *s)
 {
 	uint8_t ob[4] = { 0 };
-	MDB_val v, ov = mv(ob, 4);
+	MDB_val ov = mv(ob, 4);
 	uint64_t value;
 	uint32_t ord;
 	int32_t hc;
 	bool log;
 	int rc;
 
-	rc = seek_unspent(idx, sc, s, &v, &ord);
+	rc = seek_unspent(idx, sc, s, &value, &ord);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
 		return rc;
-	value = sd_be64_get(v.mv_data);
 	hc = (int32_t)sd_be32_get(s->key);
 	log = hc < height;  /* rows at `height` go with the block */
 	if (log) {
