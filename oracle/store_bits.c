@@ -20,6 +20,15 @@ int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 	return mdb_get(txn, idx->dbi[ST_SPENT_BITS], &k, v);
 }
 
+int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent)
+{
+	if (v->mv_size != ST_UTXO_VAL ||
+	    !st_bit_get(bits->mv_data, bits->mv_size, sd_be32_get(
+			(const uint8_t *)v->mv_data + ST_UTXO_ORD), spent))
+		return MDB_CORRUPTED;
+	return 0;
+}
+
 int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		uint32_t ord, bool spent)
 {

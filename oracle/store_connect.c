@@ -261,7 +261,7 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 			    struct connect_arg *a)
 {
 	const struct rpc_block *b = a->b;
-	uint8_t hbe[4], row[ST_BLOCK_VAL], txid[32];
+	uint8_t hbe[4], row[ST_BLOCK_VAL];
 	size_t i;
 	int rc;
 
@@ -297,10 +297,9 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	for (i = 0; i < a->n_utxo; i++) {
 		const struct st_utxo_rec *u = &idx->utxos[i];
 
-		st_rev32(txid, u->key + 4);
 		/* no undo entry: disconnect derives these from utxos[H] */
-		st_outmap_add(&idx->om, st_outmap_fp(txid,
-			      sd_be32_get(u->key + 36)), (uint32_t)b->height);
+		st_outmap_add(&idx->om, st_outmap_key_fp(u->key),
+			      (uint32_t)b->height);
 	}
 	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], hbe, a->flt->fnew,
 			a->flt->fnew_len)) ||

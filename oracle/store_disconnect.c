@@ -45,11 +45,7 @@ int st_del_height(struct oracle_index *idx, MDB_txn *txn, enum st_table t,
 
 static void map_add_row(struct oracle_index *idx, const uint8_t *key)
 {
-	uint8_t txid[32];
-
-	st_rev32(txid, key + 4);
-	st_outmap_add(&idx->om, st_outmap_fp(txid, sd_be32_get(key + 36)),
-		      sd_be32_get(key));
+	st_outmap_add(&idx->om, st_outmap_key_fp(key), sd_be32_get(key));
 }
 
 /* Undo a spend (code 6: utxos key, ord): clear the output's bit, put it
@@ -144,7 +140,7 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 static int unmap_created(struct oracle_index *idx, MDB_txn *txn,
 			 int32_t height)
 {
-	uint8_t hbe[4], txid[32];
+	uint8_t hbe[4];
 	MDB_val k = { .mv_size = 4, .mv_data = hbe }, v, bv;
 	MDB_cursor *c;
 	int rc;
@@ -164,18 +160,11 @@ static int unmap_created(struct oracle_index *idx, MDB_txn *txn,
 
 		if (k.mv_size != ST_UTXO_KEY || memcmp(key, hbe, 4))
 			break;
-		if (v.mv_size != ST_UTXO_VAL ||
-		    !st_bit_get(bv.mv_data, bv.mv_size, sd_be32_get(
-				(const uint8_t *)v.mv_data + ST_UTXO_ORD),
-				&spent)) {
-			rc = MDB_CORRUPTED;
+		if ((rc = st_row_spent(&bv, &v, &spent)))
 			break;
-		}
-		if (spent)
-			continue;
-		st_rev32(txid, key + 4);
-		(void)st_outmap_del(&idx->om, st_outmap_fp(txid,
-				    sd_be32_get(key + 36)), (uint32_t)height);
+		if (!spent)
+			(void)st_outmap_del(&idx->om, st_outmap_key_fp(key),
+					    (uint32_t)height);
 	}
 	mdb_cursor_close(c);
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;

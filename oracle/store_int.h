@@ -108,6 +108,8 @@ struct st_outmap {
 	size_t log_n, log_cap;
 };
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout);
+/* The same for the outpoint of a utxos key (H | dtxid | vout). */
+uint64_t st_outmap_key_fp(const uint8_t key[40]);
 void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h);
 bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h);
 /* The heights stored under fp, one per call: *pos = 0 to start. */
@@ -215,6 +217,9 @@ static inline bool st_bit_get(const uint8_t *bits, size_t nbytes,
  * is MDB_CORRUPTED when the height has utxos rows (callers know). */
 int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		MDB_val *v);
+/* Whether the utxos row v is spent per its height's bitmap; MDB_CORRUPTED
+ * for a malformed row or an ord outside the bitmap. */
+int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent);
 /* Set (spent) or clear bit ord of height h's bitmap in txn. */
 int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		uint32_t ord, bool spent);

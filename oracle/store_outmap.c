@@ -45,6 +45,14 @@ static void fp_key_init(void)
 			 (uint64_t)getpid();
 }
 
+uint64_t st_outmap_key_fp(const uint8_t key[40])
+{
+	uint8_t txid[32];
+
+	st_rev32(txid, key + 4);
+	return st_outmap_fp(txid, sd_be32_get(key + 36));
+}
+
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout)
 {
 	uint64_t x;
@@ -197,7 +205,6 @@ void st_outmap_free(struct st_outmap *m)
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		   struct st_outmap *m)
 {
-	uint8_t txid[32];
 	MDB_cursor *c;
 	MDB_val k, v, bv = { 0 };
 	uint32_t bh = 0;
@@ -224,17 +231,10 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 				break;
 			}
 		}
-		if (!st_bit_get(bv.mv_data, bv.mv_size, sd_be32_get(
-				(const uint8_t *)v.mv_data + ST_UTXO_ORD),
-				&spent)) {
-			rc = MDB_CORRUPTED;
+		if ((rc = st_row_spent(&bv, &v, &spent)))
 			break;
-		}
-		if (spent)
-			continue;
-		st_rev32(txid, key + 4);
-		om_insert(m, st_outmap_fp(txid, sd_be32_get(key + 36)),
-			  sd_be32_get(key));
+		if (!spent)
+			om_insert(m, st_outmap_key_fp(key), sd_be32_get(key));
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;

@@ -199,9 +199,8 @@ static int utxo_row(void *c, const MDB_val *k, const MDB_val *v)
 	struct utxo_ctx *uc = c;
 	const uint8_t *kb = k->mv_data, *vb = v->mv_data;
 
-	if (k->mv_size != ST_UTXO_KEY || v->mv_size != ST_UTXO_VAL ||
-	    !st_bit_get(uc->bits.mv_data, uc->bits.mv_size,
-			sd_be32_get(vb + ST_UTXO_ORD), &uc->u.spent))
+	if (k->mv_size != ST_UTXO_KEY || st_row_spent(&uc->bits, v,
+						       &uc->u.spent))
 		return SD_EDB;
 	st_rev32(uc->u.txid, kb + 4);
 	uc->u.vout = sd_be32_get(kb + 36);
