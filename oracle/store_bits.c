@@ -13,11 +13,7 @@
 int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		MDB_val *v)
 {
-	uint8_t hbe[4];
-	MDB_val k = { .mv_size = 4, .mv_data = hbe };
-
-	sd_be32_put(hbe, h);
-	return mdb_get(txn, idx->dbi[ST_SPENT_BITS], &k, v);
+	return st_get_h(txn, idx->dbi[ST_SPENT_BITS], h, v);
 }
 
 int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent)
@@ -32,8 +28,8 @@ int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent)
 int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		uint32_t ord, bool spent)
 {
-	uint8_t hbe[4], *bits;
-	MDB_val k = { .mv_size = 4, .mv_data = hbe }, v;
+	uint8_t *bits;
+	MDB_val v;
 	bool was;
 	int rc;
 
@@ -48,8 +44,6 @@ int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 	st_buf_put(&idx->bits, v.mv_data, v.mv_size);
 	bits = idx->bits.p;
 	bits[ord >> 3] ^= (uint8_t)(1u << (ord & 7));
-	sd_be32_put(hbe, h);
-	v.mv_data = bits;
-	v.mv_size = idx->bits.len;
-	return mdb_put(txn, idx->dbi[ST_SPENT_BITS], &k, &v, 0);
+	return st_put_h(txn, idx->dbi[ST_SPENT_BITS], h, bits, idx->bits.len,
+			0);
 }

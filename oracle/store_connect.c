@@ -55,6 +55,29 @@ void st_undo_log(struct oracle_index *idx, enum st_table t,
 	st_buf_put(&idx->undo, val->mv_data, val->mv_size);
 }
 
+int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
+		      size_t *end)
+{
+	size_t e;
+
+	if (off + 4 > len)
+		return MDB_CORRUPTED;
+	e = off + 3 + (((size_t)p[off + 1] << 8) | p[off + 2]);
+	if (e + 1 > len)
+		return MDB_CORRUPTED;
+	if (p[e] == 1) {
+		if (e + 3 > len)
+			return MDB_CORRUPTED;
+		e += 3 + (((size_t)p[e + 1] << 8) | p[e + 2]);
+	} else {
+		e += 1;
+	}
+	if (e > len)
+		return MDB_CORRUPTED;
+	*end = e;
+	return 0;
+}
+
 /* Fill infos[t] (and known[t]) of the txs whose tweak the mempool table
  * already holds; returns how many.  Same probe as store_mempool.c. */
 static size_t prefill_from_mempool(struct oracle_index *idx,
@@ -213,12 +236,11 @@ static size_t build_rows(struct oracle_index *idx, const struct rpc_block *b,
 	return n_tweaks;
 }
 
-static int put_h(MDB_txn *txn, MDB_dbi dbi, const uint8_t hbe[4],
-		 const void *data, size_t len)
+/* A height's row, appended (heights only grow). */
+static int put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
+		 size_t len)
 {
-	MDB_val k = mv(hbe, 4), v = mv(data, len);
-
-	return mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+	return st_put_h(txn, dbi, h, data, len, MDB_APPEND);
 }
 
 /* Rows of n records {key[klen], val[vlen]} of size rec, in key order,
@@ -261,19 +283,19 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 			    struct connect_arg *a)
 {
 	const struct rpc_block *b = a->b;
-	uint8_t hbe[4], row[ST_BLOCK_VAL];
+	uint32_t h = (uint32_t)b->height;
+	uint8_t row[ST_BLOCK_VAL];
 	size_t i;
 	int rc;
 
 	idx->undo.len = 0;
-	sd_be32_put(hbe, (uint32_t)b->height);
 	memcpy(row, b->hash, 32);
 	sd_be32_put(row + 32, b->hdr.time);
 	memcpy(row + 36, b->hdr.prev_hash, 32);
-	if ((rc = put_h(txn, idx->dbi[ST_BLOCKS], hbe, row, sizeof(row))))
+	if ((rc = put_h(txn, idx->dbi[ST_BLOCKS], h, row, sizeof(row))))
 		return rc;
 	if (idx->tweak_recs.len &&
-	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], hbe, idx->tweak_recs.p,
+	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], h, idx->tweak_recs.p,
 			idx->tweak_recs.len)))
 		return rc;
 	if ((rc = append_rows(txn, idx->dbi[ST_CUT], idx->cuts,
@@ -290,7 +312,7 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 		idx->bits.len = 0;
 		st_buf_reserve(&idx->bits, (a->n_utxo + 7) / 8);
 		memset(idx->bits.p, 0, (a->n_utxo + 7) / 8);
-		if ((rc = put_h(txn, idx->dbi[ST_SPENT_BITS], hbe,
+		if ((rc = put_h(txn, idx->dbi[ST_SPENT_BITS], h,
 				idx->bits.p, (a->n_utxo + 7) / 8)))
 			return rc;
 	}
@@ -301,13 +323,13 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 		st_outmap_add(&idx->om, st_outmap_key_fp(u->key),
 			      (uint32_t)b->height);
 	}
-	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], hbe, a->flt->fnew,
+	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], h, a->flt->fnew,
 			a->flt->fnew_len)) ||
-	    (rc = put_h(txn, idx->dbi[ST_FILTER_SPENT], hbe, a->flt->fspent,
+	    (rc = put_h(txn, idx->dbi[ST_FILTER_SPENT], h, a->flt->fspent,
 			a->flt->fspent_len)))
 		return rc;
 	if (a->flt->n_spent &&
-	    (rc = put_h(txn, idx->dbi[ST_SPENT_INDEX], hbe, a->flt->spent,
+	    (rc = put_h(txn, idx->dbi[ST_SPENT_INDEX], h, a->flt->spent,
 			a->flt->n_spent * 8)))
 		return rc;
 	a->spend_ns = sd_mono_ns();
@@ -317,7 +339,7 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 		return rc;
 tip:
 	if (idx->undo.len &&
-	    (rc = put_h(txn, idx->dbi[ST_UNDO], hbe, idx->undo.p,
+	    (rc = put_h(txn, idx->dbi[ST_UNDO], h, idx->undo.p,
 			idx->undo.len)))
 		return rc;
 	return st_meta_set_tip(idx, txn, b->height, b->hash);

@@ -88,29 +88,13 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 
 	/* index the entries, then restore them in reverse */
 	while (off < len) {
-		size_t klen, vlen = 0;
-
 		if (n == idx->undo_offs_cap) {
 			idx->undo_offs_cap = n ? n * 2 : 256;
 			idx->undo_offs = sd_xrealloc(idx->undo_offs,
 				idx->undo_offs_cap * sizeof(size_t));
 		}
 		idx->undo_offs[n++] = off;
-		if (off + 4 > len)
-			return MDB_CORRUPTED;
-		klen = ((size_t)p[off + 1] << 8) | p[off + 2];
-		off += 3 + klen;
-		if (off + 1 > len)
-			return MDB_CORRUPTED;
-		if (p[off] == 1) {
-			if (off + 3 > len)
-				return MDB_CORRUPTED;
-			vlen = ((size_t)p[off + 1] << 8) | p[off + 2];
-			off += 3 + vlen;
-		} else {
-			off += 1;
-		}
-		if (off > len)
+		if (st_undo_entry_end(p, len, off, &off))
 			return MDB_CORRUPTED;
 	}
 	for (i = n; i-- > 0;) {

@@ -154,6 +154,27 @@ int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
 	return mdb_put(txn, idx->dbi[ST_META], &k, &v, 0);
 }
 
+int st_get_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, MDB_val *v)
+{
+	uint8_t hbe[4];
+	MDB_val k;
+
+	sd_be32_put(hbe, h);
+	k = mv(hbe, 4);
+	return mdb_get(txn, dbi, &k, v);
+}
+
+int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
+	     size_t len, unsigned flags)
+{
+	uint8_t hbe[4];
+	MDB_val k, v = mv(data, len);
+
+	sd_be32_put(hbe, h);
+	k = mv(hbe, 4);
+	return mdb_put(txn, dbi, &k, &v, flags);
+}
+
 void st_stats_disk_full(struct oracle_index *idx, bool full)
 {
 	pthread_mutex_lock(&idx->stats_mu);
@@ -414,8 +435,8 @@ static int meta_get(struct oracle_index *idx, MDB_txn *txn, const char *key,
 	return mdb_get(txn, idx->dbi[ST_META], &k, v);
 }
 
-static int meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
-		    const void *val, size_t len)
+int st_meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
+		const void *val, size_t len)
 {
 	MDB_val k = mv(key, strlen(key)), v = mv(val, len);
 
@@ -440,12 +461,12 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	if (rc == MDB_NOTFOUND) {
 		/* fresh index: stamp it */
 		sd_be32_put(ver, ST_FORMAT_VERSION);
-		if ((rc = meta_put(idx, txn, "version", ver, 4)) ||
-		    (rc = meta_put(idx, txn, "network", idx->network,
+		if ((rc = st_meta_put(idx, txn, "version", ver, 4)) ||
+		    (rc = st_meta_put(idx, txn, "network", idx->network,
 				   strlen(idx->network))))
 			return rc;
 		ver[0] = (uint8_t)idx->flags;
-		return meta_put(idx, txn, "flags", ver, 1);
+		return st_meta_put(idx, txn, "flags", ver, 1);
 	}
 	if (rc)
 		return rc;

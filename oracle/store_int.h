@@ -190,6 +190,19 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 int st_read_begin(struct oracle_index *idx, MDB_txn **txn);
 void st_read_end(struct oracle_index *idx, MDB_txn *txn);
 
+/* meta[key] = val (store_env.c). */
+int st_meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
+		const void *val, size_t len);
+/* The row of a height-keyed table (key = H BE32): get, put (flags as
+ * mdb_put: MDB_APPEND when writing the next height). */
+int st_get_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, MDB_val *v);
+int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
+	     size_t len, unsigned flags);
+/* The end of the undo log entry at p[off] (format in STORAGE.md);
+ * MDB_CORRUPTED when it runs past len. */
+int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
+		      size_t *end);
+
 /* Migrate a format `from` (1 or 2) index to ST_FORMAT_VERSION in txn
  * (store_migrate.c). */
 int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from);

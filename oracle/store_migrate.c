@@ -18,11 +18,9 @@
 static int set_version(struct oracle_index *idx, MDB_txn *txn, uint32_t ver)
 {
 	uint8_t vb[4];
-	MDB_val k = { .mv_size = 7, .mv_data = "version" };
-	MDB_val v = { .mv_size = 4, .mv_data = vb };
 
 	sd_be32_put(vb, ver);
-	return mdb_put(txn, idx->dbi[ST_META], &k, &v, 0);
+	return st_meta_put(idx, txn, "version", vb, 4);
 }
 
 static int migrate_v1(struct oracle_index *idx, MDB_txn *txn)
@@ -40,12 +38,8 @@ static int migrate_v1(struct oracle_index *idx, MDB_txn *txn)
 
 static int put_bits(struct oracle_index *idx, MDB_txn *txn, uint32_t h)
 {
-	uint8_t hbe[4];
-	MDB_val k = { .mv_size = 4, .mv_data = hbe };
-	MDB_val v = { .mv_size = idx->bits.len, .mv_data = idx->bits.p };
-
-	sd_be32_put(hbe, h);
-	return mdb_put(txn, idx->dbi[ST_SPENT_BITS], &k, &v, MDB_APPEND);
+	return st_put_h(txn, idx->dbi[ST_SPENT_BITS], h, idx->bits.p,
+			idx->bits.len, MDB_APPEND);
 }
 
 /* One undo log in today's codes, into idx->undo: a spent mark (code 4,
@@ -63,16 +57,9 @@ static int undo_v3(struct oracle_index *idx, MDB_txn *txn,
 		uint8_t ob[4];
 		int rc;
 
-		if (off + 4 > len)
-			return MDB_CORRUPTED;
+		if ((rc = st_undo_entry_end(p, len, off, &end)))
+			return rc;
 		klen = ((size_t)p[off + 1] << 8) | p[off + 2];
-		end = off + 3 + klen;
-		if (end >= len)
-			return MDB_CORRUPTED;
-		end += p[end] == 1 ? 3 + (end + 3 <= len ?
-			((size_t)p[end + 1] << 8 | p[end + 2]) : len) : 1;
-		if (end > len)
-			return MDB_CORRUPTED;
 		if (p[off] == ST_UNDO_CUT) {
 			st_buf_put(&idx->undo, p + off, end - off);
 		} else if (p[off] == ST_UNDO_UTXO) {

@@ -44,16 +44,11 @@ struct spend_ctx {
 
 static int bits_flush(struct oracle_index *idx, struct spend_ctx *sc)
 {
-	uint8_t hbe[4];
-	MDB_val k, v;
-
 	if (!sc->dirty)
 		return 0;
 	sc->dirty = false;
-	sd_be32_put(hbe, sc->bh);
-	k = mv(hbe, 4);
-	v = mv(idx->bits.p, idx->bits.len);
-	return mdb_put(sc->txn, idx->dbi[ST_SPENT_BITS], &k, &v, 0);
+	return st_put_h(sc->txn, idx->dbi[ST_SPENT_BITS], sc->bh,
+			idx->bits.p, idx->bits.len, 0);
 }
 
 static int bits_for(struct oracle_index *idx, struct spend_ctx *sc,
