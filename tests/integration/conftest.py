@@ -81,6 +81,10 @@ class RPCError(Exception):
         self.message = message
 
 
+# 100 years: no recorded chain is ever "too old" for the node (IBD).
+MAX_TIP_AGE = 100 * 365 * 24 * 3600
+
+
 class BitcoinNode:
     """A real bitcoind on loopback ports in a temp datadir.
 
@@ -128,6 +132,11 @@ class BitcoinNode:
              "-txindex=0", "-fallbackfee=0.0001", "-printtoconsole=0",
              "-blockmaxweight=4000000", "-maxconnections=0",
              "-rpcthreads=8", "-rpcworkqueue=64",
+             # A recorded chain (regtest-a, the signet blocks) ages: without
+             # this its tip is "too old" a day after it was mined and the
+             # node reports initialblockdownload=true forever.  Core's own
+             # functional tests start every node the same way.
+             f"-maxtipage={MAX_TIP_AGE}",
              ]
         sect = "" if self.chain == "main" else ""
         a += [f"-rpcbind=127.0.0.1:{self.rpc_port}", "-rpcallowip=127.0.0.1",
