@@ -239,10 +239,17 @@ int miner_do_grind(const struct miner_opts *o, struct miner_block *b,
 
 		sd_hex_encode(hex, h, 80);
 		argv[argc++] = sd_xstrdup(hex);
-		rc = miner_run(argv, NULL, 0, &out, &etxt, &status);
+		rc = miner_run(argv, NULL, 0, o->grind_timeout_s * 1000, &out,
+			       &etxt, &status);
 		miner_argv_free(argv);
 		res->seconds = (double)(sd_mono_ns() - t0) / 1e9;
-		if (rc == SD_OK && status != 0) {
+		if (rc == SD_ETIMEOUT) {
+			snprintf(err, SD_ERRLEN, "--grind-cmd killed: no "
+				 "header after %ld s (--grind-timeout)",
+				 o->grind_timeout_s);
+		} else if (rc == SD_ESTATE) {
+			snprintf(err, SD_ERRLEN, "stopping");
+		} else if (rc == SD_OK && status != 0) {
 			snprintf(err, SD_ERRLEN, "--grind-cmd exited %d: %.150s",
 				 status, etxt);
 			rc = SD_ENOTFOUND;
@@ -258,16 +265,18 @@ int miner_do_grind(const struct miner_opts *o, struct miner_block *b,
 				b->nonce = sd_le32_get(got + 76);
 				res->nonce = b->nonce;
 			}
-		} else {
+		} else if (rc == SD_EIO) {
 			snprintf(err, SD_ERRLEN, "cannot run --grind-cmd");
 		}
 		free(out);
 		free(etxt);
 		return rc;
 	}
-	rc = miner_grind(h, o->threads, NULL, res);
+	rc = miner_grind(h, o->threads, miner_stop_flag(), res);
 	if (rc == SD_OK)
 		b->nonce = res->nonce;
+	else if (rc == SD_ESTATE)
+		snprintf(err, SD_ERRLEN, "stopping");
 	else
 		snprintf(err, SD_ERRLEN, "nonce space exhausted");
 	return rc;

@@ -13,7 +13,8 @@
 
 enum opt_id {
 	O_CLI, O_DEBUG, O_QUIET, O_RPC_URL, O_RPC_COOKIE, O_RPC_USER,
-	O_RPC_WALLET, O_DATADIR, O_RPC_TIMEOUT, O_HELP,
+	O_RPC_WALLET, O_DATADIR, O_RPC_TIMEOUT, O_CLI_TIMEOUT, O_GRIND_TIMEOUT,
+	O_HELP,
 	/* subcommand options */
 	O_ADDRESS, O_DESCRIPTOR, O_POOLNUM, O_POOLID, O_NBITS, O_MIN_NBITS,
 	O_ONGOING, O_MAX_BLOCKS, O_SET_BLOCK_TIME, O_POISSON, O_MULTIMINER,
@@ -39,6 +40,8 @@ static const struct opt opts[] = {
 	{"--rpc-wallet", O_RPC_WALLET, true, true},
 	{"--datadir", O_DATADIR, true, true},
 	{"--rpc-timeout", O_RPC_TIMEOUT, true, true},
+	{"--cli-timeout", O_CLI_TIMEOUT, true, true},
+	{"--grind-timeout", O_GRIND_TIMEOUT, true, true},
 	{"--help", O_HELP, false, true},
 	{"-h", O_HELP, false, true},
 	{"--address", O_ADDRESS, true, false},
@@ -79,14 +82,24 @@ static const char usage[] =
 "             [--relay-address A --reward-split R] [--key-file PATH]\n"
 "             [--block-interval 600] [--threads N]\n"
 "  calibrate  [--grind-cmd CMD] [--nbits HEX8 | --seconds N]\n"
-"  keygen     --key-file NEWPATH  (prints pubkey and challenges)\n"
+"  keygen     --key-file NEWPATH  (a new key and the challenges it can sign:\n"
+"             only for a NEW signet; an existing one needs its challenge's key)\n"
+"Signing: the node's wallet (as the reference: --cli ... -rpcwallet=W or\n"
+"--rpc-wallet W), or natively with the key of the chain's signet challenge:\n"
+"--key-file PATH, env SIGNET_MINER_KEY_FILE or SIGNET_MINER_KEY (hex or WIF).\n"
+"generate checks that key against the node's signet_challenge before mining\n"
+"and exits 2 if it cannot sign it (native: 1-of-1 multisig, p2pk, p2wpkh).\n"
 "RPC: --cli \"bitcoin-cli -datadir=... [-rpcwallet=W]\" runs bitcoin-cli like the\n"
 "reference (-signet appended).  Without --cli, JSON-RPC: --rpc-url (env RPC_URL,\n"
 "default http://127.0.0.1:38332), --rpc-cookie (env RPC_COOKIE, default\n"
 "<--datadir or $BITCOIN_DATADIR or ~/.bitcoin>/signet/.cookie), or --rpc-user\n"
 "(env RPC_USER) with the password in env RPC_PASS; --rpc-wallet (env RPC_WALLET).\n"
-"Env: COINBASE_ADDRESS, RELAY_ADDRESS, REWARD_SPLIT_RATIO (0.5),\n"
-"SIGNET_MINER_KEY_FILE / SIGNET_MINER_KEY (native signing, hex or WIF).\n";
+"Children: --cli-timeout S (default 300) and --grind-timeout S (default 3600)\n"
+"kill a --cli or --grind-cmd command that runs longer (0 = no limit); they\n"
+"never see RPC_PASS or SIGNET_MINER_KEY.\n"
+"Env: COINBASE_ADDRESS, RELAY_ADDRESS, REWARD_SPLIT_RATIO (0 to 1, default 0.5).\n"
+"An empty variable counts as unset.  SIGTERM/SIGINT stop generate cleanly\n"
+"(exit 0).  Exit codes: 0 ok, 1 failure, 2 usage or configuration error.\n";
 
 static int bad(const char *what, const char *val)
 {
@@ -129,6 +142,16 @@ static int apply(struct miner_opts *o, enum opt_id id, const char *name,
 	case O_DATADIR: o->datadir = v; break;
 	case O_RPC_TIMEOUT:
 		if (!parse_long(v, &o->rpc_timeout_ms) || o->rpc_timeout_ms < 0)
+			return bad(name, v);
+		break;
+	case O_CLI_TIMEOUT:
+		if (!parse_long(v, &o->cli_timeout_s) || o->cli_timeout_s < 0 ||
+		    o->cli_timeout_s > 86400 * 7)
+			return bad(name, v);
+		break;
+	case O_GRIND_TIMEOUT:
+		if (!parse_long(v, &o->grind_timeout_s) ||
+		    o->grind_timeout_s < 0 || o->grind_timeout_s > 86400 * 7)
 			return bad(name, v);
 		break;
 	case O_HELP: printf("%s", usage); return 1;
@@ -176,8 +199,8 @@ static int apply(struct miner_opts *o, enum opt_id id, const char *name,
 	case O_GRIND_CMD: o->grind_cmd = v; break;
 	case O_RELAY_ADDRESS: o->relay_address = v; break;
 	case O_REWARD_SPLIT:
-		if (!parse_double(v, &o->reward_split) || o->reward_split < 0 ||
-		    o->reward_split > 1)
+		if (!parse_double(v, &o->reward_split) ||
+		    !(o->reward_split >= 0 && o->reward_split <= 1))
 			return bad(name, v);
 		o->has_split = true;
 		break;
@@ -200,37 +223,66 @@ static int apply(struct miner_opts *o, enum opt_id id, const char *name,
 	return 0;
 }
 
-static void env_defaults(struct miner_opts *o)
+/* An environment variable, NULL when unset or empty: compose passes
+ * ${X:-} for every variable, so "not set" arrives as "". */
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* Empty option values count as not given, as empty variables do. */
+static void unset_empty(const char **v)
+{
+	if (*v && !**v)
+		*v = NULL;
+}
+
+static int env_defaults(struct miner_opts *o)
 {
 	const char *e;
 
 	if (!o->rpc_url)
-		o->rpc_url = getenv("RPC_URL");
+		o->rpc_url = env("RPC_URL");
 	if (!o->rpc_url)
 		o->rpc_url = "http://127.0.0.1:38332";
 	if (!o->rpc_cookie)
-		o->rpc_cookie = getenv("RPC_COOKIE");
+		o->rpc_cookie = env("RPC_COOKIE");
 	if (!o->rpc_user)
-		o->rpc_user = getenv("RPC_USER");
+		o->rpc_user = env("RPC_USER");
 	if (!o->rpc_wallet)
-		o->rpc_wallet = getenv("RPC_WALLET");
+		o->rpc_wallet = env("RPC_WALLET");
 	if (!o->datadir)
-		o->datadir = getenv("BITCOIN_DATADIR");
+		o->datadir = env("BITCOIN_DATADIR");
+	unset_empty(&o->rpc_cookie);
+	unset_empty(&o->rpc_user);
+	unset_empty(&o->rpc_wallet);
+	unset_empty(&o->datadir);
+	unset_empty(&o->cli);
+	unset_empty(&o->grind_cmd);
+	unset_empty(&o->address);
+	unset_empty(&o->descriptor);
+	unset_empty(&o->relay_address);
 	if (!o->address && !o->descriptor)
-		o->address = getenv("COINBASE_ADDRESS");
+		o->address = env("COINBASE_ADDRESS");
 	if (!o->relay_address)
-		o->relay_address = getenv("RELAY_ADDRESS");
-	if (!o->has_split && (e = getenv("REWARD_SPLIT_RATIO")) && *e) {
-		if (parse_double(e, &o->reward_split) && o->reward_split >= 0 &&
-		    o->reward_split <= 1)
-			o->has_split = true;
+		o->relay_address = env("RELAY_ADDRESS");
+	if (!o->has_split && (e = env("REWARD_SPLIT_RATIO"))) {
+		if (!parse_double(e, &o->reward_split) ||
+		    !(o->reward_split >= 0 && o->reward_split <= 1)) {
+			char q[100];
+			sd_log_error(MINER_MOD, "bad_option",
+				     "option=REWARD_SPLIT_RATIO value=%s "
+				     "err=\"must be a number from 0 to 1 (the "
+				     "share paid to RELAY_ADDRESS)\"",
+				     sd_log_q(q, sizeof(q), e));
+			return 2;
+		}
+		o->has_split = true;
 	}
 	if (!o->has_split)
 		o->reward_split = 0.5;
-	if (o->address && !*o->address)
-		o->address = NULL;
-	if (o->relay_address && !*o->relay_address)
-		o->relay_address = NULL;
+	return 0;
 }
 
 int miner_main(int argc, char **argv)
@@ -239,6 +291,8 @@ int miner_main(int argc, char **argv)
 	int rc;
 
 	o.backup_delay = 300;
+	o.cli_timeout_s = 300;
+	o.grind_timeout_s = 3600;
 	o.max_interval = 1800;
 	o.block_interval = 600;
 	for (int i = 1; i < argc; i++) {
@@ -280,7 +334,9 @@ int miner_main(int argc, char **argv)
 		sd_log_set_level(SD_LOG_DEBUG);
 	else if (o.quiet)
 		sd_log_set_level(SD_LOG_WARN);
-	env_defaults(&o);
+	rc = env_defaults(&o);
+	if (rc)
+		return rc;
 	if (!o.cmd) {
 		sd_log_error(MINER_MOD, "bad_option", "err=\"Must specify command\"");
 		fprintf(stderr, "%s", usage);
@@ -290,6 +346,7 @@ int miner_main(int argc, char **argv)
 		return bad("--address/--descriptor", "both given");
 	if (o.has_poolnum && o.poolid)
 		return bad("--poolnum/--poolid", "both given");
+	miner_signals_install(strcmp(o.cmd, "generate") == 0);
 	if (strcmp(o.cmd, "genpsbt") == 0) {
 		if (!o.address && !o.descriptor)
 			return bad("--address/--descriptor", "(missing)");

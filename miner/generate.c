@@ -90,7 +90,8 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 		miner_signet_txs_clear(&t);
 		if (rc)
 			snprintf(err, SD_ERRLEN, "the key does not solve this "
-				 "challenge (supported: 1-of-1 multisig, p2wpkh)");
+				 "challenge (supported: 1-of-1 multisig, p2pk, "
+				 "p2wpkh)");
 		return rc;
 	}
 	rc = miner_psbt_build(b, chal, chal_len, &psbt);
@@ -129,14 +130,71 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 	return SD_OK;
 }
 
+/* Sleep s seconds, or less when a stop signal comes. */
 static void sleep_s(double s)
 {
-	struct timespec ts;
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
+	while (s > 0 && !miner_stopping()) {
+		double step = s > 0.25 ? 0.25 : s;
+		struct timespec ts;
+		ts.tv_sec = (time_t)step;
+		ts.tv_nsec = (long)((step - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+		s -= step;
+	}
+}
+
+/* Before mining: can the configured key sign the chain's challenge (the
+ * node's signet_challenge)?  A key from `keygen` cannot sign for an
+ * existing signet.  Returns SD_OK (or undecidable: logged), else an error
+ * with err set. */
+static int check_challenge(struct miner_node *n, const struct miner_key *key,
+			   char err[SD_ERRLEN])
+{
+	json_t *res;
+	const char *hex, *kind;
+	uint8_t *chal;
+	size_t len;
+	int code, rc;
+
+	rc = miner_node_call(n, "getblockchaininfo", NULL, 0, &res, &code, err);
+	if (rc)
+		return rc;
+	hex = json_string_value(json_object_get(res, "signet_challenge"));
+	len = hex ? strlen(hex) : 0;
+	if (!hex || len == 0 || len % 2 || len > 20000) {
+		sd_log_warn(MINER_MOD, "challenge_check_skipped",
+			    "signer=%s reason=\"the node reports no "
+			    "signet_challenge (not a signet node?)\"",
+			    key ? "key" : "wallet");
+		json_decref(res);
+		return SD_OK;
+	}
+	chal = sd_xmalloc(len / 2);
+	if (sd_hex_decode(chal, len / 2, hex, len)) {
+		free(chal);
+		json_decref(res);
+		snprintf(err, SD_ERRLEN,
+			 "getblockchaininfo: bad signet_challenge");
+		return SD_EPARSE;
+	}
+	kind = miner_challenge_kind_name(miner_challenge_kind(chal, len / 2));
+	if (!key) {
+		/* the wallet's answer comes with the first block's PSBT,
+		 * signed before any grinding */
+		sd_log_info(MINER_MOD, "challenge_check_skipped",
+			    "signer=wallet kind=%s challenge=%s reason=\"the "
+			    "wallet is asked when the first block is signed\"",
+			    kind, len <= 200 ? hex : "(long)");
+		rc = SD_OK;
+	} else {
+		rc = miner_key_check_challenge(key, chal, len / 2, err);
+		if (rc == SD_OK)
+			sd_log_info(MINER_MOD, "challenge_ok",
+				    "signer=key kind=%s", kind);
+	}
+	free(chal);
+	json_decref(res);
+	return rc;
 }
 
 static int parse_multiminer(const char *s, struct miner_timing *t)
@@ -317,6 +375,22 @@ int miner_cmd_generate(const struct miner_opts *o)
 		return 2;
 	}
 	miner_node_set_wait(n, true);
+	rc = check_challenge(n, key, err);
+	if (rc) {
+		if (miner_stopping())
+			goto stopped;
+		sd_log_error(MINER_MOD, rc == SD_EINVAL || rc == SD_ESTATE ?
+			     "key_challenge_mismatch" : "challenge_check_failed",
+			     "err=%s hint=%s", sd_log_q(q, sizeof(q), err),
+			     rc == SD_EINVAL || rc == SD_ESTATE ?
+			     "\"an existing signet is mined with the key of its "
+			     "challenge (its key file or WIF, or the node's "
+			     "wallet holding it); keygen only makes keys for a "
+			     "new signet\"" : "-");
+		rc = rc == SD_EINVAL || rc == SD_ESTATE ? 2 : 1;
+		goto out;
+	}
+	rc = 1;
 
 	for (;;) {
 		struct miner_template t;
@@ -329,7 +403,11 @@ int miner_cmd_generate(const struct miner_opts *o)
 		char *reject = NULL, hash[65], nextbuf[32];
 		int code;
 
+		if (miner_stopping())
+			goto stopped;
 		if (get_tip(n, &tip, &changed, err)) {
+			if (miner_stopping())
+				goto stopped;
 			sd_log_error(MINER_MOD, "tip_failed", "err=%s",
 				     sd_log_q(q, sizeof(q), err));
 			goto out;
@@ -355,6 +433,8 @@ int miner_cmd_generate(const struct miner_opts *o)
 		}
 		if (miner_node_call(n, "getblocktemplate", &ga, 1, &gbt, &code,
 				    err)) {
+			if (miner_stopping())
+				goto stopped;
 			sd_log_error(MINER_MOD, "template_failed", "code=%d err=%s",
 				     code, sd_log_q(q, sizeof(q), err));
 			goto out;
@@ -386,6 +466,10 @@ int miner_cmd_generate(const struct miner_opts *o)
 			}
 		}
 		if (miner_reward_resolve(n, o, t.height, &reward, err)) {
+			if (miner_stopping()) {
+				miner_template_clear(&t);
+				goto stopped;
+			}
 			sd_log_error(MINER_MOD, "reward_address_failed", "err=%s",
 				     sd_log_q(q, sizeof(q), err));
 			miner_template_clear(&t);
@@ -394,6 +478,11 @@ int miner_cmd_generate(const struct miner_opts *o)
 		attempts++;
 		if (mine_one(n, o, key, &t, &reward, block_time, &b, &gr,
 			     &reject, err)) {
+			if (miner_stopping()) {
+				/* the block in hand is abandoned, unsent */
+				miner_template_clear(&t);
+				goto stopped;
+			}
 			sd_log_error(MINER_MOD, "mining_failed", "height=%d err=%s",
 				     t.height, sd_log_q(q, sizeof(q), err));
 			miner_template_clear(&t);
@@ -432,6 +521,11 @@ int miner_cmd_generate(const struct miner_opts *o)
 			break;
 	}
 	rc = mined == attempts ? 0 : 1;
+	goto out;
+stopped:
+	sd_log_info(MINER_MOD, "miner_stopped", "signal=%s mined=%ld",
+		    miner_stop_signal_name(), mined);
+	rc = 0;
 out:
 	miner_buf_free(&reward.spk);
 	miner_buf_free(&reward.relay_spk);

@@ -183,8 +183,12 @@ enum miner_challenge_kind {
 	MINER_CHALLENGE_OTHER = 0,
 	MINER_CHALLENGE_MULTISIG_1OF1, /* 51 21 <pk> 51 ae */
 	MINER_CHALLENGE_P2WPKH,        /* 00 14 <h160> */
+	MINER_CHALLENGE_P2PK,          /* 21 <pk> ac */
+	MINER_CHALLENGE_P2TR,          /* 51 20 <xonly>: not signed natively */
 };
 enum miner_challenge_kind miner_challenge_kind(const uint8_t *c, size_t len);
+/* Name of a kind for messages ("1-of-1 multisig", "p2wpkh"...). */
+const char *miner_challenge_kind_name(enum miner_challenge_kind kind);
 struct miner_key; /* a private key held in locked-ish memory, wiped on free */
 /* Load from a file holding hex (64 chars) or WIF.  Returns SD_OK,
  * SD_ENOTFOUND / SD_EIO (file), SD_EPARSE (content). */
@@ -195,6 +199,14 @@ void miner_key_pubkey(const struct miner_key *k, uint8_t pub[33]);
 /* 64 hex chars of the secret, for writing a new key file only. */
 void miner_key_hex(const struct miner_key *k, char out[65]);
 void miner_key_free(struct miner_key *k);
+/* Can k solve the challenge natively, before any block is built?
+ * SD_OK: yes.  SD_EINVAL: the challenge is of a kind the native signer
+ * solves (1-of-1 multisig, p2pk, p2wpkh) but for another key.  SD_ESTATE:
+ * a kind the native signer does not solve (p2tr, k-of-n, scripts).  err
+ * says which, with the key's pubkey and what the challenge wants; it never
+ * holds the secret. */
+int miner_key_check_challenge(const struct miner_key *k, const uint8_t *c,
+			      size_t len, char err[SD_ERRLEN]) SD_WARN_UNUSED;
 /* Sign the challenge: fills the solution for the block's to_sign.
  * Returns SD_OK, SD_EINVAL (challenge kind not supported or the key does
  * not match it). */

@@ -20,6 +20,7 @@ struct miner_opts {
 	bool debug, quiet;
 	const char *rpc_url, *rpc_cookie, *rpc_user, *rpc_wallet, *datadir;
 	long rpc_timeout_ms;
+	long cli_timeout_s, grind_timeout_s; /* children; 0 = none */
 	/* subcommand */
 	const char *cmd;
 	const char *address, *descriptor;
@@ -68,10 +69,27 @@ int miner_node_call(struct miner_node *n, const char *method,
 char **miner_split_cmd(const char *cmd, size_t extra, size_t *argc);
 void miner_argv_free(char **argv);
 /* Run argv with in_data on stdin; collect stdout/stderr (NUL-terminated,
- * caller frees).  *status = exit code (or 128+signal).  Returns SD_OK or
- * SD_EIO (could not start). */
+ * caller frees).  *status = exit code (or 128+signal).  The child's
+ * environment lacks the secrets (miner_env_is_secret).  timeout_ms > 0: a
+ * child still running then is stopped (SIGTERM, SIGKILL 2 s later) and
+ * SD_ETIMEOUT returned; a stop signal to the miner stops it too
+ * (SD_ESTATE).  Returns SD_OK, SD_EIO (could not start), SD_ETIMEOUT or
+ * SD_ESTATE. */
 int miner_run(char *const *argv, const uint8_t *in_data, size_t in_len,
-	      char **out, char **err, int *status);
+	      long timeout_ms, char **out, char **err, int *status);
+/* True for an environ entry ("NAME=value") children must not inherit:
+ * RPC_PASS, SIGNET_MINER_KEY. */
+bool miner_env_is_secret(const char *entry);
+
+/* ---- stop signals (run.c) ---- */
+/* SIGTERM/SIGINT handlers: as PID 1 in a container the default action
+ * would be to ignore them.  cooperative (generate): they set a flag that
+ * the long waits (sleeps, node retries, children, the grinder) check, and
+ * the command stops cleanly; else the process exits 128+signal at once. */
+void miner_signals_install(bool cooperative);
+bool miner_stopping(void);
+const char *miner_stop_signal_name(void);
+const volatile bool *miner_stop_flag(void);
 
 /* ---- commands ---- */
 int miner_cmd_genpsbt(const struct miner_opts *o);

@@ -14,6 +14,7 @@
 
 struct miner_node {
 	char *cli;
+	long cli_timeout_ms;
 	struct rpc_client *rpc;
 	bool wait;
 	bool down; /* logged node_unreachable, waiting for it */
@@ -27,17 +28,25 @@ int miner_node_open(const struct miner_opts *o, struct miner_node **out)
 	const char *pass = getenv("RPC_PASS");
 	int rc;
 
+	if (pass && !*pass)
+		pass = NULL; /* compose's ${RPC_PASS:-}: empty is not set */
 	if (o->cli) {
 		n->cli = sd_xstrdup(o->cli);
+		n->cli_timeout_ms = o->cli_timeout_s * 1000;
 		*out = n;
 		return SD_OK;
 	}
 	cfg.url = o->rpc_url;
 	cfg.wallet = o->rpc_wallet;
 	cfg.timeout_ms = o->rpc_timeout_ms;
+	if (o->rpc_user && !pass)
+		sd_log_warn(MINER_MOD, "rpc_pass_missing", "note=\"--rpc-user/"
+			    "RPC_USER is set but RPC_PASS is not: using the "
+			    "cookie\"");
 	if (o->rpc_user && pass) {
 		cfg.user = o->rpc_user;
 		cfg.pass = pass;
+		sd_log_info(MINER_MOD, "rpc_auth", "auth=user");
 	} else if (o->rpc_cookie) {
 		cfg.cookie_path = o->rpc_cookie;
 	} else {
@@ -49,6 +58,11 @@ int miner_node_open(const struct miner_opts *o, struct miner_node **out)
 			snprintf(cookie, sizeof(cookie),
 				 "%s/.bitcoin/signet/.cookie", home ? home : "");
 		cfg.cookie_path = cookie;
+	}
+	if (cfg.cookie_path) {
+		char q[300];
+		sd_log_info(MINER_MOD, "rpc_auth", "auth=cookie path=%s",
+			    sd_log_q(q, sizeof(q), cfg.cookie_path));
 	}
 	rc = rpc_client_new(&cfg, &n->rpc);
 	if (rc) {
@@ -109,9 +123,21 @@ static int call_cli(struct miner_node *n, const char *method,
 			miner_buf_u8(&in, '\n');
 		miner_buf_put(&in, args[i].s, strlen(args[i].s));
 	}
-	rc = miner_run(argv, in.p, in.len, &out, &errtxt, &status);
+	rc = miner_run(argv, in.p, in.len, n->cli_timeout_ms, &out, &errtxt,
+		       &status);
 	miner_argv_free(argv);
 	miner_buf_free(&in);
+	if (rc == SD_ETIMEOUT) {
+		snprintf(err, SD_ERRLEN, "--cli command killed: no answer to "
+			 "%s in %ld s (--cli-timeout)", method,
+			 n->cli_timeout_ms / 1000);
+		rc = SD_ECONN; /* a hung node: retried in waiting mode */
+		goto done;
+	}
+	if (rc == SD_ESTATE) {
+		snprintf(err, SD_ERRLEN, "stopping");
+		goto done;
+	}
 	if (rc) {
 		snprintf(err, SD_ERRLEN, "cannot run --cli command");
 		goto done;
@@ -202,6 +228,10 @@ int miner_node_call(struct miner_node *n, const char *method,
 		}
 		if (rc != SD_ECONN || !n->wait)
 			return rc;
+		if (miner_stopping()) {
+			snprintf(err, SD_ERRLEN, "stopping");
+			return SD_ESTATE;
+		}
 		if (!n->down)
 			sd_log_warn(MINER_MOD, "node_unreachable",
 				    "method=%s err=%s", method,
@@ -210,6 +240,10 @@ int miner_node_call(struct miner_node *n, const char *method,
 		struct timespec ts = {delay_ms / 1000,
 				      (long)(delay_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
+		if (miner_stopping()) {
+			snprintf(err, SD_ERRLEN, "stopping");
+			return SD_ESTATE;
+		}
 		if (delay_ms < 5000)
 			delay_ms *= 2;
 	}

@@ -1,9 +1,10 @@
 /* sign.c - native signing of the signet challenge, so a miner needs no
- * wallet in bitcoind: 1-of-1 bare multisig (legacy sighash) and P2WPKH
- * (BIP143) challenges, ECDSA with libsecp256k1 (RFC6979, low-S, and low-R
- * ground like Core's wallet so both produce the same signature).  The key
- * comes from a file or the environment, never argv; it is wiped on free and
- * never logged. */
+ * wallet in bitcoind: 1-of-1 bare multisig and P2PK (legacy sighash) and
+ * P2WPKH (BIP143) challenges, ECDSA with libsecp256k1 (RFC6979, low-S, and
+ * low-R ground like Core's wallet so both produce the same signature).  The
+ * key is checked against the chain's challenge before mining.  It comes from
+ * a file or the environment, never argv; it is wiped on free and never
+ * logged. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +54,77 @@ enum miner_challenge_kind miner_challenge_kind(const uint8_t *c, size_t len)
 		return MINER_CHALLENGE_MULTISIG_1OF1;
 	if (len == 22 && c[0] == 0x00 && c[1] == 0x14)
 		return MINER_CHALLENGE_P2WPKH;
+	if (len == 35 && c[0] == 0x21 && (c[1] == 0x02 || c[1] == 0x03) &&
+	    c[34] == 0xac)
+		return MINER_CHALLENGE_P2PK;
+	if (len == 34 && c[0] == 0x51 && c[1] == 0x20)
+		return MINER_CHALLENGE_P2TR;
 	return MINER_CHALLENGE_OTHER;
+}
+
+const char *miner_challenge_kind_name(enum miner_challenge_kind kind)
+{
+	switch (kind) {
+	case MINER_CHALLENGE_MULTISIG_1OF1: return "1-of-1 multisig";
+	case MINER_CHALLENGE_P2WPKH: return "p2wpkh";
+	case MINER_CHALLENGE_P2PK: return "p2pk";
+	case MINER_CHALLENGE_P2TR: return "p2tr";
+	default: return "script";
+	}
+}
+
+/* Does the script hold d (n bytes) anywhere?  A hint for messages. */
+static bool script_has(const uint8_t *c, size_t len, const uint8_t *d,
+		       size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(c + i, d, n) == 0)
+			return true;
+	return false;
+}
+
+int miner_key_check_challenge(const struct miner_key *k, const uint8_t *c,
+			      size_t len, char err[SD_ERRLEN])
+{
+	enum miner_challenge_kind kind = miner_challenge_kind(c, len);
+	char pub[67], want[67];
+	uint8_t h160[20];
+
+	sd_hex_encode(pub, k->pub, 33);
+	miner_hash160(k->pub, 33, h160);
+	switch (kind) {
+	case MINER_CHALLENGE_MULTISIG_1OF1:
+	case MINER_CHALLENGE_P2PK: {
+		const uint8_t *pk = c + (kind == MINER_CHALLENGE_P2PK ? 1 : 2);
+		if (memcmp(pk, k->pub, 33) == 0)
+			return SD_OK;
+		sd_hex_encode(want, pk, 33);
+		snprintf(err, SD_ERRLEN, "the signing key (pubkey %s) cannot "
+			 "sign this chain's %s challenge: it needs the key of "
+			 "pubkey %s", pub, miner_challenge_kind_name(kind),
+			 want);
+		return SD_EINVAL;
+	}
+	case MINER_CHALLENGE_P2WPKH:
+		if (memcmp(c + 2, h160, 20) == 0)
+			return SD_OK;
+		sd_hex_encode(want, c + 2, 20);
+		snprintf(err, SD_ERRLEN, "the signing key (pubkey %s) cannot "
+			 "sign this chain's p2wpkh challenge: it needs the key "
+			 "whose hash160 is %s", pub, want);
+		return SD_EINVAL;
+	default:
+		snprintf(err, SD_ERRLEN, "the native signer solves 1-of-1 "
+			 "multisig, p2pk and p2wpkh challenges, not this %s "
+			 "one%s: sign with the node's wallet instead (no "
+			 "--key-file/SIGNET_MINER_KEY)",
+			 miner_challenge_kind_name(kind),
+			 script_has(c, len, k->pub + 1, 32) ||
+					 script_has(c, len, h160, 20)
+				 ? " (the key appears in it)"
+				 : " (the key does not appear in it)");
+		return SD_ESTATE;
+	}
 }
 
 static int key_from_secret(const uint8_t sk[32], struct miner_key **out)
@@ -276,6 +347,13 @@ int miner_sign_solution(const struct miner_key *k, const uint8_t *c,
 		miner_sighash_legacy(&t->to_sign, c, clen, hash);
 		n = sign_hash(k, hash, sig);
 		miner_buf_u8(&in.script_sig, 0x00); /* CHECKMULTISIG dummy */
+		miner_buf_push(&in.script_sig, sig, n);
+		break;
+	case MINER_CHALLENGE_P2PK:
+		if (memcmp(c + 1, k->pub, 33) != 0)
+			return SD_EINVAL;
+		miner_sighash_legacy(&t->to_sign, c, clen, hash);
+		n = sign_hash(k, hash, sig);
 		miner_buf_push(&in.script_sig, sig, n);
 		break;
 	case MINER_CHALLENGE_P2WPKH:

@@ -5,6 +5,7 @@
 #include "rpc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,24 +71,58 @@ static void warn_cookie_mode(FILE *f, const char *path)
 		    (unsigned)(st.st_mode & 07777));
 }
 
+/* Why the cookie cannot be used, for messages: "Permission denied". */
+static const char *cookie_why(int e)
+{
+	return e > 0 ? strerror(e) : "empty or not user:password";
+}
+
+/* Log a cookie that cannot be read, once per distinct reason (a node
+ * that is not started yet, ENOENT, is not worth a warning at start). */
+static void report_cookie(struct rpc_client *c, int e, bool at_start)
+{
+	char q[256], q2[96];
+
+	if (e == 0 || e == c->cookie_err || (at_start && e == ENOENT)) {
+		c->cookie_err = e;
+		return;
+	}
+	c->cookie_err = e;
+	sd_log_warn("rpc", "cookie_unreadable", "path=%s err=%s",
+		    sd_log_q(q, sizeof(q), c->cookie_path),
+		    sd_log_q(q2, sizeof(q2), cookie_why(e)));
+}
+
 /* Read the cookie file ("__cookie__:<hex>") into c->userpwd.  Keeps the
- * previous value when the file cannot be read (node restarting). */
-static int read_cookie(struct rpc_client *c)
+ * previous value when the file cannot be read (node restarting).  *why:
+ * 0, the errno of the failure, or -1 (bad content). */
+static int read_cookie(struct rpc_client *c, int *why)
 {
 	char buf[512];
 	size_t n;
 	FILE *f = fopen(c->cookie_path, "r");
 
-	if (!f)
+	*why = 0;
+	if (!f) {
+		*why = errno ? errno : EIO;
 		return SD_EIO;
+	}
 	warn_cookie_mode(f, c->cookie_path);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (ferror(f)) {
+		*why = errno ? errno : EIO; /* EISDIR... */
+		fclose(f);
+		return SD_EIO;
+	}
 	fclose(f);
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		n--;
 	buf[n] = '\0';
-	if (n == 0 || !strchr(buf, ':'))
+	if (n == 0 || !strchr(buf, ':')) {
+		explicit_bzero(buf, sizeof(buf));
+		*why = -1;
 		return SD_EPARSE;
+	}
 	if (c->userpwd) {
 		explicit_bzero(c->userpwd, strlen(c->userpwd));
 		free(c->userpwd);
@@ -167,8 +202,13 @@ int rpc_client_new(const struct rpc_config *cfg, struct rpc_client **out)
 		c->rpc_url = sd_xstrdup(c->base_url);
 	}
 	if (cfg->cookie_path && cfg->cookie_path[0]) {
+		int why;
+
 		c->cookie_path = sd_xstrdup(cfg->cookie_path);
-		(void)read_cookie(c); /* missing now is fine: node may start */
+		/* missing now is fine: the node may be starting; unreadable
+		 * (EACCES) is said now, not hidden behind a 401 later */
+		(void)read_cookie(c, &why);
+		report_cookie(c, why, true);
 	} else {
 		size_t m = strlen(cfg->user) + strlen(cfg->pass) + 2;
 		c->userpwd = sd_xmalloc(m);
@@ -322,14 +362,22 @@ int rpc_http(struct rpc_client *c, const char *url, const char *post,
 
 	if (rc == SD_OK && *status == 401 && c->cookie_path) {
 		/* node restarted with a new cookie? re-read, retry once */
-		int crc = read_cookie(c);
+		int why, crc = read_cookie(c, &why);
 		char q[256];
 
 		sd_log_info("rpc", "cookie_reread", "path=%s ok=%d",
 			    sd_log_q(q, sizeof(q), c->cookie_path),
 			    crc == SD_OK);
-		if (crc == SD_OK)
+		report_cookie(c, why, false);
+		if (crc == SD_OK) {
 			rc = http_once(c, url, post, post_len, status, err);
+		} else {
+			/* the real cause, not a bare 401 */
+			sd_set_err(err, "cannot read cookie %s: %s",
+				   c->cookie_path, cookie_why(why));
+			rpc_stats_add(0, 1, 0);
+			return SD_EAUTH;
+		}
 	}
 	if (rc == SD_OK && (*status == 401 || *status == 403)) {
 		sd_set_err(err, "authentication refused (HTTP %ld): check %s",

@@ -19,6 +19,8 @@ struct rpc_client {
 	char *rpc_url;      /* base_url or base_url/wallet/<name> */
 	char *cookie_path;  /* NULL: user/pass */
 	char *userpwd;      /* "user:pass" (cookie content); never logged */
+	int cookie_err;     /* last cookie read: 0 ok, errno, or -1 bad
+			     * content; logged when it changes */
 	long timeout_ms;
 	CURL *curl;
 	struct curl_slist *json_hdrs;

@@ -53,7 +53,8 @@ static const struct opt opts[] = {
 	 "main|signet|regtest|testnet", 0,
 	 "network of the node; the index refuses a DB of another chain"},
 	{"rpc_endpoint", OPT_STR, F(rpc_endpoint), "http://127.0.0.1:8332", 0,
-	 0, NULL, 0, "bitcoind JSON-RPC URL (REST uses the same host:port)"},
+	 0, NULL, 0, "bitcoind JSON-RPC URL (REST uses the same host:port); "
+	 "a user:pass@ in it is used as rpc_user/rpc_pass, never printed"},
 	{"cookie_path", OPT_STR, F(cookie_path), "", 0, 0, NULL, 0,
 	 "bitcoind .cookie file (re-read when the node restarts)"},
 	{"rpc_user", OPT_STR, F(rpc_user), "", 0, 0, NULL, 0,
@@ -606,7 +607,10 @@ int sd_config_apply_env(struct sd_config *c, char *err)
 			env[k] = (char)toupper((unsigned char)opts[i].name[k]);
 		env[k] = '\0';
 		v = getenv(env);
-		if (!v)
+		/* Empty means "not set": compose passes ${X:-} for every
+		 * variable, so an unset one arrives as "" and must not wipe
+		 * the file's value. */
+		if (!v || !v[0])
 			continue;
 		snprintf(where, sizeof(where), "env %s", env);
 		rc = set_opt(c, &opts[i], v, true, false, where, err);
@@ -639,8 +643,108 @@ static bool valid_listen(const char *s)
 	return port >= 1 && port <= 65535;
 }
 
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = (char)tolower((unsigned char)ch);
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* s[0..n) percent-decoded into a new string; NULL on a bad escape or an
+ * escaped NUL. */
+static char *pct_decode(const char *s, size_t n)
+{
+	char *out = sd_xmalloc(n + 1), *o = out;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		if (i + 2 >= n)
+			goto bad;
+		if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
+		    (hexval(s[i + 1]) | hexval(s[i + 2])) == 0)
+			goto bad;
+		*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		i += 2;
+	}
+	*o = '\0';
+	return out;
+bad:
+	explicit_bzero(out, n + 1);
+	free(out);
+	return NULL;
+}
+
+/* Credentials inside rpc_endpoint ("http://user:pass@host:port") are taken
+ * out of the URL, so that the URL can be printed and logged as any other
+ * value, and become rpc_user/rpc_pass when no cookie_path and no
+ * rpc_user/rpc_pass are set (libcurl lets those win over the URL's
+ * anyway).  The password is then redacted like rpc_pass. */
+static int endpoint_userinfo(struct sd_config *c, char *err)
+{
+	char *url = c->rpc_endpoint, *auth, *end, *at, *colon, *clean;
+	char *user = NULL, *pass = NULL;
+	size_t n;
+
+	auth = strstr(url, "://");
+	if (!auth)
+		return SD_OK;
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	at = NULL;
+	for (char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (!at)
+		return SD_OK;
+	colon = memchr(auth, ':', (size_t)(at - auth));
+	user = pct_decode(auth, (size_t)((colon ? colon : at) - auth));
+	if (colon)
+		pass = pct_decode(colon + 1, (size_t)(at - colon - 1));
+	else
+		pass = sd_xstrdup("");
+	if (!user || !pass) {
+		free(user);
+		if (pass)
+			explicit_bzero(pass, strlen(pass));
+		free(pass);
+		return fail(err, SD_EINVAL, "rpc_endpoint: bad %%-escape in "
+			    "the credentials before '@'");
+	}
+	n = strlen(url);
+	clean = sd_xmalloc(n + 1);
+	snprintf(clean, n + 1, "%.*s%s", (int)(auth - url), url, at + 1);
+	explicit_bzero(url, n);
+	free(url);
+	c->rpc_endpoint = clean;
+	if (!c->cookie_path[0] && !c->rpc_user[0] && !c->rpc_pass[0]) {
+		free(c->rpc_user);
+		free(c->rpc_pass);
+		c->rpc_user = user;
+		c->rpc_pass = pass;
+		sd_log_info("config", "config_endpoint_credentials",
+			    "note=\"user and password of rpc_endpoint used as "
+			    "rpc_user/rpc_pass\"");
+		return SD_OK;
+	}
+	sd_log_warn("config", "config_endpoint_credentials",
+		    "note=\"credentials in rpc_endpoint ignored: %s is set\"",
+		    c->cookie_path[0] ? "cookie_path" : "rpc_user/rpc_pass");
+	free(user);
+	explicit_bzero(pass, strlen(pass));
+	free(pass);
+	return SD_OK;
+}
+
 int sd_config_finish(struct sd_config *c, char *err)
 {
+	int rc;
+
 	if (!valid_listen(c->host))
 		return fail(err, SD_EINVAL,
 			    "host: \"%.60s\" is not host:port (port 1-65535)",
@@ -650,6 +754,9 @@ int sd_config_finish(struct sd_config *c, char *err)
 		return fail(err, SD_EINVAL,
 			    "rpc_endpoint: must start with http:// or "
 			    "https://");
+	rc = endpoint_userinfo(c, err);
+	if (rc != SD_OK)
+		return rc;
 	if (!c->cookie_path[0] && (!c->rpc_user[0] || !c->rpc_pass[0]))
 		return fail(err, SD_EINVAL,
 			    "cookie_path: no RPC credentials: set cookie_path "
@@ -759,4 +866,22 @@ void sd_config_help(FILE *f)
 		}
 		fprintf(f, "\n      %s\n", o->help);
 	}
+}
+
+void sd_config_log_warnings(const struct sd_config *c)
+{
+	/* oracle/http_routes.c answers /tweaks/:h from the cut-through
+	 * rows only: without them every answer is [] (as upstream), and a
+	 * light client that reads /tweaks (blindbit-scan) silently finds
+	 * nothing.  The default stays upstream's; say it at start. */
+	if (!c->tweaks_cut_through_with_dust_filter)
+		sd_log_warn("config", "config_tweaks_empty",
+			    "route=/tweaks "
+			    "key=tweaks_cut_through_with_dust_filter value=0 "
+			    "note=\"/tweaks/:h answers [] for every block; "
+			    "light clients that read /tweaks (blindbit-scan) "
+			    "find nothing: set "
+			    "tweaks_cut_through_with_dust_filter = 1 (needs "
+			    "tweaks_only = 0; /tweak-index is not "
+			    "affected)\"");
 }

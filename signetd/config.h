@@ -61,16 +61,23 @@ int sd_config_parse(struct sd_config *c, const char *text, size_t len,
 int sd_config_load_file(struct sd_config *c, const char *path,
 			char *err) SD_WARN_UNUSED;
 
-/* Apply KEY environment overrides for every key that has one set. */
+/* Apply KEY environment overrides for every key that has one set; an
+ * empty variable counts as not set (compose's ${KEY:-}). */
 int sd_config_apply_env(struct sd_config *c, char *err) SD_WARN_UNUSED;
 
-/* Cross-key checks and resolution (0 tweak threads -> cores...).  Call
- * after file and env; checks nothing on the network. */
+/* Cross-key checks and resolution (0 tweak threads -> cores, user:pass@
+ * taken out of rpc_endpoint into rpc_user/rpc_pass...).  Call after file
+ * and env; checks nothing on the network. */
 int sd_config_finish(struct sd_config *c, char *err) SD_WARN_UNUSED;
 
 /* Set one key from text (as an env value: no quotes needed).  For tests. */
 int sd_config_set(struct sd_config *c, const char *key, const char *value,
 		  const char *where, char *err) SD_WARN_UNUSED;
+
+/* Log what a valid configuration will surprise an operator with (at
+ * start, not for --print-config): config_tweaks_empty when /tweaks/:h
+ * can only answer [] (tweaks_cut_through_with_dust_filter = 0). */
+void sd_config_log_warnings(const struct sd_config *c);
 
 /* The effective configuration as TOML, secrets redacted. */
 void sd_config_print(const struct sd_config *c, FILE *f);

@@ -416,6 +416,131 @@ static void test_help(void)
 	free(out);
 }
 
+/* compose passes ${KEY:-}: an empty variable is "not set" and must not
+ * wipe the file's value (issue 14.3). */
+static void test_env_empty_is_unset(void)
+{
+	struct sd_config c;
+	char err[SD_ERRLEN];
+
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/srv/.cookie\"\n"
+			       "chain = \"regtest\"\nlog_file = \"s.log\"\n"
+			       "http_threads = 3\n", err), SD_OK);
+	setenv("COOKIE_PATH", "", 1);
+	setenv("CHAIN", "", 1);
+	setenv("LOG_FILE", "", 1);
+	setenv("HTTP_THREADS", "", 1);
+	setenv("RPC_USER", "", 1);
+	setenv("RPC_PASS", "", 1);
+	setenv("ZMQ_HASHBLOCK", "", 1);
+	CHECK_EQ_INT(sd_config_apply_env(&c, err), SD_OK);
+	CHECK_STREQ(c.cookie_path, "/srv/.cookie");
+	CHECK_STREQ(c.chain, "regtest");
+	CHECK_STREQ(c.log_file, "s.log");
+	CHECK_EQ_INT(c.http_threads, 3);
+	CHECK(c.zmq_hashblock == NULL); /* still "ask the node" */
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	unsetenv("COOKIE_PATH");
+	unsetenv("CHAIN");
+	unsetenv("LOG_FILE");
+	unsetenv("HTTP_THREADS");
+	unsetenv("RPC_USER");
+	unsetenv("RPC_PASS");
+	unsetenv("ZMQ_HASHBLOCK");
+	sd_config_free(&c);
+}
+
+static char *print_all(const struct sd_config *c)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+
+	sd_config_print(c, f);
+	fclose(f);
+	return out;
+}
+
+/* user:pass@ inside rpc_endpoint never reaches --print-config or a log
+ * line that prints the URL: it is taken out of the URL (issue 16.7). */
+static void test_endpoint_credentials(void)
+{
+	struct sd_config c;
+	char err[SD_ERRLEN], *out;
+
+	/* no other credentials: they become rpc_user/rpc_pass (decoded) */
+	CHECK_EQ_INT(parse(&c, "rpc_endpoint = \"http://alice:s%40cret%3Ax@"
+			       "10.0.0.5:38332/\"\n", err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.rpc_endpoint, "http://10.0.0.5:38332/");
+	CHECK_STREQ(c.rpc_user, "alice");
+	CHECK_STREQ(c.rpc_pass, "s@cret:x");
+	out = print_all(&c);
+	CHECK(strstr(out, "rpc_endpoint = \"http://10.0.0.5:38332/\"\n"));
+	CHECK(strstr(out, "rpc_pass = \"<redacted>\"\n"));
+	CHECK(!strstr(out, "cret"));
+	free(out);
+	sd_config_free(&c);
+
+	/* a cookie wins (as libcurl lets it): the URL's are dropped */
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\nrpc_endpoint = "
+			       "\"https://u:topsecret@node\"\n", err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.rpc_endpoint, "https://node");
+	CHECK_STREQ(c.rpc_user, "");
+	CHECK_STREQ(c.rpc_pass, "");
+	out = print_all(&c);
+	CHECK(!strstr(out, "topsecret"));
+	free(out);
+	sd_config_free(&c);
+
+	/* from the environment too; an '@' after the host is not userinfo */
+	CHECK_EQ_INT(parse(&c, "", err), SD_OK);
+	setenv("RPC_ENDPOINT", "http://bob:pw@127.0.0.1:1/x@y", 1);
+	CHECK_EQ_INT(sd_config_apply_env(&c, err), SD_OK);
+	unsetenv("RPC_ENDPOINT");
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.rpc_endpoint, "http://127.0.0.1:1/x@y");
+	CHECK_STREQ(c.rpc_user, "bob");
+	CHECK_STREQ(c.rpc_pass, "pw");
+	sd_config_free(&c);
+
+	/* no '@': untouched; a bad escape is an error naming the key */
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\nrpc_endpoint = "
+			       "\"http://h:1/a:b\"\n", err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.rpc_endpoint, "http://h:1/a:b");
+	sd_config_free(&c);
+	CHECK_EQ_INT(parse(&c, "rpc_endpoint = \"http://u:%zz@h:1\"\n", err),
+		     SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_EINVAL);
+	CHECK(strstr(err, "rpc_endpoint: bad %-escape"));
+	CHECK(!strstr(err, "%zz"));
+	sd_config_free(&c);
+}
+
+/* /tweaks/:h can only answer [] without the cut-through index: one
+ * warning at start (issue 14.12), none when it is on. */
+static void test_tweaks_empty_warning(void)
+{
+	struct sd_config c;
+	char err[SD_ERRLEN];
+	unsigned long warns = sd_log_count(SD_LOG_WARN);
+
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\n", err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	sd_config_log_warnings(&c);
+	CHECK_EQ_INT(sd_log_count(SD_LOG_WARN), warns + 1);
+	sd_config_free(&c);
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\n"
+			       "tweaks_cut_through_with_dust_filter = 1\n",
+			   err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	sd_config_log_warnings(&c);
+	CHECK_EQ_INT(sd_log_count(SD_LOG_WARN), warns + 1);
+	sd_config_free(&c);
+}
+
 int main(void)
 {
 	sd_log_set_level(SD_LOG_ERROR); /* unknown-key warnings are expected */
@@ -429,6 +554,9 @@ int main(void)
 	test_file();
 	test_contrib_example();
 	test_help();
+	test_env_empty_is_unset();
+	test_endpoint_credentials();
+	test_tweaks_empty_warning();
 	printf("ok\n");
 	return 0;
 }

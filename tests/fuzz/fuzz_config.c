@@ -1,6 +1,7 @@
 /* fuzz_config.c - the blindbit.toml parser on arbitrary bytes: it must
  * return SD_OK or an error with a message, never crash or leak, and a
- * config it accepts must print and re-parse to the same effective values.
+ * config it accepts must print and re-parse to the same effective values,
+ * and a finished one has no credentials left inside rpc_endpoint.
  *
  * config.c lives in the signetd executable's library (sd_daemon), which the
  * fuzz targets do not link, so it is compiled into this target directly.
@@ -50,8 +51,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p2 = print_to_string(&c2);
 	if (strcmp(p1, p2) != 0)
 		abort();
-	if (sd_config_finish(&c, err) != SD_OK && !err[0])
+	rc = sd_config_finish(&c, err);
+	if (rc != SD_OK && !err[0])
 		abort();
+	if (rc == SD_OK) {
+		/* credentials never stay in the URL that gets printed and
+		 * logged: no '@' left before the path */
+		const char *a = strstr(c.rpc_endpoint, "://");
+		if (a && memchr(a + 3, '@', strcspn(a + 3, "/?#")))
+			abort();
+	}
 	free(p1);
 	free(p2);
 	sd_config_free(&c);

@@ -269,3 +269,105 @@ def test_sigterm_mid_sync_and_with_node_down(bitcoind, signetd_factory):
     t0 = time.time()
     assert s.stop(signal.SIGTERM) == 0
     assert time.time() - t0 < 10
+
+
+# ---- issue 14: signetd in the LeCoffre stack ----------------------------------
+
+def test_empty_env_is_unset(tmpdir_short):
+    """compose passes ${X:-} for every variable: an empty COOKIE_PATH (or
+    any empty variable) must not wipe the file's value (it made signetd
+    exit 2: no RPC credentials)."""
+    d = os.path.join(tmpdir_short, "ee")
+    write_toml(d, GOOD + 'log_file = "s.log"\nmax_parallel_requests = 3\n')
+    empty = {k: "" for k in ("COOKIE_PATH", "RPC_USER", "RPC_PASS", "CHAIN", "HOST",
+                             "RPC_ENDPOINT", "LOG_FILE", "MAX_PARALLEL_REQUESTS",
+                             "ZMQ_HASHBLOCK", "ZMQ_RAWTX", "TWEAKS_ONLY", "LOG_LEVEL")}
+    r = run(["-datadir", d, "--print-config"], env=empty)
+    assert r.returncode == 0, r.stderr
+    assert 'cookie_path = "/nonexistent/.cookie"' in r.stdout
+    assert 'chain = "regtest"' in r.stdout and 'host = "127.0.0.1:18000"' in r.stdout
+    assert 'log_file = "s.log"' in r.stdout and "max_parallel_requests = 3" in r.stdout
+    assert "# zmq_hashblock: unset" in r.stdout  # still "ask the node"
+
+
+def test_tweaks_empty_warning_at_start(bitcoind, signetd_factory):
+    """/tweaks/:h answers [] without the cut-through index (upstream's
+    default): one warning at start, none when the index is on."""
+    bitcoind.generate(2)
+    s = signetd_factory(bitcoind, config={"tweaks_cut_through_with_dust_filter": 0}).start()
+    s.wait_synced(2, timeout=60)
+    s.wait_for_log("msg=config_tweaks_empty", timeout=10)
+    line = [ln for ln in s.log_text().splitlines() if "msg=config_tweaks_empty" in ln][0]
+    assert "level=warn" in line and "key=tweaks_cut_through_with_dust_filter" in line
+    assert s.get_json("/tweaks/2") == []
+    assert s.stop() == 0
+    t = signetd_factory(bitcoind).start()  # the fixture's config has it on
+    t.wait_synced(2, timeout=60)
+    assert t.stop() == 0
+    assert "config_tweaks_empty" not in t.log_text()
+    # --print-config is not a start: no warning there
+    r = run(["-datadir", s.datadir, "--print-config"])
+    assert r.returncode == 0 and "config_tweaks_empty" not in r.stderr
+
+
+def _rpcauth(user, pw):
+    import hashlib
+    import hmac
+    salt = "0badc0de0badc0de0badc0de0badc0de"
+    return f"-rpcauth={user}:{salt}${hmac.new(salt.encode(), pw.encode(), hashlib.sha256).hexdigest()}"
+
+
+def test_endpoint_credentials_never_printed(tmpdir_short, signetd_factory):
+    """http://user:pass@host in rpc_endpoint: used as rpc_user/rpc_pass,
+    never printed by --print-config nor logged (follower_start url=...)."""
+    pw = "pw-" + os.urandom(8).hex()
+    node = BitcoinNode(os.path.join(tmpdir_short, "anode"),
+                       extra_args=[_rpcauth("alice", pw)]).start()
+    try:
+        node.generate(3)
+        url = f"http://alice:{pw}@127.0.0.1:{node.rpc_port}"
+        s = signetd_factory(node, config={"rpc_endpoint": url, "cookie_path": ""})
+        r = run(["-datadir", s.datadir, "--print-config"])
+        assert r.returncode == 0, r.stderr
+        assert f'rpc_endpoint = "http://127.0.0.1:{node.rpc_port}"' in r.stdout, r.stdout
+        assert 'rpc_user = "alice"' in r.stdout
+        assert 'rpc_pass = "<redacted>"' in r.stdout
+        assert pw not in r.stdout + r.stderr
+        s.start()
+        s.wait_synced(3, timeout=60)  # the URL's credentials log in
+        assert s.stop() == 0
+        log = s.log_text()
+        assert f"url=http://127.0.0.1:{node.rpc_port}" in log
+        assert pw not in log
+        # the environment form too
+        r = run(["-datadir", s.datadir, "--print-config"], env={"RPC_ENDPOINT": url})
+        assert r.returncode == 0 and pw not in r.stdout + r.stderr
+    finally:
+        node.stop()
+
+
+def test_sigterm_as_pid1(bitcoind, signetd_factory):
+    """As PID 1 (a container without an init) a signal without a handler is
+    ignored; signetd waits for SIGTERM/SIGINT in sigwait(), so it still
+    stops cleanly, exit 0."""
+    bitcoind.generate(2)
+    s = signetd_factory(bitcoind)
+    s.args = []
+    logf = open(s.log_path, "ab")
+    proc = subprocess.Popen(["unshare", "--user", "--map-root-user", "--pid", "--fork",
+                             "--kill-child", signetd_bin(), "-datadir", s.datadir],
+                            stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        s.wait_for_log("msg=started", timeout=30)
+        s.wait_synced(2, timeout=60)
+        path = f"/proc/{proc.pid}/task/{proc.pid}/children"
+        pid = wait_until(lambda: int(open(path).read().split()[0]), timeout=10,
+                         what="pid 1")
+        os.kill(pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "msg=shutdown_requested signal=SIGTERM" in s.log_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        logf.close()

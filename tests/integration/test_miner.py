@@ -346,3 +346,325 @@ def test_usage_errors_exit_nonzero(tmp):
         assert p.returncode == 2, (args, p.returncode, p.stderr)
     p = run_miner(["solvepsbt"], stdin="not base64!", check=False)
     assert p.returncode == 1 and "bad_psbt" in p.stderr
+
+
+# ---- issue 14: the miner in the LeCoffre stack -------------------------------
+
+def test_empty_env_means_unset(tmp):
+    """compose sets every variable, empty when unset (${X:-}): RPC_USER=""
+    and RPC_PASS="" must not win over the cookie (they sent ":" and got 401
+    for ever), and no other empty variable may change anything."""
+    key = Key(tmp)
+    node = start_signet(tmp, key.multisig)
+    try:
+        empty = {k: "" for k in ("RPC_USER", "RPC_PASS", "RPC_URL", "RPC_WALLET",
+                                 "BITCOIN_DATADIR", "SIGNET_MINER_KEY", "RELAY_ADDRESS",
+                                 "REWARD_SPLIT_RATIO", "COINBASE_ADDRESS")}
+        env = dict(empty, RPC_COOKIE=node.cookie_path, SIGNET_MINER_KEY_FILE=key.path)
+        p = run_miner(["--rpc-url", node.rpc_url, "generate", "--address", ADDR_A,
+                       "--min-nbits", "--max-blocks", "2"], env=env, timeout=90)
+        assert node.height() == 2
+        assert "msg=rpc_auth auth=cookie" in p.stderr, p.stderr
+        # one reward output (no relay split from an empty RELAY_ADDRESS)
+        assert len(coinbase(node, 2)["vout"]) == 2
+        # the other way round: empty SIGNET_MINER_KEY_FILE, key in SIGNET_MINER_KEY
+        env = dict(empty, RPC_COOKIE=node.cookie_path, SIGNET_MINER_KEY_FILE="",
+                   SIGNET_MINER_KEY=key.wif(), COINBASE_ADDRESS=ADDR_B)
+        run_miner(["--rpc-url", node.rpc_url, "generate", "--min-nbits"], env=env,
+                  timeout=90)
+        assert node.height() == 3
+        assert coinbase(node, 3)["vout"][0]["scriptPubKey"]["hex"] == SPK_B
+    finally:
+        node.stop()
+
+
+def test_key_that_cannot_sign_the_challenge_is_refused(tmp):
+    """A fresh `keygen` key cannot sign an existing signet: refused before
+    anything is mined, with the pubkey the chain wants, exit 2."""
+    owner = Key(tmp, "owner")
+    stranger = Key(tmp, "stranger")
+    for kind in ("multisig", "p2wpkh"):
+        node = start_signet(tmp, getattr(owner, kind), name=f"node-{kind}")
+        try:
+            p = run_miner(rpc_args(node) + ["generate", "--address", ADDR_A, "--min-nbits",
+                                            "--key-file", stranger.path], check=False,
+                          timeout=60)
+            assert p.returncode == 2, (kind, p.returncode, p.stderr[-2000:])
+            assert "msg=key_challenge_mismatch" in p.stderr, p.stderr
+            assert "cannot sign this chain's" in p.stderr
+            assert stranger.pubkey in p.stderr
+            assert (owner.pubkey if kind == "multisig" else owner.p2wpkh[4:]) in p.stderr
+            assert "keygen only makes keys for a new signet" in p.stderr
+            assert "msg=block_mined" not in p.stderr and "msg=rpc_call" not in p.stderr
+            assert node.height() == 0
+            # the right key passes the same check and mines
+            p = run_miner(rpc_args(node) + ["generate", "--address", ADDR_A, "--min-nbits",
+                                            "--key-file", owner.path], timeout=60)
+            assert "msg=challenge_ok" in p.stderr and node.height() == 1
+        finally:
+            node.stop()
+    # p2tr: not signed natively, whoever's key: said before mining
+    node = start_signet(tmp, "5120" + owner.pubkey[2:], name="node-p2tr")
+    try:
+        p = run_miner(rpc_args(node) + ["generate", "--address", ADDR_A, "--min-nbits",
+                                        "--key-file", owner.path], check=False, timeout=60)
+        assert p.returncode == 2, p.stderr[-2000:]
+        assert "not this p2tr one" in p.stderr and "wallet" in p.stderr
+        assert node.height() == 0
+    finally:
+        node.stop()
+
+
+def test_p2pk_challenge_native(tmp):
+    """`<pubkey> OP_CHECKSIG` challenges are signed natively too."""
+    key = Key(tmp)
+    node = start_signet(tmp, "21" + key.pubkey + "ac")
+    try:
+        run_miner(rpc_args(node) + ["generate", "--address", ADDR_A, "--min-nbits",
+                                    "--max-blocks", "2", "--key-file", key.path])
+        assert node.height() == 2
+        script_sig, wit = parse_solution(split_solution(
+            coinbase(node, 2)["vout"][-1]["scriptPubKey"]["hex"]))
+        assert wit == [] and script_sig[0] in (0x46, 0x47, 0x48)
+    finally:
+        node.stop()
+
+
+def test_help_does_not_send_operators_to_keygen():
+    p = run_miner(["--help"])
+    assert "only for a NEW signet" in p.stdout
+    assert "key of the chain's signet challenge" in p.stdout
+    assert "--cli-timeout" in p.stdout and "--grind-timeout" in p.stdout
+
+
+def test_invalid_reward_split_ratio_is_an_error(tmp):
+    """REWARD_SPLIT_RATIO was silently 0.5 when invalid: exit 2, named."""
+    for bad in ("abc", "1.5", "-0.1", "nan", "0.5x"):
+        p = run_miner(["solvepsbt"], stdin="", env={"REWARD_SPLIT_RATIO": bad},
+                      check=False, timeout=30)
+        assert p.returncode == 2, (bad, p.returncode, p.stderr)
+        assert "option=REWARD_SPLIT_RATIO" in p.stderr, p.stderr
+    p = run_miner(["generate", "--address", ADDR_A, "--min-nbits",
+                   "--reward-split", "nan"], check=False, timeout=30)
+    assert p.returncode == 2, p.stderr
+
+
+def _ongoing(node, key, log, extra=(), prefix=()):
+    return subprocess.Popen(list(prefix) + miner_cmd() + rpc_args(node) + [
+        "generate", "--ongoing", "--min-nbits", "--block-interval", "2",
+        "--address", ADDR_A, "--key-file", key.path] + list(extra),
+        stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def test_sigterm_stops_ongoing_miner_cleanly(tmp):
+    """SIGTERM/SIGINT: the --ongoing miner stops promptly and exits 0."""
+    key = Key(tmp)
+    node = start_signet(tmp, key.multisig)
+    procs = []
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            path = os.path.join(tmp, f"m{int(sig)}.log")
+            with open(path, "w") as log:
+                proc = _ongoing(node, key, log)
+                procs.append(proc)
+                h = node.height()
+                wait_until(lambda: node.height() >= h + 2, timeout=120, what="blocks")
+                t0 = time.time()
+                proc.send_signal(sig)
+                rc = proc.wait(timeout=20)
+            assert rc == 0, (sig, rc, _read(path)[-2000:])
+            assert time.time() - t0 < 10
+            text = _read(path)
+            assert f"msg=miner_stopped signal={sig.name}" in text, text[-2000:]
+            assert "runtime error:" not in text
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        node.stop()
+
+
+def _pid1(prefix_proc):
+    """The pid (in our namespace) of the child `unshare --fork` started."""
+    path = f"/proc/{prefix_proc.pid}/task/{prefix_proc.pid}/children"
+
+    def child():
+        with open(path) as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    return wait_until(child, timeout=30, what="unshare's child")
+
+
+UNSHARE = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child"]
+
+
+def test_sigterm_as_pid1(tmp):
+    """As PID 1 (a container without an init) signals without a handler
+    are ignored: the miner must still stop on SIGTERM, exit 0."""
+    key = Key(tmp)
+    node = start_signet(tmp, key.multisig)
+    proc = None
+    path = os.path.join(tmp, "pid1.log")
+    try:
+        with open(path, "w") as log:
+            proc = _ongoing(node, key, log, prefix=UNSHARE)
+            pid = _pid1(proc)
+            wait_until(lambda: node.height() >= 2, timeout=120, what="blocks")
+            os.kill(pid, signal.SIGTERM)
+            rc = proc.wait(timeout=20)
+        assert rc == 0, (rc, _read(path)[-2000:])
+        assert "msg=miner_stopped signal=SIGTERM" in _read(path)
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        node.stop()
+
+
+def _drop_to_nobody():
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def test_unreadable_cookie_says_permission_denied(tmp):
+    """bitcoind's 0600 cookie read by another user: the miner says
+    "cannot read cookie <path>: Permission denied", not a bare 401."""
+    key = Key(tmp)
+    node = start_signet(tmp, key.multisig)
+    d = os.path.join(tmp, "ck")
+    os.mkdir(d)
+    os.chmod(d, 0o755)
+    cookie = os.path.join(d, ".cookie")
+    with open(cookie, "w") as f:
+        f.write(open(node.cookie_path).read())
+    os.chmod(cookie, 0o600)
+    kw = {}
+    if os.geteuid() == 0:
+        kw["preexec_fn"] = _drop_to_nobody  # root reads any file
+    else:
+        os.chmod(cookie, 0)
+    os.chmod(key.path, 0o600)
+    path = os.path.join(tmp, "ck.log")
+    proc = None
+    try:
+        env = dict(os.environ, SIGNET_MINER_KEY=key.wif())
+        with open(path, "w") as log:
+            proc = subprocess.Popen(miner_cmd() + [
+                "--rpc-url", node.rpc_url, "--rpc-cookie", cookie, "generate",
+                "--address", ADDR_A, "--min-nbits"], stdout=subprocess.DEVNULL,
+                stderr=log, env=env, **kw)
+            wait_until(lambda: "msg=node_unreachable" in _read(path), timeout=60,
+                       what="node_unreachable")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+        text = _read(path)
+        assert f"msg=cookie_unreadable path={cookie} err=\"Permission denied\"" in text, text
+        assert f"cannot read cookie {cookie}: Permission denied" in text, text
+        assert "authentication refused" not in text
+        assert node.height() == 0
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        node.stop()
+
+
+# ---- issue 16.12: the miner's children ----------------------------------------
+
+def _script(path, body):
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + body + "\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_children_get_no_secrets(tmp):
+    """--cli and --grind-cmd children see neither RPC_PASS nor
+    SIGNET_MINER_KEY (user/password auth and a key file in use)."""
+    import hmac
+    key = Key(tmp)
+    salt = "5a17c0ffee5a17c0ffee5a17c0ffee00"
+    pw = "pw-" + os.urandom(8).hex()
+    auth = hmac.new(salt.encode(), pw.encode(), hashlib.sha256).hexdigest()
+    node = BitcoinNode(os.path.join(tmp, "node"), chain="signet", zmq=False,
+                       extra_args=[f"-signetchallenge={key.multisig}",
+                                   f"-rpcauth=miner:{salt}${auth}"]).start()
+    util = find_bin("BITCOIN_UTIL", "bitcoin-util")
+    grind_env = os.path.join(tmp, "grind.env")
+    grind = _script(os.path.join(tmp, "grind.sh"),
+                    f'env > "{grind_env}"\nexec "{util}" grind "$@"')
+    wif = key.wif()
+    try:
+        p = run_miner(["--rpc-url", node.rpc_url, "--rpc-user", "miner", "generate",
+                       "--address", ADDR_A, "--min-nbits", "--key-file", key.path,
+                       "--grind-cmd", grind],
+                      env={"RPC_PASS": pw, "SIGNET_MINER_KEY": wif}, timeout=120)
+        assert node.height() == 1, p.stderr
+        text = _read(grind_env)
+        assert "PATH=" in text
+        assert pw not in text and "RPC_PASS=" not in text
+        assert wif not in text and "SIGNET_MINER_KEY=" not in text
+        assert "msg=rpc_auth auth=user" in p.stderr
+        # the --cli child too
+        cli_env = os.path.join(tmp, "cli.env")
+        cli = _script(os.path.join(tmp, "cli.sh"),
+                      f'env > "{cli_env}"\nexec "{find_bin("BITCOIN_CLI", "bitcoin-cli")}" '
+                      f'-datadir={node.datadir} -rpcport={node.rpc_port} "$@"')
+        run_miner(["--cli", cli, "generate", "--address", ADDR_A, "--min-nbits",
+                   "--key-file", key.path],
+                  env={"RPC_PASS": pw, "SIGNET_MINER_KEY": wif}, timeout=120)
+        assert node.height() == 2
+        text = _read(cli_env)
+        assert "PATH=" in text and pw not in text and wif not in text
+    finally:
+        node.stop()
+
+
+def test_children_time_out(tmp):
+    """A --grind-cmd that never answers is killed at --grind-timeout (an
+    error, exit 1); a --cli that hangs is killed at --cli-timeout and
+    retried like an unreachable node."""
+    key = Key(tmp)
+    node = start_signet(tmp, key.multisig)
+    pidfile = os.path.join(tmp, "grind.pid")
+    grind = _script(os.path.join(tmp, "hang.sh"), f'echo $$ > "{pidfile}"\nexec sleep 300')
+    try:
+        t0 = time.time()
+        p = run_miner(rpc_args(node) + ["--grind-timeout", "2", "generate",
+                                        "--address", ADDR_A, "--min-nbits",
+                                        "--key-file", key.path, "--grind-cmd", grind],
+                      check=False, timeout=60)
+        assert p.returncode == 1, p.stderr[-2000:]
+        assert time.time() - t0 < 30
+        assert "--grind-cmd killed: no header after 2 s (--grind-timeout)" in p.stderr
+        pid = int(_read(pidfile))
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        assert node.height() == 0
+        # --cli: killed after 2 s, logged as an unreachable node, SIGTERM ends it
+        cli = _script(os.path.join(tmp, "hangcli.sh"), "exec sleep 300")
+        path = os.path.join(tmp, "cli.log")
+        with open(path, "w") as log:
+            proc = subprocess.Popen(miner_cmd() + [
+                "--cli", cli, "--cli-timeout", "2", "generate", "--address", ADDR_A,
+                "--min-nbits", "--key-file", key.path],
+                stdout=subprocess.DEVNULL, stderr=log)
+            try:
+                wait_until(lambda: "msg=node_unreachable" in _read(path), timeout=30,
+                           what="cli timeout")
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=20) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        assert "no answer to getblockchaininfo in 2 s (--cli-timeout)" in _read(path)
+    finally:
+        node.stop()
