@@ -17,8 +17,20 @@ index kinds) and syncs it, then for each of --blocks blocks:
 It also reads signetd's own `block_connected` log line (ms, compute_ms,
 write_ms) for each block.  The first block is a warm-up, not counted.
 
+With --flood RATE, a thread relays other BIP352-eligible txs (signed
+before the clock starts, from their own UTXOs) to the node at RATE tx/s
+during the whole measurement: signetd's mempool thread has to keep working
+(ZMQ rawtx, prevout lookups, tweaks) while blocks arrive.  In mode direct
+the measured blocks stay the same (generateblock with the block's own txs);
+the flood txs pile up in the mempool, and signetd subscribes to rawtx
+(--flood-no-rawtx: it does not, which measures what the flood costs the
+node and the machine alone).  The flood's numbers (sent, signetd's
+queued/processed/dropped) are printed with the results.
+
 Usage: bench/latency_bench.py BUILD_DIR [--blocks 21] [--txs 1500]
                                          [--mode direct|mempool|both]
+                                         [--flood RATE] [--flood-txs N]
+                                         [--flood-no-rawtx]
 env: BITCOIND (default .deps/bitcoin/bin/bitcoind, from contrib/get-bitcoind.sh), KEEP=1 keeps the dir.
 Needs python3-zmq (Debian's /usr/bin/python3 has it).
 """
@@ -131,6 +143,47 @@ class Watcher(threading.Thread):
             self.done.set()
 
 
+class Flood(threading.Thread):
+    """Relay pre-signed txs to the node at `rate` tx/s until stopped or out
+    of txs (its own RPC connection)."""
+
+    def __init__(self, node, hexes, rate):
+        super().__init__(daemon=True)
+        self.node, self.hexes, self.rate = node, hexes, rate
+        self.sent = 0
+        self.errors = 0
+        self.halt = threading.Event()
+
+    def run(self):
+        step = 0.05
+        per = max(1, int(self.rate * step))
+        t = time.monotonic()
+        while not self.halt.is_set() and self.sent < len(self.hexes):
+            part = self.hexes[self.sent:self.sent + per]
+            try:
+                self.node.batch([("sendrawtransaction", [h]) for h in part])
+            except RuntimeError:
+                self.errors += 1
+            self.sent += len(part)
+            t += step
+            delay = t - time.monotonic()
+            if delay > 0:
+                self.halt.wait(delay)
+
+
+def mempool_metrics(poller):
+    out = {}
+    try:
+        text = poller.get("/metrics")
+    except (OSError, http.client.HTTPException):
+        return out
+    for ln in text.splitlines():
+        if ln.startswith("signetd_mempool_") and " " in ln:
+            k, v = ln.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
 def start_node(d, bitcoind):
     ports = dict(rpc=free_port(), p2p=free_port(), hb=free_port(), tx=free_port())
     os.makedirs(d)
@@ -228,9 +281,14 @@ def verify(a, node, live, heights, node_dir, ports, tmp):
         sd.wait(20)
 
 
-def run_mode(mode, a, node, maker, mine_addr, ports, node_dir, tmp):
+def run_mode(mode, a, node, maker, mine_addr, ports, node_dir, tmp, flood_hexes=None):
     sd_dir = os.path.join(tmp, f"sd-{mode}")
-    sd, hport = start_signetd(a.build, sd_dir, node_dir, ports, rawtx=(mode == "mempool"))
+    # with a flood signetd subscribes to rawtx in every mode (that is the
+    # point: its mempool work must not delay blocks); --flood-no-rawtx
+    # measures the node's share of the slowdown alone
+    sd, hport = start_signetd(a.build, sd_dir, node_dir, ports,
+                              rawtx=(mode == "mempool" or
+                                     bool(flood_hexes and not a.flood_no_rawtx)))
     try:
         poller = Poller(hport)
         tip = node.call("getblockcount")
@@ -238,6 +296,12 @@ def run_mode(mode, a, node, maker, mine_addr, ports, node_dir, tmp):
         watcher = Watcher(f"tcp://127.0.0.1:{ports['hb']}", poller)
         watcher.start()
         time.sleep(0.3)  # let the SUB connect
+        flood = None
+        if flood_hexes:
+            flood = Flood(gen_chain.RPC(node_url(ports), node_cookie(node_dir)),
+                          flood_hexes, a.flood)
+            flood.start()
+            time.sleep(1.0)  # the flood is running before the first block
         rows = []
         for i in range(a.blocks):
             hexes = maker.txs(a.txs)
@@ -280,6 +344,17 @@ def run_mode(mode, a, node, maker, mine_addr, ports, node_dir, tmp):
                 r.update(txs=int(c[0]), tweaks=int(c[1]), conn_ms=c[2],
                          compute_ms=c[3], write_ms=c[4], mp=int(c[5]))
         watcher.stop = True
+        if flood:
+            flood.halt.set()
+            flood.join()
+            mm = mempool_metrics(poller)
+            print(f"flood: {flood.sent} txs relayed at {a.flood}/s during the run "
+                  f"({flood.errors} batch errors); signetd mempool: "
+                  + ", ".join(f"{k[len('signetd_mempool_'):]}={v:.0f}"
+                              for k, v in sorted(mm.items())))
+            if flood.sent >= len(flood_hexes):
+                print("flood: WARNING ran out of txs before the last block "
+                      "(raise --flood-txs)")
         if mode == "mempool":
             verify(a, node, poller, [r["height"] for r in rows], node_dir, ports, tmp)
     finally:
@@ -288,8 +363,8 @@ def run_mode(mode, a, node, maker, mine_addr, ports, node_dir, tmp):
             sd.wait(20)
         except subprocess.TimeoutExpired:
             sd.kill()
-    print(f"\n== mode {mode}: block -> /block-height served, {len(rows) - 1} blocks"
-          f" (first is warm-up)")
+    print(f"\n== mode {mode}{' + flood' if flood_hexes else ''}: block -> "
+          f"/block-height served, {len(rows) - 1} blocks (first is warm-up)")
     print(" height  txs  tweaks  latency_ms  connect_ms  compute_ms  write_ms"
           "  from_mempool  cpu_ms  load1")
     for r in rows:
@@ -300,11 +375,19 @@ def run_mode(mode, a, node, maker, mine_addr, ports, node_dir, tmp):
               f"{r['cpu_ms']:7.0f} {r['load']:6.2f}")
     lat = [r["lat_ms"] for r in rows[1:]]
     con = [r["conn_ms"] for r in rows[1:] if "conn_ms" in r]
-    print(f"mode {mode}: latency p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
+    print(f"mode {mode}{' + flood ' + str(a.flood) + '/s' if flood_hexes else ''}: latency p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
           f"min {min(lat):.1f}, max {max(lat):.1f} (n={len(lat)}); "
           f"signetd connect p50 {pct(con, 50):.1f} ms; "
           f"load1 {statistics.mean(r['load'] for r in rows):.2f}")
     return lat
+
+
+def node_url(ports):
+    return f"http://127.0.0.1:{ports['rpc']}"
+
+
+def node_cookie(node_dir):
+    return os.path.join(node_dir, "regtest", ".cookie")
 
 
 def main():
@@ -314,7 +397,16 @@ def main():
     ap.add_argument("--txs", type=int, default=1500)
     ap.add_argument("--mode", default="direct", choices=["direct", "mempool", "both"])
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--flood", type=int, default=0, metavar="RATE",
+                    help="relay other eligible txs at RATE tx/s during the run")
+    ap.add_argument("--flood-txs", type=int, default=0, metavar="N",
+                    help="flood txs signed per mode (default RATE * blocks * 2)")
+    ap.add_argument("--flood-no-rawtx", action="store_true",
+                    help="flood, but signetd does not subscribe to rawtx in "
+                         "mode direct (the node's own share of the slowdown)")
     a = ap.parse_args()
+    if a.flood and not a.flood_txs:
+        a.flood_txs = a.flood * a.blocks * 2
     a.build = os.path.abspath(a.build)
     bitcoind = os.environ.get("BITCOIND", os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -331,7 +423,7 @@ def main():
         keys = gen_chain.Keys(node, a.seed, gen_chain.N_KEYS)
         mine_addr = keys.mine_addr
         modes = ["direct", "mempool"] if a.mode == "both" else [a.mode]
-        need = int(len(modes) * a.blocks * a.txs * 1.55) + 10
+        need = int(len(modes) * (a.blocks * a.txs + a.flood_txs) * 1.55) + 10
         t = time.time()
         utxos = gen_chain.fan_out(node, keys, need)
         rnd = random.Random(a.seed)
@@ -340,7 +432,13 @@ def main():
               f"tip {node.call('getblockcount')}", file=sys.stderr)
         maker = gen_chain.TxMaker(node, keys, rnd, utxos)
         for m in modes:
-            run_mode(m, a, node, maker, mine_addr, ports, node_dir, tmp)
+            flood_hexes = None
+            if a.flood:
+                t = time.time()
+                flood_hexes = maker.txs(a.flood_txs)
+                print(f"latency_bench: {len(flood_hexes)} flood txs signed in "
+                      f"{time.time() - t:.0f} s", file=sys.stderr)
+            run_mode(m, a, node, maker, mine_addr, ports, node_dir, tmp, flood_hexes)
     finally:
         proc.terminate()
         try:

@@ -140,6 +140,7 @@ void rpc_follow_sleep_ms(struct rpc_follower *f, uint64_t ms)
 		uint64_t slice = end - now > 100 ? 100 : end - now;
 
 		rpc_zmqsub_service(f->zmq);
+		rpc_follow_drain_rawtx(f);
 		if (rpc_zmqsub_wait(NULL, f->wake[0], (int)slice, &ev) !=
 		    SD_OK)
 			break;
@@ -251,6 +252,25 @@ static void handle_rawtx(struct rpc_follower *f,
 	}
 	f->cb.mempool_tx(f->cb.ctx, txb, ev->body, ev->body_len);
 	rpc_block_free(txb);
+}
+
+void rpc_follow_drain_rawtx(struct rpc_follower *f)
+{
+	struct rpc_zmq_event ev;
+	int n = 0, r;
+
+	if (!f->cb.mempool_tx)
+		return;
+	while (n < RAWTX_DRAIN_MAX) {
+		r = rpc_zmqsub_recv_rawtx(f->zmq, &ev);
+		if (r == 0)
+			break;
+		n++;
+		if (r > 0)
+			handle_rawtx(f, &ev);
+	}
+	if (n)
+		update_zmq_status(f, true);
 }
 
 /* Idle until a block notification, a gap, stop, or the poll interval.

@@ -65,6 +65,12 @@ struct rpc_follower {
 bool rpc_follow_stopping(struct rpc_follower *f);
 /* Sleep up to ms, returning early on stop. */
 void rpc_follow_sleep_ms(struct rpc_follower *f, uint64_t ms);
+/* Hand the pending ZMQ rawtx notifications (at most RAWTX_DRAIN_MAX) to
+ * the consumer's mempool_tx, which only queues them: called between
+ * blocks so that libzmq's queue stays short while the follower is busy
+ * (the consumer's queue is the one bounded in bytes). */
+#define RAWTX_DRAIN_MAX 1000
+void rpc_follow_drain_rawtx(struct rpc_follower *f);
 /* Internal-order hash -> display hex. */
 void rpc_follow_hexrev(char out[65], const uint8_t h[32]);
 

@@ -326,6 +326,7 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 		n++;
 		progress(f, h, last, n, b);
 		rpc_block_free(b);
+		rpc_follow_drain_rawtx(f);
 		if ((n & 63) == 0)
 			rpc_zmqsub_service(f->zmq);
 	}

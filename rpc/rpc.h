@@ -108,6 +108,61 @@ int rpc_parse_reply(const char *body, size_t len, char **result_json,
 int rpc_parse_batch_hashes(const char *body, size_t len, int32_t from,
 			   size_t n, uint8_t (*hashes)[32]) SD_WARN_UNUSED;
 
+/* ---- mempool helpers (signetd/mempool.c) -------------------------------
+ *
+ * One output as the node reports it (gettxout, a getrawtransaction 2
+ * "prevout").  spk is malloc'd (rpc_txout_info_clear frees). */
+struct rpc_txout_info {
+	bool found;
+	int64_t value;  /* satoshis, 0..21e14 */
+	uint8_t *spk;
+	size_t spk_len;
+};
+void rpc_txout_info_clear(struct rpc_txout_info *o, size_t n);
+
+/* Batched `gettxout <txid> <vout> false` (the chain UTXO set, ignoring the
+ * mempool: an output spent by a mempool tx is still found) for n outpoints
+ * (txids internal order), one HTTP request per 500.  out[i].found is false
+ * when the node has no such unspent output.  Returns SD_OK (some may be
+ * unfound), SD_EINVAL (n > 100000) or a transport / SD_EPARSE error. */
+int rpc_get_txouts(struct rpc_client *c, const uint8_t (*txids)[32],
+		   const uint32_t *vouts, size_t n,
+		   struct rpc_txout_info *out) SD_WARN_UNUSED;
+/* The batched reply parser of rpc_get_txouts (ids 0..n-1 in any order;
+ * out[] cleared first).  SD_OK or SD_EPARSE.  Exposed for fuzzing. */
+int rpc_parse_txouts(const char *body, size_t len, size_t n,
+		     struct rpc_txout_info *out) SD_WARN_UNUSED;
+
+/* `getrawtransaction <txid> 0`: the serialized tx (mempool, or any with
+ * -txindex).  *raw malloc'd.  SD_ENOTFOUND when the node has none,
+ * SD_EINVAL when it is longer than max_len bytes (not decoded). */
+int rpc_get_raw_tx(struct rpc_client *c, const uint8_t txid[32],
+		   size_t max_len, uint8_t **raw, size_t *len) SD_WARN_UNUSED;
+
+/* `getrawtransaction <txid> 2`: the prevout of each of the n_in inputs
+ * (Core >= 25 shows them for confirmed txs with undo data; for mempool
+ * txs Core and Knots up to v29 at least do not).  SD_OK with out[0..n_in-1]
+ * all found; SD_ENOTFOUND when the node has no such tx or gave no
+ * prevouts; SD_EPARSE on junk or a different input count. */
+int rpc_get_tx_prevouts(struct rpc_client *c, const uint8_t txid[32],
+			size_t n_in, struct rpc_txout_info *out) SD_WARN_UNUSED;
+/* Its parser, over the "result" JSON text.  Exposed for fuzzing. */
+int rpc_parse_tx_prevouts(const char *json, size_t len, size_t n_in,
+			  struct rpc_txout_info *out) SD_WARN_UNUSED;
+
+/* `getmempoolentry <txid>`: *in_pool.  SD_OK or a transport error. */
+int rpc_mempool_has(struct rpc_client *c, const uint8_t txid[32],
+		    bool *in_pool) SD_WARN_UNUSED;
+
+/* `getrawmempool`: the txids (internal order, sorted by memcmp; *txids
+ * malloc'd, NULL when n is 0). */
+int rpc_get_raw_mempool(struct rpc_client *c, uint8_t (**txids)[32],
+			size_t *n) SD_WARN_UNUSED;
+/* Its parser, over the "result" JSON text (junk entries are skipped, a
+ * non-array is SD_EPARSE).  Exposed for fuzzing. */
+int rpc_parse_raw_mempool(const char *json, size_t len, uint8_t (**txids)[32],
+			  size_t *n) SD_WARN_UNUSED;
+
 /* Statistics for /status and /metrics (monotonic counters, all clients). */
 struct rpc_stats {
 	uint64_t calls, errors, bytes_in;

@@ -20,6 +20,12 @@
 #include "../signetd/util.h"
 
 #define ZMQ_RCVHWM_MSGS 100000
+/* rawtx: what ZMQ itself may hold before the follower hands the txs to
+ * the consumer's queue (bounded in bytes there): at most this many
+ * messages of at most RPC_ZMQ_RAWTX_MAX bytes each; a bigger one makes
+ * libzmq drop the connection (it reconnects; the sequence gap is seen).
+ * Enough for the rawtx burst of a full block (every tx of it). */
+#define ZMQ_RAWTX_HWM_MSGS 20000
 
 static const char *const topic_names[RPC_ZMQ_NTOPICS] = {
 	"hashblock", "rawtx",
@@ -46,7 +52,9 @@ static int open_topic(struct rpc_zmqsub *z, enum rpc_zmq_topic ti,
 {
 	struct topic_sub *t = &z->t[ti];
 	char q[300], mon_ep[64];
-	int hwm = ZMQ_RCVHWM_MSGS, ivl = 100, ivl_max = 5000;
+	int hwm = ti == RPC_ZMQ_RAWTX ? ZMQ_RAWTX_HWM_MSGS : ZMQ_RCVHWM_MSGS;
+	int ivl = 100, ivl_max = 5000;
+	int64_t max_msg = ti == RPC_ZMQ_RAWTX ? RPC_ZMQ_RAWTX_MAX : 1024;
 	int hb_ivl = 10000, hb_timeout = 30000, linger = 0;
 
 	if (strlen(ep) >= sizeof(t->endpoint))
@@ -56,6 +64,7 @@ static int open_topic(struct rpc_zmqsub *z, enum rpc_zmq_topic ti,
 	if (!t->sock)
 		return SD_EIO;
 	zmq_setsockopt(t->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(t->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 	zmq_setsockopt(t->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	zmq_setsockopt(t->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
 		       sizeof(ivl_max));
@@ -211,36 +220,50 @@ static void handle_monitor(struct rpc_zmqsub *z, enum rpc_zmq_topic ti)
 	close_frames(fr, n, 2);
 }
 
-/* One notification from topic ti into ev.  Returns true when ev is a
- * message for the caller. */
-static bool handle_sub(struct rpc_zmqsub *z, enum rpc_zmq_topic ti,
-		       struct rpc_zmq_event *ev)
+int rpc_zmq_check_frames(enum rpc_zmq_topic ti, int n,
+			 const uint8_t *const *data, const size_t *lens,
+			 uint32_t *seq)
+{
+	const char *name = topic_names[ti];
+	size_t nlen = strlen(name);
+
+	if (n != 3 || lens[0] != nlen || memcmp(data[0], name, nlen) != 0 ||
+	    lens[2] != 4)
+		return SD_EPARSE;
+	if (ti == RPC_ZMQ_HASHBLOCK ? lens[1] != 32
+				    : lens[1] > RPC_ZMQ_RAWTX_MAX)
+		return SD_EPARSE;
+	*seq = sd_le32_get(data[2]);
+	return SD_OK;
+}
+
+/* One notification from topic ti into ev.  Returns 1 when ev is a message
+ * for the caller, 0 when none was ready, -1 for junk (logged). */
+static int handle_sub(struct rpc_zmqsub *z, enum rpc_zmq_topic ti,
+		      struct rpc_zmq_event *ev)
 {
 	struct topic_sub *t = &z->t[ti];
 	zmq_msg_t fr[3];
 	int n = recv_multipart(t->sock, fr, 3);
 	const char *name = topic_names[ti];
-	size_t nlen = strlen(name), blen;
-	bool ok = false;
+	const uint8_t *data[3] = {NULL, NULL, NULL};
+	size_t lens[3] = {0, 0, 0}, blen;
+	int ok = -1;
 	uint32_t seq;
 
 	if (n < 0)
-		return false;
-	if (n != 3 || zmq_msg_size(&fr[0]) != nlen ||
-	    memcmp(zmq_msg_data(&fr[0]), name, nlen) != 0 ||
-	    zmq_msg_size(&fr[2]) != 4) {
-		sd_log_warn("rpc", "zmq_bad_message", "topic=%s frames=%d",
-			    name, n);
+		return 0;
+	for (int i = 0; i < n && i < 3; i++) {
+		data[i] = zmq_msg_data(&fr[i]);
+		lens[i] = zmq_msg_size(&fr[i]);
+	}
+	if (rpc_zmq_check_frames(ti, n, data, lens, &seq) != SD_OK) {
+		sd_log_warn("rpc", "zmq_bad_message",
+			    "topic=%s frames=%d len=%zu", name, n, lens[1]);
 		goto out;
 	}
-	blen = zmq_msg_size(&fr[1]);
-	if (ti == RPC_ZMQ_HASHBLOCK && blen != 32) {
-		sd_log_warn("rpc", "zmq_bad_message", "topic=%s len=%zu", name,
-			    blen);
-		goto out;
-	}
+	blen = lens[1];
 	z->msgs++;
-	seq = sd_le32_get(zmq_msg_data(&fr[2]));
 	if (t->have_seq && seq != t->next_seq) {
 		z->gaps++;
 		ev->gap = true;
@@ -252,10 +275,8 @@ static bool handle_sub(struct rpc_zmqsub *z, enum rpc_zmq_topic ti,
 
 	if (ti == RPC_ZMQ_HASHBLOCK) {
 		/* The notification carries the display-order hash. */
-		const uint8_t *d = zmq_msg_data(&fr[1]);
-
 		for (int i = 0; i < 32; i++)
-			ev->hash[i] = d[31 - i];
+			ev->hash[i] = data[1][31 - i];
 		ev->kind = RPC_ZMQ_EV_HASHBLOCK;
 	} else {
 		if (blen > z->body_cap) {
@@ -263,15 +284,23 @@ static bool handle_sub(struct rpc_zmqsub *z, enum rpc_zmq_topic ti,
 			z->body_cap = blen;
 		}
 		if (blen)
-			memcpy(z->body, zmq_msg_data(&fr[1]), blen);
+			memcpy(z->body, data[1], blen);
 		ev->body = z->body;
 		ev->body_len = blen;
 		ev->kind = RPC_ZMQ_EV_RAWTX;
 	}
-	ok = true;
+	ok = 1;
 out:
 	close_frames(fr, n, 3);
 	return ok;
+}
+
+int rpc_zmqsub_recv_rawtx(struct rpc_zmqsub *z, struct rpc_zmq_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (!z || !z->t[RPC_ZMQ_RAWTX].sock)
+		return 0;
+	return handle_sub(z, RPC_ZMQ_RAWTX, ev);
 }
 
 void rpc_zmqsub_service(struct rpc_zmqsub *z)
@@ -351,7 +380,7 @@ int rpc_zmqsub_wait(struct rpc_zmqsub *z, int wake_fd, int timeout_ms,
 			handle_monitor(z, (enum rpc_zmq_topic)(what[i] - 16));
 			continue;
 		}
-		if (handle_sub(z, (enum rpc_zmq_topic)what[i], ev))
+		if (handle_sub(z, (enum rpc_zmq_topic)what[i], ev) > 0)
 			return SD_OK;
 	}
 	ev->kind = RPC_ZMQ_EV_OTHER;

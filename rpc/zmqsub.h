@@ -58,6 +58,24 @@ int rpc_zmqsub_wait(struct rpc_zmqsub *z, int wake_fd, int timeout_ms,
  * touching notifications.  Cheap; call it while busy elsewhere. */
 void rpc_zmqsub_service(struct rpc_zmqsub *z);
 
+/* Largest rawtx body accepted (a transaction's serialized size is below
+ * the 4,000,000 block weight). */
+#define RPC_ZMQ_RAWTX_MAX 4000000
+
+/* Non-blocking: one pending rawtx notification into ev (kind RAWTX).
+ * Returns 1 (a message), 0 (none pending, or rawtx off) or -1 (junk,
+ * logged and dropped: call again).  For draining rawtx while the caller
+ * is busy with blocks; a gap only sets ev->gap and the counter. */
+int rpc_zmqsub_recv_rawtx(struct rpc_zmqsub *z, struct rpc_zmq_event *ev);
+
+/* Validate one notification's frames: n frames, data[i]/lens[i] for the
+ * first three (topic name, body, 4-byte LE sequence); a hashblock body is
+ * 32 bytes, a rawtx body at most RPC_ZMQ_RAWTX_MAX.  SD_OK with *seq, or
+ * SD_EPARSE.  Exposed for the fuzz target. */
+int rpc_zmq_check_frames(enum rpc_zmq_topic t, int n,
+			 const uint8_t *const *data, const size_t *lens,
+			 uint32_t *seq) SD_WARN_UNUSED;
+
 /* Counters: messages received (all topics), gaps detected. */
 void rpc_zmqsub_counts(const struct rpc_zmqsub *z, uint64_t *msgs,
 		       uint64_t *gaps);

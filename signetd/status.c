@@ -20,23 +20,6 @@
 #include "log.h"
 #include "util.h"
 
-struct node_info {
-	bool reachable;       /* the last poll got answers */
-	bool ever;            /* some poll ever did */
-	char error[SD_ERRLEN]; /* last poll's failure, "" when fine */
-	uint64_t last_ok_ms;  /* wall ms of the last good poll */
-	char chain[16];
-	char subversion[96];
-	int64_t version;
-	int32_t blocks, headers;
-	char best_hash[65];
-	uint64_t tip_time;    /* header time of the node tip */
-	bool ibd;
-	double verification_progress;
-	int64_t peers;
-	int64_t mempool_txs, mempool_bytes;
-};
-
 struct sd_status {
 	const struct sd_config *cfg;
 	struct rpc_client *rpc;
@@ -48,9 +31,10 @@ struct sd_status {
 	bool stop, running;
 	pthread_t thread;
 	bool down_logged; /* poller thread only */
-	struct node_info node;
+	struct sd_node_facts node;
 	struct oracle_index *idx;
 	struct rpc_follower *fol;
+	struct sd_mempool *mempool;
 };
 
 int sd_status_new(const struct sd_config *cfg, const struct rpc_config *rpc,
@@ -96,41 +80,53 @@ void sd_status_attach(struct sd_status *s, struct oracle_index *idx,
 	pthread_mutex_unlock(&s->mu);
 }
 
+void sd_status_attach_mempool(struct sd_status *s, struct sd_mempool *m)
+{
+	pthread_mutex_lock(&s->mu);
+	s->mempool = m;
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- the poller --------------------------------------------------------- */
 
-/* Call method and parse its result.  NULL on failure (err filled). */
-static json_t *call_json(struct sd_status *s, const char *method,
-			 const char *params, int *rcp, char *err)
+/* Call method; its result text in *res (caller frees).  NULL on failure
+ * (err filled). */
+static char *call_text(struct sd_status *s, const char *method,
+		       const char *params, char *err)
 {
 	char *res = NULL;
 	int code = 0, rc;
-	json_t *j;
 
 	err[0] = '\0';
 	rc = rpc_call(s->rpc, method, params, &res, &code, err);
-	*rcp = rc;
 	if (rc != SD_OK) {
 		if (!err[0])
 			snprintf(err, SD_ERRLEN, "%s", sd_strerror(rc));
 		return NULL;
 	}
-	j = json_loads(res, JSON_DECODE_ANY, NULL);
-	free(res);
-	if (!j) {
-		*rcp = SD_EPARSE;
-		snprintf(err, SD_ERRLEN, "%s: unparsable answer", method);
-	}
-	return j;
+	return res;
 }
 
-static int64_t jint(json_t *o, const char *key, int64_t def)
+/* An integer member in [lo, hi] (a JSON real is accepted when finite and
+ * in range; it is truncated), else def: outside numbers never reach a
+ * narrowing or double->int conversion out of range. */
+static int64_t jint(json_t *o, const char *key, int64_t lo, int64_t hi,
+		    int64_t def)
 {
 	json_t *v = json_object_get(o, key);
 
-	if (json_is_integer(v))
-		return json_integer_value(v);
-	if (json_is_real(v))
-		return (int64_t)json_real_value(v);
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+
+		return i >= lo && i <= hi ? (int64_t)i : def;
+	}
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+
+		/* [lo, hi] as doubles; 2^63 itself is out */
+		if (isfinite(d) && d >= (double)lo && d < (double)hi)
+			return (int64_t)d;
+	}
 	return def;
 }
 
@@ -142,56 +138,89 @@ static void jstr(json_t *o, const char *key, char *out, size_t outlen)
 						      : "");
 }
 
+/* Header times: uint32 in the block header. */
+#define TIME_MAX ((int64_t)UINT32_MAX)
+
+int sd_status_parse_node(const char *method, const char *json, size_t len,
+			 struct sd_node_facts *n)
+{
+	json_t *j = json_loadb(json, len, JSON_DECODE_ANY, NULL);
+	double vp;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return SD_EPARSE;
+	}
+	if (strcmp(method, "getblockchaininfo") == 0) {
+		jstr(j, "chain", n->chain, sizeof(n->chain));
+		n->blocks = (int32_t)jint(j, "blocks", -1, INT32_MAX, -1);
+		n->headers = (int32_t)jint(j, "headers", -1, INT32_MAX, -1);
+		jstr(j, "bestblockhash", n->best_hash, sizeof(n->best_hash));
+		n->ibd = json_is_true(json_object_get(j,
+						      "initialblockdownload"));
+		vp = json_number_value(json_object_get(j,
+						       "verificationprogress"));
+		n->verification_progress = isfinite(vp) && vp > 0 ?
+						   (vp > 1 ? 1 : vp) : 0;
+		n->tip_time = (uint64_t)jint(j, "time", 0, TIME_MAX, 0);
+	} else if (strcmp(method, "getblockheader") == 0) {
+		n->tip_time = (uint64_t)jint(j, "time", 0, TIME_MAX, 0);
+	} else if (strcmp(method, "getnetworkinfo") == 0) {
+		jstr(j, "subversion", n->subversion, sizeof(n->subversion));
+		n->version = jint(j, "version", 0, INT32_MAX, 0);
+		n->peers = jint(j, "connections", 0, INT32_MAX, 0);
+	} else if (strcmp(method, "getmempoolinfo") == 0) {
+		n->mempool_txs = jint(j, "size", 0, INT64_MAX, 0);
+		n->mempool_bytes = jint(j, "bytes", 0, INT64_MAX, 0);
+	} else {
+		json_decref(j);
+		return SD_EINVAL;
+	}
+	json_decref(j);
+	return SD_OK;
+}
+
+/* One call, folded into *n.  false on failure (err filled). */
+static bool poll_call(struct sd_status *s, const char *method,
+		      const char *params, struct sd_node_facts *n, char *err)
+{
+	char *res = call_text(s, method, params, err);
+	int rc;
+
+	if (!res)
+		return false;
+	rc = sd_status_parse_node(method, res, strlen(res), n);
+	free(res);
+	if (rc != SD_OK) {
+		snprintf(err, SD_ERRLEN, "%s: unparsable answer", method);
+		return false;
+	}
+	return true;
+}
+
 static void poll_once(struct sd_status *s)
 {
-	struct node_info n;
+	struct sd_node_facts n;
 	char err[SD_ERRLEN];
-	json_t *j;
-	int rc;
 
 	pthread_mutex_lock(&s->mu);
 	n = s->node;
 	pthread_mutex_unlock(&s->mu);
 
-	j = call_json(s, "getblockchaininfo", NULL, &rc, err);
-	if (!j)
+	if (!poll_call(s, "getblockchaininfo", NULL, &n, err))
 		goto failed;
-	jstr(j, "chain", n.chain, sizeof(n.chain));
-	n.blocks = (int32_t)jint(j, "blocks", -1);
-	n.headers = (int32_t)jint(j, "headers", -1);
-	jstr(j, "bestblockhash", n.best_hash, sizeof(n.best_hash));
-	n.ibd = json_is_true(json_object_get(j, "initialblockdownload"));
-	n.verification_progress =
-		json_number_value(json_object_get(j, "verificationprogress"));
-	n.tip_time = (uint64_t)jint(j, "time", 0);
-	json_decref(j);
-
-	if (n.tip_time == 0 && n.best_hash[0]) {
+	if (n.tip_time == 0 && strlen(n.best_hash) == 64 &&
+	    strspn(n.best_hash, "0123456789abcdefABCDEF") == 64) {
 		/* nodes before v28 have no "time" in getblockchaininfo */
 		char params[80];
 
 		snprintf(params, sizeof(params), "[\"%s\"]", n.best_hash);
-		j = call_json(s, "getblockheader", params, &rc, err);
-		if (!j)
+		if (!poll_call(s, "getblockheader", params, &n, err))
 			goto failed;
-		n.tip_time = (uint64_t)jint(j, "time", 0);
-		json_decref(j);
 	}
-
-	j = call_json(s, "getnetworkinfo", NULL, &rc, err);
-	if (!j)
+	if (!poll_call(s, "getnetworkinfo", NULL, &n, err) ||
+	    !poll_call(s, "getmempoolinfo", NULL, &n, err))
 		goto failed;
-	jstr(j, "subversion", n.subversion, sizeof(n.subversion));
-	n.version = jint(j, "version", 0);
-	n.peers = jint(j, "connections", 0);
-	json_decref(j);
-
-	j = call_json(s, "getmempoolinfo", NULL, &rc, err);
-	if (!j)
-		goto failed;
-	n.mempool_txs = jint(j, "size", 0);
-	n.mempool_bytes = jint(j, "bytes", 0);
-	json_decref(j);
 
 	if (s->down_logged)
 		sd_log_info("status", "node_reachable", "height=%d",
@@ -294,10 +323,12 @@ bool sd_status_chain_ok(struct sd_status *s)
 
 struct view {
 	uint64_t now_ms;
-	struct node_info node;
+	struct sd_node_facts node;
 	bool have_fol, have_idx;
 	struct rpc_follower_status fs;
 	struct oracle_stats os;
+	bool have_mp;
+	struct sd_mempool_stats ms;
 	int32_t idx_height;
 	char idx_hash[65];
 	int32_t node_height; /* best of poller and follower */
@@ -326,6 +357,7 @@ static void gather(struct sd_status *s, struct view *v)
 {
 	struct oracle_index *idx;
 	struct rpc_follower *fol;
+	struct sd_mempool *mp;
 	bool down = false, degraded = false;
 
 	memset(v, 0, sizeof(*v));
@@ -334,7 +366,12 @@ static void gather(struct sd_status *s, struct view *v)
 	v->node = s->node;
 	idx = s->idx;
 	fol = s->fol;
+	mp = s->mempool;
 	pthread_mutex_unlock(&s->mu);
+	if (mp) {
+		sd_mempool_stats(mp, &v->ms);
+		v->have_mp = true;
+	}
 
 	v->idx_height = -1;
 	if (fol) {
@@ -514,6 +551,17 @@ int sd_status_json(struct sd_status *s, char **body, size_t *len)
 			    json_integer((json_int_t)v.os.db_bytes));
 	json_object_set_new(index, "disk_full", json_boolean(v.os.disk_full));
 	json_object_set_new(o, "index", index);
+	if (v.have_mp)
+		json_object_set_new(o, "mempool", json_pack(
+			"{s:I,s:I,s:I,s:I,s:I,s:I}",
+			"generation", (json_int_t)v.ms.generation,
+			"queue_txs", (json_int_t)v.ms.queue_txs,
+			"queue_bytes", (json_int_t)v.ms.queue_bytes,
+			"added", (json_int_t)v.ms.added,
+			"dropped", (json_int_t)(v.ms.drop_queue_full +
+				v.ms.drop_too_big + v.ms.drop_map_full +
+				v.ms.drop_budget),
+			"parent_fetches", (json_int_t)v.ms.parent_fetches));
 
 	json_object_set_new(o, "reorgs", json_integer((json_int_t)v.fs.reorgs));
 	if (v.fs.last_reorg_ms) {
@@ -588,6 +636,70 @@ static void metric(struct text *t, const char *name, const char *type,
 		value = 0;
 	tprintf(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name,
 		type, name, value);
+}
+
+static void labelled(struct text *t, const char *name, const char *help,
+		     const char *const *labels, const uint64_t *values, int n)
+{
+	tprintf(t, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (int i = 0; i < n; i++)
+		tprintf(t, "%s{reason=\"%s\"} %lu\n", name, labels[i],
+			(unsigned long)values[i]);
+}
+
+static void mempool_metrics(struct text *t, const struct sd_mempool_stats *m)
+{
+	static const char *const drops[] = {"queue_full", "too_big",
+					    "map_full", "fetch_budget"};
+	static const char *const skips[] = {"not_in_mempool",
+					    "prevout_not_found", "error"};
+	const uint64_t dv[] = {m->drop_queue_full, m->drop_too_big,
+			       m->drop_map_full, m->drop_budget};
+	const uint64_t sv[] = {m->skip_not_in_mempool, m->skip_no_prevout,
+			       m->skip_error};
+
+	metric(t, "signetd_mempool_queue_transactions", "gauge",
+	       "Raw txs waiting for the mempool thread.",
+	       (double)m->queue_txs);
+	metric(t, "signetd_mempool_queue_bytes", "gauge",
+	       "Bytes of raw txs waiting for the mempool thread.",
+	       (double)m->queue_bytes);
+	metric(t, "signetd_mempool_queued_total", "counter",
+	       "ZMQ rawtx txs queued for the mempool thread.",
+	       (double)m->queued);
+	metric(t, "signetd_mempool_processed_total", "counter",
+	       "Queued txs the mempool thread took.", (double)m->processed);
+	metric(t, "signetd_mempool_added_total", "counter",
+	       "Mempool txs whose tweak was computed.", (double)m->added);
+	labelled(t, "signetd_mempool_dropped_total",
+		 "Mempool txs shed without their tweak, by reason.", drops, dv,
+		 4);
+	labelled(t, "signetd_mempool_skipped_total",
+		 "Mempool txs processed without a tweak entry, by reason.",
+		 skips, sv, 3);
+	metric(t, "signetd_mempool_prevout_cache_hits_total", "counter",
+	       "Inputs resolved from recently seen txs.",
+	       (double)m->cache_hits);
+	metric(t, "signetd_mempool_prevout_cache_bytes", "gauge",
+	       "Bytes of recent tx outputs kept for their children.",
+	       (double)m->cache_bytes);
+	metric(t, "signetd_mempool_txout_lookups_total", "counter",
+	       "Inputs looked up with (batched) gettxout.",
+	       (double)m->txout_lookups);
+	metric(t, "signetd_mempool_parent_fetches_total", "counter",
+	       "Unconfirmed parents fetched from the node.",
+	       (double)m->parent_fetches);
+	metric(t, "signetd_mempool_parent_fetch_bytes_total", "counter",
+	       "Bytes of unconfirmed parents fetched from the node.",
+	       (double)m->parent_bytes);
+	metric(t, "signetd_mempool_prunes_total", "counter",
+	       "getrawmempool refreshes of the mempool tweaks.",
+	       (double)m->prunes);
+	metric(t, "signetd_mempool_tweaks_limit", "gauge",
+	       "Most mempool tweaks held.", (double)m->map_limit);
+	metric(t, "signetd_mempool_generation", "gauge",
+	       "Changes whenever the mempool tweaks may have.",
+	       (double)m->generation);
 }
 
 int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
@@ -693,6 +805,8 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	metric(&t, "signetd_zmq_last_message_timestamp_seconds", "gauge",
 	       "Time of the last ZMQ message (0 if none).",
 	       (double)(v.fs.zmq_last_msg_ms / 1000));
+	if (v.have_mp)
+		mempool_metrics(&t, &v.ms);
 	tprintf(&t, "# HELP signetd_log_messages_total Log lines written, by "
 		    "level.\n# TYPE signetd_log_messages_total counter\n");
 	for (int i = SD_LOG_TRACE; i <= SD_LOG_ERROR; i++)
