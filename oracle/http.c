@@ -3,11 +3,14 @@
  * per-request life cycle (raw target -> route -> answer), and the headers
  * upstream's middleware adds: gzip (Accept-Encoding), CORS (Origin), the
  * trailing-slash redirect; plus our ETag / Cache-Control on block answers.
+ * POST /forward-tx is parsed and rate limited here, then its connection is
+ * suspended while a forward worker asks the node (http_forward.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <sys/random.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,7 @@ struct http_req {
 	bool parsed, too_big, preflight;
 	enum oracle_route_method method;
 	struct oracle_route rt;
+	struct http_fwd_job *job;   /* /forward-tx relay in flight or done */
 	char *post;
 	size_t post_len, discarded;
 	size_t target_len;
@@ -59,10 +63,10 @@ static void on_completed(void *cls, struct MHD_Connection *con,
 	struct http_req *rq = *req_cls;
 	uint64_t ns;
 
-	(void)con;
 	(void)toe;
 	if (!rq)
 		return;
+	http_conns_busy(con, false);
 	ns = sd_mono_ns() - rq->start_ns;
 	http_metrics_observe(&h->metrics, rq->rt.id, rq->status, ns);
 	if (sd_log_enabled(SD_LOG_DEBUG)) {
@@ -73,6 +77,8 @@ static void on_completed(void *cls, struct MHD_Connection *con,
 			     rq->status, (unsigned long long)(ns / 1000),
 			     sd_log_q(q, sizeof(q), rq->target));
 	}
+	/* a job is done here: workers are joined before MHD stops */
+	http_fwd_job_free(rq->job);
 	free(rq->post);
 	free(rq);
 	*req_cls = NULL;
@@ -84,13 +90,10 @@ static const char *header(struct MHD_Connection *con, const char *name)
 }
 
 /* gin-contrib/cors: only when Origin is set and is not this host. */
-static bool cross_origin(struct MHD_Connection *con)
+bool http_cross_origin(const char *origin, const char *host)
 {
-	const char *origin = header(con, "Origin"), *host;
-
 	if (!origin)
 		return false;
-	host = header(con, "Host");
 	if (!host)
 		return true;
 	if (!strncmp(origin, "http://", 7) && !strcmp(origin + 7, host))
@@ -98,6 +101,11 @@ static bool cross_origin(struct MHD_Connection *con)
 	if (!strncmp(origin, "https://", 8) && !strcmp(origin + 8, host))
 		return false;
 	return true;
+}
+
+static bool cross_origin(struct MHD_Connection *con)
+{
+	return http_cross_origin(header(con, "Origin"), header(con, "Host"));
 }
 
 static bool wants_gzip(struct MHD_Connection *con)
@@ -108,7 +116,7 @@ static bool wants_gzip(struct MHD_Connection *con)
 }
 
 /* RFC 9110 If-None-Match (weak comparison). */
-static bool etag_matches(const char *inm, const char *etag)
+bool http_etag_matches(const char *inm, const char *etag)
 {
 	size_t el = strlen(etag);
 
@@ -136,11 +144,12 @@ static void body_free_cb(void *cls)
 	http_body_unref(cls);
 }
 
+/* Upstream also sends Allow-Credentials: true, which with origin * lets
+ * any page act with a visitor's credentials; we never send it
+ * (docs/compat.md). */
 static void add_cors(struct MHD_Response *resp)
 {
 	MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-	MHD_add_response_header(resp, "Access-Control-Allow-Credentials",
-				"true");
 }
 
 static enum MHD_Result send_answer(struct oracle_http *h,
@@ -154,11 +163,13 @@ static enum MHD_Result send_answer(struct oracle_http *h,
 	char etag[40] = "";
 	enum MHD_Result ret;
 
-	(void)h;
+	/* no CORS on POST /forward-tx unless configured */
+	if (rq->rt.id == ORACLE_ROUTE_FORWARD_TX && !h->cfg.forward_cors)
+		cors = false;
 	if (a->block && status == 200) {
 		snprintf(etag, sizeof(etag), "\"%016llx%s\"",
 			 (unsigned long long)a->etag, gz ? "-gz" : "");
-		if (etag_matches(header(con, "If-None-Match"), etag))
+		if (http_etag_matches(header(con, "If-None-Match"), etag))
 			status = 304;
 	}
 	if (status == 304 || status == 204) {
@@ -167,8 +178,13 @@ static enum MHD_Result send_answer(struct oracle_http *h,
 	} else {
 		if (!send && gz)
 			send = a->body = http_body_copy("", 0);
-		if (send && gz)
+		if (send && gz) {
+			bool had = atomic_load(&send->gz) != NULL;
+
 			send = http_body_gzip(send);
+			if (!had && a->cached)
+				http_cache_charge_gzip(h->cache, &a->ckey);
+		}
 		if (send)
 			resp = MHD_create_response_from_buffer_with_free_callback_cls(
 				send->len, send->data, body_free_cb,
@@ -200,6 +216,7 @@ static enum MHD_Result send_answer(struct oracle_http *h,
 					a->immutable ? CC_IMMUTABLE
 						     : CC_RECENT);
 	}
+	http_conns_busy(con, true);
 	ret = MHD_queue_response(con, status, resp);
 	MHD_destroy_response(resp);
 	rq->status = status;
@@ -250,7 +267,8 @@ static enum MHD_Result send_redirect(struct oracle_http *h,
 	return ret;
 }
 
-static enum MHD_Result send_preflight(struct MHD_Connection *con,
+static enum MHD_Result send_preflight(struct oracle_http *h,
+				      struct MHD_Connection *con,
 				      struct http_req *rq)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -260,10 +278,12 @@ static enum MHD_Result send_preflight(struct MHD_Connection *con,
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Access-Control-Allow-Methods",
-				"GET,PUT");
+				h->cfg.forward_cors ? "GET,PUT,POST"
+						    : "GET,PUT");
 	MHD_add_response_header(resp, "Access-Control-Allow-Headers",
 				"Content-Type,Authorization");
 	add_cors(resp);
+	http_conns_busy(con, true);
 	ret = MHD_queue_response(con, 204, resp);
 	MHD_destroy_response(resp);
 	rq->status = 204;
@@ -281,6 +301,92 @@ static enum MHD_Result send_simple(struct oracle_http *h,
 	a.ctype = HTTP_CT_JSON;
 	a.body = http_json_error(msg);
 	return send_answer(h, con, rq, &a);
+}
+
+static enum MHD_Result send_retry(struct oracle_http *h,
+				  struct MHD_Connection *con,
+				  struct http_req *rq, unsigned status,
+				  const char *msg, unsigned retry_s)
+{
+	struct http_answer a = {0};
+
+	http_answer_error(&a, status, msg);
+	snprintf(a.extra_buf, sizeof(a.extra_buf), "%u", retry_s);
+	a.extra_name = "Retry-After";
+	a.extra_value = a.extra_buf;
+	return send_answer(h, con, rq, &a);
+}
+
+static void fwd_count(struct oracle_http *h, enum http_fwd_result r)
+{
+	atomic_fetch_add_explicit(&h->metrics.fwd[r], 1, memory_order_relaxed);
+}
+
+/* POST /forward-tx once its body is in: parse, rate limit, then hand the
+ * node call to a worker (the connection waits suspended) and answer when
+ * it is resumed. */
+static enum MHD_Result forward_tx(struct oracle_http *h,
+				  struct MHD_Connection *con,
+				  struct http_req *rq)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa = NULL;
+	struct http_answer a = {0};
+	struct http_fwd_job *job;
+	const char *msg;
+	char *hex;
+	unsigned st, retry_s;
+	size_t alen = 0;
+
+	if (rq->job) {
+		if (!atomic_load_explicit(&rq->job->done, memory_order_acquire))
+			return MHD_YES; /* not resumed yet */
+		http_fwd_answer(h, rq->job, &a);
+		http_fwd_job_free(rq->job);
+		rq->job = NULL;
+		return send_answer(h, con, rq, &a);
+	}
+	st = http_forward_parse(rq->post, rq->post_len,
+				header(con, "Content-Type"), &hex, &msg);
+	if (st) {
+		fwd_count(h, HTTP_FWD_INVALID);
+		a.status = st;
+		if (msg)
+			http_answer_error(&a, st, msg);
+		return send_answer(h, con, rq, &a);
+	}
+	if (!h->hooks.forward_tx) {
+		free(hex);
+		return send_simple(h, con, rq, 503,
+				   "transaction relay not available");
+	}
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		sa = ci->client_addr;
+		alen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						 : sizeof(struct sockaddr_in);
+	}
+	if (!http_fwd_rate_take(h->fwd, sa, alen, &retry_s)) {
+		free(hex);
+		fwd_count(h, HTTP_FWD_RATE_LIMITED);
+		http_fwd_log_refused(h, 429, "rate_limited", "");
+		return send_retry(h, con, rq, 429, "too many requests",
+				  retry_s);
+	}
+	job = sd_xcalloc(1, sizeof(*job));
+	job->con = con;
+	job->hex = hex;
+	atomic_init(&job->done, false);
+	if (!http_fwd_submit(h->fwd, job)) {
+		http_fwd_job_free(job);
+		fwd_count(h, HTTP_FWD_BUSY);
+		http_fwd_log_refused(h, 503, "busy", "");
+		return send_retry(h, con, rq, 503, "transaction relay busy",
+				  1);
+	}
+	rq->job = job;
+	http_conns_busy(con, true);
+	return MHD_YES;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *con,
@@ -348,11 +454,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con,
 	if (rq->too_big)
 		return MHD_YES; /* already answered */
 	if (rq->preflight)
-		return send_preflight(con, rq);
+		return send_preflight(h, con, rq);
 	if (rq->rt.redirect)
 		return send_redirect(h, con, rq);
-	http_route_answer(h, &rq->rt, rq->post, rq->post_len,
-			  header(con, "Content-Type"), &a);
+	if (rq->rt.id == ORACLE_ROUTE_FORWARD_TX)
+		return forward_tx(h, con, rq);
+	http_route_answer(h, &rq->rt, &a);
 	return send_answer(h, con, rq, &a);
 }
 
@@ -423,6 +530,48 @@ static int open_listener(const char *hostport, int *fd_out, char *err)
 	return SD_OK;
 }
 
+/* The listen socket is bound to a loopback address (127/8, ::1). */
+static bool listens_on_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	static const uint8_t v6_lo[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+					  0, 0, 0, 0, 0, 0, 0, 1};
+	static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0,
+					      0, 0, 0xff, 0xff};
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&ss;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const uint8_t *a =
+			((const struct sockaddr_in6 *)(const void *)&ss)
+				->sin6_addr.s6_addr;
+
+		return !memcmp(a, v6_lo, 16) ||
+		       (!memcmp(a, v4_mapped, 12) && a[12] == 127);
+	}
+	return false;
+}
+
+static void free_state(struct oracle_http *h)
+{
+	for (size_t i = 0; i < sizeof(h->mp_slots) / sizeof(h->mp_slots[0]);
+	     i++)
+		http_body_unref(h->mp_slots[i].body);
+	pthread_mutex_destroy(&h->log_refused.mu);
+	pthread_mutex_destroy(&h->log_relayed.mu);
+	pthread_mutex_destroy(&h->mp_mu);
+	pthread_mutex_destroy(&h->dust_mu);
+	http_cache_free(h->cache);
+	free(h->host);
+	free(h);
+}
+
 int oracle_http_start(const struct oracle_http_config *cfg,
 		      struct oracle_index *idx,
 		      const struct oracle_http_hooks *hooks,
@@ -450,6 +599,20 @@ int oracle_http_start(const struct oracle_http_config *cfg,
 		h->cfg.conn_timeout_s = 30;
 	if (!h->cfg.immutable_depth)
 		h->cfg.immutable_depth = 6;
+	if (!h->cfg.request_timeout_s)
+		h->cfg.request_timeout_s = 30;
+	if (!h->cfg.forward_workers)
+		h->cfg.forward_workers = 4;
+	if (h->cfg.forward_workers > ORACLE_HTTP_MAX_FORWARD_WORKERS)
+		h->cfg.forward_workers = ORACLE_HTTP_MAX_FORWARD_WORKERS;
+	if (!h->cfg.forward_queue)
+		h->cfg.forward_queue = 32;
+	if (!h->cfg.forward_timeout_ms)
+		h->cfg.forward_timeout_ms = 5000;
+	if (!h->cfg.forward_rate_per_min)
+		h->cfg.forward_rate_per_min = 60;
+	if (!h->cfg.forward_burst)
+		h->cfg.forward_burst = 10;
 	rc = open_listener(h->host, &fd, err);
 	if (rc != SD_OK) {
 		sd_log_error("http", "listen_failed", "host=%s err=%s",
@@ -459,10 +622,26 @@ int oracle_http_start(const struct oracle_http_config *cfg,
 		free(h);
 		return rc;
 	}
+	/* off loopback, one address may not take every connection */
+	if (h->cfg.max_connections_per_ip == ORACLE_HTTP_NO_IP_CAP)
+		h->cfg.max_connections_per_ip = 0;
+	else if (!h->cfg.max_connections_per_ip && !listens_on_loopback(fd))
+		h->cfg.max_connections_per_ip = 64;
 	h->cache = http_cache_new(CACHE_BYTES);
+	pthread_mutex_init(&h->log_refused.mu, NULL);
+	pthread_mutex_init(&h->log_relayed.mu, NULL);
+	pthread_mutex_init(&h->mp_mu, NULL);
+	pthread_mutex_init(&h->dust_mu, NULL);
+	if (getrandom(h->mp_key, sizeof(h->mp_key), 0) !=
+	    (ssize_t)sizeof(h->mp_key)) {
+		h->mp_key[0] = sd_mono_ns();
+		h->mp_key[1] = (uint64_t)(uintptr_t)h;
+	}
+	h->fwd = http_fwd_new(h);
+	h->conns = http_conns_new(&h->metrics, h->cfg.request_timeout_s);
 	h->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-			MHD_USE_ERROR_LOG,
+			MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
 		0, NULL, NULL, on_access, h,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->cfg.threads,
@@ -475,6 +654,8 @@ int oracle_http_start(const struct oracle_http_config *cfg,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)h,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)h,
+		MHD_OPTION_NOTIFY_CONNECTION, http_conns_notify,
+		(void *)h->conns,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)h,
 		MHD_OPTION_END);
 	if (!h->mhd) {
@@ -483,15 +664,22 @@ int oracle_http_start(const struct oracle_http_config *cfg,
 		sd_log_error("http", "start_failed", "host=%s",
 			     sd_log_q(q, sizeof(q), h->host));
 		close(fd);
-		http_cache_free(h->cache);
-		free(h->host);
-		free(h);
+		http_fwd_free(h->fwd);
+		http_conns_free(h->conns);
+		free_state(h);
 		return SD_EIO;
 	}
 	sd_log_info("http", "listening", "host=%s threads=%u max_conn=%u "
-		    "max_conn_per_ip=%u", sd_log_q(q, sizeof(q), h->host),
-		    h->cfg.threads, h->cfg.max_connections,
-		    h->cfg.max_connections_per_ip);
+		    "max_conn_per_ip=%u request_timeout_s=%u "
+		    "forward_workers=%u forward_queue=%u "
+		    "forward_timeout_ms=%u forward_rate_per_min=%u "
+		    "forward_burst=%u forward_cors=%d",
+		    sd_log_q(q, sizeof(q), h->host), h->cfg.threads,
+		    h->cfg.max_connections, h->cfg.max_connections_per_ip,
+		    h->cfg.request_timeout_s, h->cfg.forward_workers,
+		    h->cfg.forward_queue, h->cfg.forward_timeout_ms,
+		    h->cfg.forward_rate_per_min, h->cfg.forward_burst,
+		    h->cfg.forward_cors);
 	*out = h;
 	return SD_OK;
 }
@@ -500,10 +688,13 @@ void oracle_http_stop(struct oracle_http *h)
 {
 	if (!h)
 		return;
+	/* every relay answered (or failed) and its connection resumed
+	 * before libmicrohttpd closes them */
+	http_fwd_stop(h->fwd);
 	MHD_stop_daemon(h->mhd);
-	http_cache_free(h->cache);
-	free(h->host);
-	free(h);
+	http_fwd_free(h->fwd);
+	http_conns_free(h->conns);
+	free_state(h);
 }
 
 int oracle_http_metrics(struct oracle_http *h, char **buf, size_t *len)

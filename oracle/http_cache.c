@@ -93,6 +93,8 @@ struct entry {
 	struct http_cache_key key;
 	uint64_t hash;
 	struct http_body *body;
+	size_t cost;                    /* bytes counted (body, gzip) */
+	bool gz_charged;
 	struct entry *bnext;            /* bucket chain */
 	struct entry *prev, *next;      /* LRU list, head = newest */
 };
@@ -150,7 +152,7 @@ struct http_cache *http_cache_new(size_t max_bytes)
 
 static size_t entry_cost(const struct entry *e)
 {
-	return sizeof(*e) + e->body->len;
+	return e->cost;
 }
 
 static void lru_unlink(struct http_cache *c, struct entry *e)
@@ -245,6 +247,11 @@ void http_cache_put(struct http_cache *c, const struct http_cache_key *k,
 	e->key = *k;
 	e->hash = h;
 	e->body = http_body_ref(b);
+	e->cost = sizeof(*e) + b->len;
+	if (atomic_load(&b->gz)) {
+		e->cost += atomic_load(&b->gz)->len;
+		e->gz_charged = true;
+	}
 	e->bnext = c->buckets[h % N_BUCKETS];
 	c->buckets[h % N_BUCKETS] = e;
 	lru_push(c, e);
@@ -252,6 +259,27 @@ void http_cache_put(struct http_cache *c, const struct http_cache_key *k,
 	c->entries++;
 	while (c->bytes > c->max_bytes && c->tail && c->tail != e)
 		evict(c, c->tail);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void http_cache_charge_gzip(struct http_cache *c,
+			    const struct http_cache_key *k)
+{
+	uint64_t h = http_cache_key_hash(k);
+	struct http_body *gz;
+	struct entry *e;
+
+	pthread_mutex_lock(&c->mu);
+	for (e = c->buckets[h % N_BUCKETS]; e; e = e->bnext)
+		if (e->hash == h && key_eq(&e->key, k))
+			break;
+	if (e && !e->gz_charged && (gz = atomic_load(&e->body->gz))) {
+		e->gz_charged = true;
+		e->cost += gz->len;
+		c->bytes += gz->len;
+		while (c->bytes > c->max_bytes && c->tail && c->tail != e)
+			evict(c, c->tail);
+	}
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -10,7 +10,8 @@
 #include "http_int.h"
 
 static const unsigned codes[HTTP_N_CODES] = {
-	200, 204, 301, 304, 307, 400, 404, 405, 413, 431, 500, 502, 503, 0,
+	200, 204, 301, 304, 307, 400, 404, 405, 413, 429, 431, 500, 502, 503,
+	504, 0,
 };
 
 static const double bucket_le[HTTP_N_BUCKETS] = {
@@ -68,6 +69,76 @@ static void SD_PRINTF(2, 3) add(struct buf *b, const char *fmt, ...)
 		*b->p = sd_xrealloc(*b->p, b->cap);
 	}
 	*b->len += (size_t)n;
+}
+
+static uint64_t ld(atomic_uint_fast64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* /forward-tx outcomes and load, request deadlines, suppressed log
+ * lines, the /mempool/tweaks body cache, uncached dustLimit answers. */
+static void render_abuse(struct http_metrics *m, struct buf *b)
+{
+	static const char *const res[HTTP_FWD_N] = {
+		[HTTP_FWD_RELAYED] = "relayed",
+		[HTTP_FWD_REFUSED] = "node_refused",
+		[HTTP_FWD_NODE_ERROR] = "node_error",
+		[HTTP_FWD_TIMEOUT] = "node_timeout",
+		[HTTP_FWD_RATE_LIMITED] = "rate_limited",
+		[HTTP_FWD_BUSY] = "busy",
+		[HTTP_FWD_INVALID] = "invalid",
+	};
+
+	add(b, "# HELP signetd_http_forward_tx_total POST /forward-tx "
+	       "outcomes (rate_limited: 429, busy: 503, node_timeout: 504).\n"
+	       "# TYPE signetd_http_forward_tx_total counter\n");
+	for (unsigned i = 0; i < HTTP_FWD_N; i++)
+		add(b, "signetd_http_forward_tx_total{result=\"%s\"} %llu\n",
+		    res[i], (unsigned long long)ld(&m->fwd[i]));
+	add(b,
+	    "# HELP signetd_http_forward_tx_in_flight Node calls running on "
+	    "the forward workers.\n"
+	    "# TYPE signetd_http_forward_tx_in_flight gauge\n"
+	    "signetd_http_forward_tx_in_flight %llu\n"
+	    "# HELP signetd_http_forward_tx_queued Relays waiting for a "
+	    "forward worker.\n"
+	    "# TYPE signetd_http_forward_tx_queued gauge\n"
+	    "signetd_http_forward_tx_queued %llu\n"
+	    "# HELP signetd_http_forward_tx_node_seconds_total Time spent in "
+	    "node calls by the forward workers.\n"
+	    "# TYPE signetd_http_forward_tx_node_seconds_total counter\n"
+	    "signetd_http_forward_tx_node_seconds_total %.6f\n"
+	    "# HELP signetd_http_request_deadline_closed_total Connections "
+	    "closed because a request's headers and body took longer than "
+	    "the request timeout.\n"
+	    "# TYPE signetd_http_request_deadline_closed_total counter\n"
+	    "signetd_http_request_deadline_closed_total %llu\n"
+	    "# HELP signetd_http_log_suppressed_total Log lines a client "
+	    "triggered that were dropped (at most one a second is written)."
+	    "\n"
+	    "# TYPE signetd_http_log_suppressed_total counter\n"
+	    "signetd_http_log_suppressed_total %llu\n"
+	    "# HELP signetd_http_mempool_cache_hits_total /mempool/tweaks "
+	    "answers served from the body kept for an unchanged map.\n"
+	    "# TYPE signetd_http_mempool_cache_hits_total counter\n"
+	    "signetd_http_mempool_cache_hits_total %llu\n"
+	    "# HELP signetd_http_mempool_cache_misses_total /mempool/tweaks "
+	    "answers rendered.\n"
+	    "# TYPE signetd_http_mempool_cache_misses_total counter\n"
+	    "signetd_http_mempool_cache_misses_total %llu\n"
+	    "# HELP signetd_http_cache_dust_uncached_total Answers with an "
+	    "uncommon dustLimit, rendered without taking a cache entry.\n"
+	    "# TYPE signetd_http_cache_dust_uncached_total counter\n"
+	    "signetd_http_cache_dust_uncached_total %llu\n",
+	    (unsigned long long)ld(&m->fwd_running),
+	    (unsigned long long)ld(&m->fwd_queued),
+	    (double)ld(&m->fwd_node_ns) / 1e9,
+	    (unsigned long long)ld(&m->deadline_closed),
+	    (unsigned long long)ld(&m->log_suppressed),
+	    (unsigned long long)ld(&m->mempool_hits),
+	    (unsigned long long)ld(&m->mempool_misses),
+	    (unsigned long long)ld(&m->dust_uncached));
 }
 
 void http_metrics_render(struct http_metrics *m, struct http_cache *c,
@@ -131,6 +202,7 @@ void http_metrics_render(struct http_metrics *m, struct http_cache *c,
 						 memory_order_relaxed) / 1e9,
 		    name, (unsigned long long)n);
 	}
+	render_abuse(m, &b);
 	if (!c)
 		return;
 	http_cache_stats(c, &hits, &misses, &bytes, &entries);

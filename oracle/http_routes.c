@@ -2,13 +2,12 @@
  * read snapshot (oracle_read_*), checks in upstream's order (height parse
  * 400, unknown height 500, then the handler's own 400s), renders the body
  * or takes it from the rendered-body cache. */
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "../signetd/log.h"
 #include "../signetd/util.h"
+#include "compute_int.h"
 #include "http_int.h"
 
 #define E_DB "could could not retrieve data from database" /* sic */
@@ -27,10 +26,56 @@ static void answer_json(struct http_answer *a, unsigned status,
 	a->body = b;
 }
 
-static void answer_error(struct http_answer *a, unsigned status,
-			 const char *msg)
+void http_answer_error(struct http_answer *a, unsigned status,
+		       const char *msg)
 {
 	answer_json(a, status, http_json_error(msg));
+}
+
+#define answer_error http_answer_error
+
+/* dustLimit values get a cache entry only when they are common: any
+ * value is a new key, so a client walking through values would evict
+ * every useful answer.  0 (no limit) always; others once seen
+ * DUST_ADMIT times and while among the DUST_TOP most seen.  A few slots
+ * count the values seen; a new value takes the least seen slot and
+ * starts from 0, so one-off values churn that slot among themselves and
+ * never reach DUST_ADMIT, while a value wallets really use keeps its
+ * count. */
+#define DUST_ADMIT 4
+#define DUST_TOP 3
+
+static bool dust_cacheable(struct oracle_http *h, uint64_t dust)
+{
+	struct http_dust_slot *s = h->dust_slots, *hit = NULL, *min = &s[0];
+	const size_t n = sizeof(h->dust_slots) / sizeof(h->dust_slots[0]);
+	unsigned above = 0;
+	bool ok;
+
+	if (dust == 0)
+		return true;
+	pthread_mutex_lock(&h->dust_mu);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].count && s[i].dust == dust)
+			hit = &s[i];
+		if (s[i].count < min->count)
+			min = &s[i];
+	}
+	if (!hit) {  /* replace the least seen; counts from 0 again */
+		hit = min;
+		hit->dust = dust;
+		hit->count = 0;
+	}
+	hit->count++;
+	for (size_t i = 0; i < n; i++)
+		if (&s[i] != hit && s[i].count > hit->count)
+			above++;
+	ok = hit->count >= DUST_ADMIT && above < DUST_TOP;
+	pthread_mutex_unlock(&h->dust_mu);
+	if (!ok)
+		atomic_fetch_add_explicit(&h->metrics.dust_uncached, 1,
+					  memory_order_relaxed);
+	return ok;
 }
 
 /* ---- read callbacks ---- */
@@ -200,7 +245,7 @@ static void block_route(struct oracle_http *h, const struct oracle_route *rt,
 	uint32_t btime;
 	const char *msg;
 	struct http_body *b;
-	bool changes;
+	bool changes, cacheable;
 
 	if (!rt->height_ok) {
 		answer_error(a, 400, E_HEIGHT);
@@ -235,7 +280,8 @@ static void block_route(struct oracle_http *h, const struct oracle_route *rt,
 	memcpy(k.block_hash, bhash, 32);
 	if (changes)
 		memcpy(k.tip_hash, tip_hash, 32);
-	b = http_cache_get(h->cache, &k);
+	cacheable = dust_cacheable(h, rt->dust);
+	b = cacheable ? http_cache_get(h->cache, &k) : NULL;
 	if (!b) {
 		unsigned st = 500;
 
@@ -244,9 +290,12 @@ static void block_route(struct oracle_http *h, const struct oracle_route *rt,
 			answer_error(a, st, msg);
 			goto out;
 		}
-		http_cache_put(h->cache, &k, b);
+		if (cacheable)
+			http_cache_put(h->cache, &k, b);
 	}
 	answer_json(a, 200, b);
+	a->cached = cacheable;
+	a->ckey = k;
 	a->block = true;
 	a->etag = http_cache_key_hash(&k);
 	a->immutable = !changes &&
@@ -281,16 +330,104 @@ static void tip_route(struct oracle_http *h, const struct oracle_route *rt,
 		answer_json(a, 200, http_json_block_height(tip));
 }
 
+/* /mempool/tweaks bodies are kept by the map's content: a keyed hash of
+ * every entry, summed and xored (order-free), and the count.  Walking
+ * the map for it is cheap next to rendering (hex, JSON) and gzipping the
+ * body; a request for an unchanged map gets the same body and the same
+ * gzip form.  A few slots (LRU), one per dustLimit. */
+struct mp_fp_ctx {
+	const uint64_t *key;
+	uint64_t fp[3];
+};
+
+static int mp_fp_cb(void *ctx, const uint8_t txid[32],
+		    const uint8_t tweak[33], uint64_t highest_value)
+{
+	struct mp_fp_ctx *c = ctx;
+	uint8_t buf[32 + 33 + 8];
+	uint64_t hv;
+
+	memcpy(buf, txid, 32);
+	memcpy(buf + 32, tweak, 33);
+	sd_le64_put(buf + 65, highest_value);
+	hv = oracle_siphash24(c->key[0], c->key[1], buf, sizeof(buf));
+	c->fp[0]++;
+	c->fp[1] += hv;
+	c->fp[2] ^= hv;
+	return SD_OK;
+}
+
+#define N_MP_SLOTS (sizeof(((struct oracle_http *)0)->mp_slots) / \
+		    sizeof(((struct oracle_http *)0)->mp_slots[0]))
+
+static struct http_body *mp_cached(struct oracle_http *h,
+				   const uint64_t fp[3], uint64_t dust)
+{
+	struct http_body *b = NULL;
+
+	pthread_mutex_lock(&h->mp_mu);
+	for (size_t i = 0; i < N_MP_SLOTS; i++) {
+		struct http_mp_slot *s = &h->mp_slots[i];
+
+		if (s->body && s->dust == dust && !memcmp(s->fp, fp, 24)) {
+			s->used = ++h->mp_clock;
+			b = http_body_ref(s->body);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&h->mp_mu);
+	return b;
+}
+
+static void mp_keep(struct oracle_http *h, const uint64_t fp[3],
+		    uint64_t dust, struct http_body *b)
+{
+	struct http_mp_slot *v = &h->mp_slots[0];
+
+	pthread_mutex_lock(&h->mp_mu);
+	for (size_t i = 0; i < N_MP_SLOTS; i++) {
+		struct http_mp_slot *s = &h->mp_slots[i];
+
+		if (s->body && s->dust == dust) { /* older map, same limit */
+			v = s;
+			break;
+		}
+		if (s->used < v->used)
+			v = s;
+	}
+	http_body_unref(v->body);
+	memcpy(v->fp, fp, 24);
+	v->dust = dust;
+	v->used = ++h->mp_clock;
+	v->body = http_body_ref(b);
+	pthread_mutex_unlock(&h->mp_mu);
+}
+
 static void mempool_route(struct oracle_http *h,
 			  const struct oracle_route *rt,
 			  struct http_answer *a)
 {
+	struct mp_fp_ctx f = {.key = h->mp_key};
+	struct http_body *b = NULL;
 	struct cut_ctx c;
+	bool cacheable;
 
 	if (!rt->dust_ok) {
 		answer_error(a, 400, E_DUST);
 		return;
 	}
+	cacheable = dust_cacheable(h, rt->dust) &&
+		    oracle_mempool_each(h->idx, mp_fp_cb, &f) == SD_OK;
+	if (cacheable)
+		b = mp_cached(h, f.fp, rt->dust);
+	if (b) {
+		atomic_fetch_add_explicit(&h->metrics.mempool_hits, 1,
+					  memory_order_relaxed);
+		answer_json(a, 200, b);
+		return;
+	}
+	atomic_fetch_add_explicit(&h->metrics.mempool_misses, 1,
+				  memory_order_relaxed);
 	c.l = http_json_list_new();
 	c.dust = rt->dust;
 	if (oracle_mempool_each(h->idx, mempool_cb, &c) != SD_OK) {
@@ -298,7 +435,17 @@ static void mempool_route(struct oracle_http *h,
 		answer_error(a, 500, E_DB);
 		return;
 	}
-	answer_json(a, 200, http_json_list_finish(c.l));
+	b = http_json_list_finish(c.l);
+	/* the map may have changed between the two walks: keep the body
+	 * only if it is still the one fingerprinted */
+	if (cacheable) {
+		struct mp_fp_ctx f2 = {.key = h->mp_key};
+
+		if (oracle_mempool_each(h->idx, mp_fp_cb, &f2) == SD_OK &&
+		    !memcmp(f.fp, f2.fp, sizeof(f.fp)))
+			mp_keep(h, f.fp, rt->dust, b);
+	}
+	answer_json(a, 200, b);
 }
 
 static void not_found(struct http_answer *a)
@@ -348,146 +495,8 @@ static void hook_route(struct oracle_http *h, const struct oracle_route *rt,
 	a->body = http_body_new(body ? body : sd_xstrdup(""), len);
 }
 
-/* ---- /forward-tx ---- */
-
-/* Form-decode s[0..n) (Go QueryUnescape) into a new string; NULL when
- * an escape is bad. */
-static char *form_unescape(const char *s, size_t n)
-{
-	char *o = sd_xmalloc(n + 1);
-	size_t j = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '+') {
-			o[j++] = ' ';
-		} else if (s[i] == '%') {
-			int hi, lo;
-
-			if (n - i < 3 || (hi = sd_hex_digit(s[i + 1])) < 0 ||
-			    (lo = sd_hex_digit(s[i + 2])) < 0) {
-				free(o);
-				return NULL;
-			}
-			o[j++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			o[j++] = s[i];
-		}
-	}
-	o[j] = '\0';
-	return o;
-}
-
-/* First "data" value of an urlencoded form, or NULL. */
-static char *form_data(const char *body, size_t len)
-{
-	size_t pos = 0;
-
-	while (pos < len) {
-		const char *p = body + pos, *amp = memchr(p, '&', len - pos);
-		size_t pl = amp ? (size_t)(amp - p) : len - pos;
-		const char *eq = memchr(p, '=', pl);
-		size_t kl = eq ? (size_t)(eq - p) : pl;
-		char *key;
-
-		pos += pl + 1;
-		if (pl == 0 || memchr(p, ';', pl))
-			continue;
-		key = form_unescape(p, kl);
-		if (key && !strcmp(key, "data")) {
-			free(key);
-			return form_unescape(eq ? eq + 1 : "",
-					     eq ? pl - kl - 1 : 0);
-		}
-		free(key);
-	}
-	return NULL;
-}
-
-/* {"data": "..."} (Go matches the key case-insensitively). */
-static char *json_data(const char *body, size_t len)
-{
-	json_t *j = json_loadb(body, len, 0, NULL), *v;
-	const char *key;
-	char *out = NULL;
-
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return NULL;
-	}
-	json_object_foreach(j, key, v) {
-		if (!strcasecmp(key, "data") && json_is_string(v)) {
-			out = sd_xstrdup(json_string_value(v));
-			break;
-		}
-	}
-	json_decref(j);
-	return out;
-}
-
-static bool is_tx_hex(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n % 2 || n > HTTP_MAX_TX_HEX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (sd_hex_digit((unsigned char)s[i]) < 0)
-			return false;
-	return true;
-}
-
-static void forward_tx(struct oracle_http *h, const char *body, size_t len,
-		       const char *ctype, struct http_answer *a)
-{
-	char err[SD_ERRLEN] = "", txid[65] = "", q[128];
-	char *data = NULL;
-	size_t ctl = 0;
-	int rc;
-
-	if (ctype) {
-		ctl = strcspn(ctype, ";");
-		while (ctl && (ctype[ctl - 1] == ' ' || ctype[ctl - 1] == '\t'))
-			ctl--;
-	}
-	if (ctl == 16 && !strncasecmp(ctype, "application/json", 16))
-		data = body ? json_data(body, len) : NULL;
-	else if (ctl == 33 &&
-		 !strncasecmp(ctype, "application/x-www-form-urlencoded", 33))
-		data = body ? form_data(body, len) : NULL;
-	if (!data || !*data) {
-		/* upstream: binding "required" failed -> 400, empty body */
-		free(data);
-		a->status = 400;
-		return;
-	}
-	if (!is_tx_hex(data)) {
-		free(data);
-		answer_error(a, 400, "invalid transaction hex");
-		return;
-	}
-	if (!h->hooks.forward_tx) {
-		free(data);
-		answer_error(a, 503, "transaction relay not available");
-		return;
-	}
-	rc = h->hooks.forward_tx(h->hooks.ctx, data, txid, err);
-	free(data);
-	if (rc == SD_OK) {
-		txid[64] = '\0';
-		answer_json(a, 200, http_json_txid(txid));
-		return;
-	}
-	err[SD_ERRLEN - 1] = '\0';
-	sd_log_info("http", "forward_tx_refused", "rc=%s err=%s",
-		    sd_strerror(rc), sd_log_q(q, sizeof(q), err));
-	answer_error(a, rc == SD_ERPC ? 400 : 500,
-		     *err ? err : sd_strerror(rc));
-}
-
 void http_route_answer(struct oracle_http *h, const struct oracle_route *rt,
-		       const char *post_body, size_t post_len,
-		       const char *post_ctype, struct http_answer *a)
+		       struct http_answer *a)
 {
 	switch (rt->id) {
 	case ORACLE_ROUTE_INFO:
@@ -510,9 +519,7 @@ void http_route_answer(struct oracle_http *h, const struct oracle_route *rt,
 	case ORACLE_ROUTE_METRICS:
 		hook_route(h, rt, a);
 		return;
-	case ORACLE_ROUTE_FORWARD_TX:
-		forward_tx(h, post_body, post_len, post_ctype, a);
-		return;
+	case ORACLE_ROUTE_FORWARD_TX: /* http.c */
 	case ORACLE_ROUTE_NONE:
 	case ORACLE_ROUTE_COUNT:
 		break;

@@ -182,6 +182,47 @@ void st_stats_disk_full(struct oracle_index *idx, bool full)
 	pthread_mutex_unlock(&idx->stats_mu);
 }
 
+/* maplock is writer-preferring: a map resize waiting for it holds back
+ * new readers, so a steady stream of overlapping read views cannot starve
+ * growth (and with it indexing).  Then a thread that already holds it
+ * shared must not wait for it again behind a queued resize: map_rdlock
+ * counts this thread's holds (per index) and takes the lock only on the
+ * first. */
+static _Thread_local struct {
+	const struct oracle_index *idx;
+	unsigned n;
+} map_held[4];
+
+static void map_rdlock(struct oracle_index *idx)
+{
+	size_t i, free_i = SIZE_MAX;
+
+	for (i = 0; i < 4; i++) {
+		if (map_held[i].n && map_held[i].idx == idx) {
+			map_held[i].n++;
+			return;
+		}
+		if (!map_held[i].n && free_i == SIZE_MAX)
+			free_i = i;
+	}
+	pthread_rwlock_rdlock(&idx->maplock);
+	if (free_i != SIZE_MAX) {
+		map_held[free_i].idx = idx;
+		map_held[free_i].n = 1;
+	}
+}
+
+static void map_rdunlock(struct oracle_index *idx)
+{
+	for (size_t i = 0; i < 4; i++)
+		if (map_held[i].n && map_held[i].idx == idx) {
+			if (--map_held[i].n == 0)
+				pthread_rwlock_unlock(&idx->maplock);
+			return;
+		}
+	pthread_rwlock_unlock(&idx->maplock); /* untracked (5+ indexes) */
+}
+
 /* Grow the map: exclusive lock so no txn of ours is open. */
 static int grow_map(struct oracle_index *idx)
 {
@@ -283,7 +324,7 @@ int st_write(struct oracle_index *idx, const char *what,
 	if ((rc = oracle_index_flush(idx)) != SD_OK)
 		return rc;
 	for (tries = 0; tries < 64; tries++) {
-		pthread_rwlock_rdlock(&idx->maplock);
+		map_rdlock(idx);
 		rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
 		if (rc == 0) {
 			rc = fn(idx, txn, arg);
@@ -292,7 +333,7 @@ int st_write(struct oracle_index *idx, const char *what,
 			else
 				mdb_txn_abort(txn);
 		}
-		pthread_rwlock_unlock(&idx->maplock);
+		map_rdunlock(idx);
 		if (rc == 0) {
 			st_outmap_commit(&idx->om);
 			st_stats_disk_full(idx, false);
@@ -327,7 +368,7 @@ static void pending_abort(struct oracle_index *idx)
 		return;
 	mdb_txn_abort(idx->wtxn);
 	idx->wtxn = NULL;
-	pthread_rwlock_unlock(&idx->maplock);
+	map_rdunlock(idx);
 	pending_lost(idx);
 }
 
@@ -339,11 +380,11 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 	int rc;
 
 	if (!idx->wtxn) {
-		pthread_rwlock_rdlock(&idx->maplock);
+		map_rdlock(idx);
 		rc = mdb_txn_begin(idx->env, NULL, 0, &idx->wtxn);
 		if (rc) {
 			idx->wtxn = NULL;
-			pthread_rwlock_unlock(&idx->maplock);
+			map_rdunlock(idx);
 			rc = write_failed(idx, what, rc);
 			return rc == 1 ? SD_EDB : rc;
 		}
@@ -372,7 +413,7 @@ int oracle_index_flush(struct oracle_index *idx)
 	t0 = sd_mono_ns();
 	rc = mdb_txn_commit(idx->wtxn);
 	idx->wtxn = NULL;
-	pthread_rwlock_unlock(&idx->maplock);
+	map_rdunlock(idx);
 	if (rc != 0) {
 		pending_lost(idx);      /* the txn is gone either way */
 		rc = write_failed(idx, "commit", rc);
@@ -402,11 +443,11 @@ int st_read_begin(struct oracle_index *idx, MDB_txn **txn)
 	int rc, tries;
 
 	for (tries = 0; tries < 8; tries++) {
-		pthread_rwlock_rdlock(&idx->maplock);
+		map_rdlock(idx);
 		rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, txn);
 		if (rc == 0)
 			return SD_OK;
-		pthread_rwlock_unlock(&idx->maplock);
+		map_rdunlock(idx);
 		if (rc != MDB_MAP_RESIZED || adopt_map(idx) != 0)
 			break;
 	}
@@ -418,7 +459,7 @@ int st_read_begin(struct oracle_index *idx, MDB_txn **txn)
 void st_read_end(struct oracle_index *idx, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&idx->maplock);
+	map_rdunlock(idx);
 }
 
 struct open_arg {
@@ -563,10 +604,15 @@ int oracle_index_open(const struct oracle_config *cfg,
 	idx->cfg.network = idx->network;
 	idx->flags = cfg_flags(cfg);
 	idx->tip_height = -1;
-	/* reader-preferring (glibc default): a thread inside a read view
-	 * may take the lock shared again (e.g. oracle_index_tip) without
-	 * deadlocking against a waiting map resize; resizes are rare. */
-	pthread_rwlock_init(&idx->maplock, NULL);
+	{	/* writer-preferring: see map_rdlock */
+		pthread_rwlockattr_t ra;
+
+		pthread_rwlockattr_init(&ra);
+		pthread_rwlockattr_setkind_np(
+			&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&idx->maplock, &ra);
+		pthread_rwlockattr_destroy(&ra);
+	}
 	pthread_mutex_init(&idx->stats_mu, NULL);
 	pthread_mutex_init(&idx->mp_mu, NULL);
 	plen = strlen(cfg->datadir) + sizeof("/index");

@@ -1,11 +1,12 @@
 /* daemon.c - wiring and lifecycle (daemon.h).
  *
- * Threads: main runs the follower (which calls back into the index and the
- * mempool code, one event at a time); a signal thread waits in sigwait()
- * for INT/TERM (stop the follower) and HUP (reopen the log file); the HTTP
- * server and the status poller have their own.  All signals are blocked
- * before any thread starts, so no handler ever runs in a random thread and
- * nothing async-signal-unsafe happens in a handler.
+ * Threads: main runs the follower (which calls back into the index, one
+ * event at a time, and queues ZMQ rawtx for the mempool thread, which does
+ * all mempool node traffic and tweak work); a signal thread waits in
+ * sigwait() for INT/TERM (stop the follower) and HUP (reopen the log file);
+ * the HTTP server and the status poller have their own.  All signals are
+ * blocked before any thread starts, so no handler ever runs in a random
+ * thread and nothing async-signal-unsafe happens in a handler.
  */
 #include "daemon.h"
 
@@ -77,9 +78,9 @@ static int cb_flush(void *ctx)
 	struct daemon *d = ctx;
 	int rc = oracle_index_flush(d->idx);
 
-	/* After the commit (the block is served already): drop the mempool
-	 * tweaks the new tip conflicted out, one getrawmempool round trip
-	 * the block does not wait for. */
+	/* After the commit (the block is served already): have the mempool
+	 * thread drop the tweaks the new tip conflicted out (getrawmempool
+	 * there; nothing here waits for it). */
 	if (rc == SD_OK && d->prune_due) {
 		d->prune_due = false;
 		sd_mempool_prune(d->mempool);
@@ -176,6 +177,8 @@ static int cb_connect(void *ctx, const struct rpc_block *b)
 	}
 	if (rc != SD_OK || !d->mempool)
 		return rc;
+	/* the connect took the block's txs out of the mempool table */
+	sd_mempool_note_change(d->mempool);
 	/* At the tip (never during the initial sync): prune the mempool
 	 * tweaks once the block is committed (cb_flush).  Those it confirmed
 	 * left with the connect already. */
@@ -197,7 +200,9 @@ static void cb_mempool_tx(void *ctx, const struct rpc_block *txblk,
 {
 	struct daemon *d = ctx;
 
-	(void)txblk; /* re-parsed: we need a block we may attach prevouts to */
+	/* Only queued here (bounded, drops counted): the mempool thread
+	 * re-parses it and asks the node for its prevouts. */
+	(void)txblk;
 	if (d->mempool)
 		sd_mempool_tx(d->mempool, raw, raw_len);
 }
@@ -225,28 +230,51 @@ static int hook_metrics(void *ctx, char **body, size_t *len)
 	return sd_status_metrics(d->status, body, len);
 }
 
-/* sendrawtransaction through the node (upstream posts to a public site). */
-static int hook_forward_tx(void *ctx, const char *hex, char txid_hex[65],
-			   char *err)
+/* sendrawtransaction through the node (upstream posts to a public site).
+ * Runs on oracle/http's forward workers, never on an HTTP thread: one
+ * client (keep-alive curl handle) per worker, made on its first relay
+ * with the server's short timeout; calls on one worker never overlap, so
+ * there is no lock.  oracle/http logs the outcome (rate limited). */
+static struct rpc_client *fwd_clients[ORACLE_HTTP_MAX_FORWARD_WORKERS];
+
+static void rpc_config_of(const struct sd_config *cfg, struct rpc_config *rc,
+			  long timeout_ms);
+
+static int hook_forward_tx(void *ctx, unsigned worker, long timeout_ms,
+			   const char *hex, char txid_hex[65], char *err)
 {
 	struct daemon *d = ctx;
-	json_t *params = json_pack("[s]", hex);
-	char *pj = params ? json_dumps(params, JSON_COMPACT) : NULL;
-	char *res = NULL;
+	json_t *params;
+	char *pj, *res = NULL;
 	int code = 0, rc;
 	json_t *j;
 
+	if (worker >= ORACLE_HTTP_MAX_FORWARD_WORKERS)
+		return SD_EINVAL;
+	if (!fwd_clients[worker]) {
+		struct rpc_config rcfg;
+
+		rpc_config_of(d->cfg, &rcfg, timeout_ms);
+		rc = rpc_client_new(&rcfg, &fwd_clients[worker]);
+		if (rc != SD_OK) {
+			snprintf(err, SD_ERRLEN, "node unavailable: %s",
+				 sd_strerror(rc));
+			return rc;
+		}
+	}
+	params = json_pack("[s]", hex);
+	pj = params ? json_dumps(params, JSON_COMPACT) : NULL;
 	json_decref(params);
 	if (!pj) {
 		snprintf(err, SD_ERRLEN, "bad transaction hex");
 		return SD_EINVAL;
 	}
-	pthread_mutex_lock(&d->fwd_mu);
-	rc = rpc_call(d->fwd, "sendrawtransaction", pj, &res, &code, err);
-	pthread_mutex_unlock(&d->fwd_mu);
+	rc = rpc_call(fwd_clients[worker], "sendrawtransaction", pj, &res,
+		      &code, err);
 	free(pj);
 	if (rc != SD_OK) {
-		/* oracle/http logs the refusal with this message */
+		/* the node's own refusal is passed on; nothing about how
+		 * it is reached (host, port, curl's text) */
 		if (rc != SD_ERPC)
 			snprintf(err, SD_ERRLEN, "node unavailable: %s",
 				 sd_strerror(rc));
@@ -261,8 +289,16 @@ static int hook_forward_tx(void *ctx, const char *hex, char txid_hex[65],
 	}
 	memcpy(txid_hex, json_string_value(j), 65);
 	json_decref(j);
-	sd_log_info("daemon", "forward_tx", "txid=%s", txid_hex);
 	return SD_OK;
+}
+
+static void hook_forward_tx_release(void *ctx, unsigned worker)
+{
+	(void)ctx;
+	if (worker >= ORACLE_HTTP_MAX_FORWARD_WORKERS)
+		return;
+	rpc_client_free(fwd_clients[worker]);
+	fwd_clients[worker] = NULL;
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -394,6 +430,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	struct rpc_follower_config fcfg = {0};
 	struct rpc_follower_cb cb = {0};
 	struct rpc_config rpc_main, rpc_status;
+	struct sd_mempool_limits mp_lim = {0};
 	sigset_t set = handled_signals();
 	pthread_t sig_thread;
 	char err[SD_ERRLEN] = "", q[300], q2[100], qe[40];
@@ -457,9 +494,17 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 					      (unsigned)n : GROUP_COMMIT_BLOCKS);
 	}
 
+	{
+		/* env SIGNETD_MEMPOOL_QUEUE_TXS: for tests (load shedding);
+		 * the other bounds are compiled-in defaults (mempool.h) */
+		const char *qt = getenv("SIGNETD_MEMPOOL_QUEUE_TXS");
+		long n = qt ? strtol(qt, NULL, 10) : 0;
+
+		mp_lim.queue_txs = n >= 1 && n <= 1000000 ? (size_t)n : 0;
+	}
 	rc = rpc_client_new(&rpc_main, &d.fwd);
 	if (rc == SD_OK)
-		rc = sd_mempool_new(&rpc_main, d.idx, &d.mempool);
+		rc = sd_mempool_new(&rpc_main, d.idx, &mp_lim, &d.mempool);
 	if (rc == SD_OK)
 		rc = sd_status_new(cfg, &rpc_status, 2000, &d.status);
 	if (rc != SD_OK) {
@@ -492,6 +537,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 		goto out;
 	}
 	sd_status_attach(d.status, d.idx, d.fol);
+	sd_status_attach_mempool(d.status, d.mempool);
 
 	/* First node poll before the first HTTP answer: /health is never
 	 * "down" just because it asked too early. */
@@ -511,6 +557,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	hooks.health_json = hook_health;
 	hooks.metrics_text = hook_metrics;
 	hooks.forward_tx = hook_forward_tx;
+	hooks.forward_tx_release = hook_forward_tx_release;
 	err[0] = '\0';
 	rc = oracle_http_start(&hcfg, d.idx, &hooks, &d.http, err);
 	if (rc != SD_OK) {
