@@ -42,7 +42,24 @@ struct sd_config {
 	int64_t health_max_index_lag; /* blocks */
 	int64_t http_threads;
 	int64_t http_max_connections;
-	int64_t http_max_connections_per_ip;
+	int64_t http_max_connections_per_ip; /* 0 auto, -1 none */
+	int64_t http_request_timeout;      /* seconds, headers + body */
+	int64_t http_forward_workers;
+	int64_t http_forward_queue;
+	int64_t http_forward_timeout_ms;
+	int64_t http_forward_rate_per_min;
+	int64_t http_forward_burst;
+	bool http_forward_cors;
+	int64_t mempool_queue_txs;
+	int64_t mempool_queue_bytes;
+	int64_t mempool_max_tx_bytes;
+	int64_t mempool_max_inputs;
+	int64_t mempool_max_outputs;
+	int64_t mempool_max_parents;
+	int64_t mempool_max_fetch_bytes;
+	int64_t mempool_max_tweaks;
+	int64_t mempool_cache_bytes;
+	int64_t mempool_prune_interval_s;
 };
 
 /* Fill c with every default.  Free with sd_config_free(). */

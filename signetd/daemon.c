@@ -464,6 +464,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 		    "version=%s datadir=%s chain=%s host=%s", SIGNETD_VERSION,
 		    sd_log_q(q, sizeof(q), datadir), cfg->chain,
 		    sd_log_q(q2, sizeof(q2), cfg->host));
+	sd_config_log_warnings(cfg); /* after the log file: it gets them too */
 
 	rpc_config_of(cfg, &rpc_main, 30000);
 	rpc_config_of(cfg, &rpc_status, 5000);
@@ -494,14 +495,16 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 					      (unsigned)n : GROUP_COMMIT_BLOCKS);
 	}
 
-	{
-		/* env SIGNETD_MEMPOOL_QUEUE_TXS: for tests (load shedding);
-		 * the other bounds are compiled-in defaults (mempool.h) */
-		const char *qt = getenv("SIGNETD_MEMPOOL_QUEUE_TXS");
-		long n = qt ? strtol(qt, NULL, 10) : 0;
-
-		mp_lim.queue_txs = n >= 1 && n <= 1000000 ? (size_t)n : 0;
-	}
+	mp_lim.queue_txs = (size_t)cfg->mempool_queue_txs;
+	mp_lim.queue_bytes = (size_t)cfg->mempool_queue_bytes;
+	mp_lim.max_tx_bytes = (size_t)cfg->mempool_max_tx_bytes;
+	mp_lim.max_inputs = (size_t)cfg->mempool_max_inputs;
+	mp_lim.max_outputs = (size_t)cfg->mempool_max_outputs;
+	mp_lim.max_parents = (size_t)cfg->mempool_max_parents;
+	mp_lim.max_fetch_bytes = (size_t)cfg->mempool_max_fetch_bytes;
+	mp_lim.map_entries = (size_t)cfg->mempool_max_tweaks;
+	mp_lim.cache_bytes = (size_t)cfg->mempool_cache_bytes;
+	mp_lim.prune_s = (unsigned)cfg->mempool_prune_interval_s;
 	rc = rpc_client_new(&rpc_main, &d.fwd);
 	if (rc == SD_OK)
 		rc = sd_mempool_new(&rpc_main, d.idx, &mp_lim, &d.mempool);
@@ -549,8 +552,16 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	hcfg.host = cfg->host;
 	hcfg.threads = (unsigned)cfg->http_threads;
 	hcfg.max_connections = (unsigned)cfg->http_max_connections;
-	hcfg.max_connections_per_ip =
+	hcfg.max_connections_per_ip = cfg->http_max_connections_per_ip < 0 ?
+		ORACLE_HTTP_NO_IP_CAP :
 		(unsigned)cfg->http_max_connections_per_ip;
+	hcfg.request_timeout_s = (unsigned)cfg->http_request_timeout;
+	hcfg.forward_workers = (unsigned)cfg->http_forward_workers;
+	hcfg.forward_queue = (unsigned)cfg->http_forward_queue;
+	hcfg.forward_timeout_ms = (unsigned)cfg->http_forward_timeout_ms;
+	hcfg.forward_rate_per_min = (unsigned)cfg->http_forward_rate_per_min;
+	hcfg.forward_burst = (unsigned)cfg->http_forward_burst;
+	hcfg.forward_cors = cfg->http_forward_cors;
 	hcfg.immutable_depth = (unsigned)cfg->immutable_depth;
 	hooks.ctx = &d;
 	hooks.status_json = hook_status;

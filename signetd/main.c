@@ -184,7 +184,6 @@ int main(int argc, char **argv)
 		rc = SD_EXIT_OK;
 		goto out;
 	}
-	sd_config_log_warnings(&cfg);
 	rc = sd_daemon_run(&cfg, datadir);
 out:
 	sd_config_free(&cfg);

@@ -136,7 +136,7 @@ def test_rawtx_flood_is_shed_not_queued(bitcoind, signetd_factory):
     counted and the blocks keep coming at once."""
     node = bitcoind
     node.generate(110)
-    s = signetd_factory(node, env={"SIGNETD_MEMPOOL_QUEUE_TXS": "2"}).start()
+    s = signetd_factory(node, config={"mempool_queue_txs": 2}).start()
     s.wait_synced(110)
     s.wait_for_log("msg=zmq_connected topic=rawtx")
     time.sleep(0.5)
