@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # install-deps.sh - the Debian 12 packages signetd needs to build, test and run.
-# Usage: contrib/install-deps.sh [--runtime-only]   (needs root or sudo)
+# Usage: contrib/install-deps.sh [--build-only | --runtime-only] [EXTRA_PKG...]
+#   (default) everything to build, fuzz and test; --build-only: what the
+#   compiler needs (the image's build stage); --runtime-only: the shared
+#   libraries signetd links (the image's runtime stage).  EXTRA_PKG are
+#   installed in the same apt run.  Needs root or sudo.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-build=(build-essential cmake pkg-config clang libclang-rt-14-dev
+build=(build-essential cmake pkg-config
        libzmq3-dev libsecp256k1-dev libcurl4-openssl-dev libjansson-dev
-       liblmdb-dev lmdb-utils libssl-dev libmicrohttpd-dev zlib1g-dev)
-test=(python3 python3-pytest python3-zmq python3-yaml nginx-light prometheus
+       liblmdb-dev libssl-dev libmicrohttpd-dev zlib1g-dev)
+test=(clang libclang-rt-14-dev lmdb-utils
+      python3 python3-pytest python3-zmq python3-yaml nginx-light prometheus
       wrk curl ca-certificates valgrind systemd)
 pkgs=("${build[@]}" "${test[@]}")
-if [ "${1:-}" = "--runtime-only" ]; then
-  pkgs=(libzmq5 libsecp256k1-1 libcurl4 libjansson4 liblmdb0 libssl3
-        libmicrohttpd12 zlib1g)
-fi
+case "${1:-}" in
+  --runtime-only)
+    pkgs=(libzmq5 libsecp256k1-1 libcurl4 libjansson4 liblmdb0 libssl3
+          libmicrohttpd12 zlib1g)
+    shift ;;
+  --build-only) pkgs=("${build[@]}"); shift ;;
+esac
+pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

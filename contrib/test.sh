@@ -3,12 +3,15 @@
 #
 #   contrib/test.sh            # what README and CI run
 #
-# 1. apt packages (contrib/install-deps.sh) and a real bitcoind
+# 1. apt packages (contrib/install-deps.sh, contrib/container.sh install) and a real bitcoind
 #    (contrib/get-bitcoind.sh .deps/bitcoin, unless $BITCOIND is set);
 # 2. a gcc -Werror build, unit tests;
 # 3. an ASan+UBSan build, the whole suite: unit, fuzz corpus replay,
-#    integration tests against real bitcoind, nginx, promtool;
-# 4. a clang libFuzzer build: each fuzz target runs $FUZZ_SECONDS (10) s.
+#    integration tests against real bitcoind, nginx, promtool, and the
+#    LeCoffre stack with podman + docker-compose (integration.stack);
+# 4. the integration tests again with the clock 400 days ahead
+#    (tests/clock/ahead.sh: libfaketime);
+# 5. a clang libFuzzer build: each fuzz target runs $FUZZ_SECONDS (10) s.
 # A test that cannot run (no bitcoind, no nginx) fails; nothing skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +19,10 @@ top=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 contrib/install-deps.sh
+# podman, buildah, docker-compose, mmdebstrap...: the stack test
+# (tests/integration/test_stack.py) builds the image and runs the LeCoffre
+# compose stack; it makes the Debian base images itself when missing
+contrib/container.sh install
 if [ -z "${BITCOIND:-}" ]; then
   contrib/get-bitcoind.sh "$top/.deps/bitcoin"
   export BITCOIND="$top/.deps/bitcoin/bin/bitcoind"
@@ -33,9 +40,13 @@ echo "== build (ASan+UBSan) + full suite"
 cmake -S . -B build/asan -DSIGNETD_WERROR=ON -DSIGNETD_SANITIZE=address,undefined \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build/asan -j"$jobs"
-export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build/asan --no-tests=error --output-on-failure -j"$jobs" --timeout 1500 "$@"
+echo "== integration tests again, every clock ${CLOCK_OFFSET:-+400 days} ahead (libfaketime)"
+# Recorded chains age and thresholds drift: the suite must pass next year.
+# (The stack test runs podman, whose own clock checks faketime upsets.)
+tests/clock/ahead.sh build/asan -L integration -E 'integration.stack' -j"$jobs" --timeout 1500 "$@"
 echo "== fuzz (clang libFuzzer + ASan/UBSan): every target fuzzes ${FUZZ_SECONDS:-10} s"
 CC=clang cmake -S . -B build/fuzz -DSIGNETD_WERROR=ON -DSIGNETD_FUZZ=ON \
   -DSIGNETD_SANITIZE=address,undefined -DSIGNETD_INTEGRATION_TESTS=OFF \

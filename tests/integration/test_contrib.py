@@ -1,9 +1,9 @@
-"""contrib/: the Dockerfile, compose fragment, Promtail, Grafana and
-validate-deployment.sh, checked against the real daemon and a real bitcoind.
-
-Docker cannot run here, so the Dockerfile is checked piece by piece: what it
-COPYs exists and is enough to build signetd, its ENTRYPOINT+CMD start the
-daemon, and its HEALTHCHECK command tells a healthy daemon from a stopped one.
+"""contrib/: the Dockerfile, compose override, entrypoint, Promtail, Grafana
+and validate-deployment.sh, checked piece by piece against the real daemon
+and a real bitcoind: what the Dockerfile COPYs exists and builds signetd, its
+ENTRYPOINT+CMD start the daemon, its HEALTHCHECK tells a healthy daemon from
+a stopped one.  tests/integration/test_stack.py builds and runs the image
+itself, with the override on the node's compose file.
 """
 import fnmatch
 import json
@@ -38,6 +38,8 @@ def _scalar(v):
         return v[1:-1]
     if v == "{}":
         return {}
+    if v in ("true", "false"):
+        return v == "true"
     if v.startswith("["):
         return [_scalar(x) for x in v[1:-1].split(",") if x.strip()]
     return int(v) if re.fullmatch(r"-?[0-9]+", v) else v
@@ -146,15 +148,36 @@ def test_dockerfile_shape():
     froms = [r for i, r in ins if i == "FROM"]
     assert len(froms) == 2 and froms[0].startswith("debian:bookworm ") \
         and froms[1] == "debian:bookworm-slim", froms
-    users = [r for i, r in ins if i == "USER"]
-    assert users and users[-1] not in ("root", "0"), users
+    # starts as root: the entrypoint fixes volume owners, then drops to 10001
+    assert not [r for i, r in ins if i == "USER"]
     assert ("EXPOSE", "8000") in ins
     assert ("VOLUME", '["/data"]') in ins
-    assert exec_form("ENTRYPOINT") == ["signetd"]
+    assert exec_form("ENTRYPOINT") == ["/usr/bin/tini", "--", "signetd-entrypoint"]
     assert exec_form("CMD") == ["-datadir", "/data"]
-    runs = " ".join(r for i, r in ins if i == "RUN")
-    assert "contrib/install-deps.sh" in runs and "--runtime-only" in runs
-    assert "signet-miner" in runs  # the miner's argv[0] symlink
+    envs = [r for i, r in ins if i == "ENV"]
+    assert envs.count("DEBIAN_FRONTEND=noninteractive") == 2, envs  # both stages
+    runs = [r for i, r in ins if i == "RUN"]
+    # the build stage installs the compiler packages only (no clang, valgrind...)
+    assert "contrib/install-deps.sh --build-only" in runs[0], runs[0]
+    assert "--runtime-only" in runs[2] and "tini" in runs[2], runs[2]
+    assert "groupadd --gid 10001 signetd" in runs[2]
+    assert "useradd --uid 10001 --gid 10001" in runs[2] and "--system" not in runs[2]
+    for d in ("/var/log/blindbit", "/var/log/miner"):
+        assert d in runs[2]
+    assert "signet-miner" in runs[1]  # the miner's argv[0] symlink
+    copies = [r for i, r in ins if i == "COPY"]
+    assert "contrib/entrypoint.sh /usr/local/bin/signetd-entrypoint" in copies
+
+
+def test_install_deps_build_only_is_the_compilers():
+    """--build-only (the image's build stage) installs no test tools."""
+    r = subprocess.run(["bash", "-c", 'source <(sed -n "/^build=/,/^pkgs=/p" '
+                        f'{CONTRIB}/install-deps.sh); echo "${{build[@]}}"'],
+                       capture_output=True, text=True, timeout=30)
+    build = r.stdout.split()
+    assert "cmake" in build and "libsecp256k1-dev" in build, r
+    for p in ("clang", "valgrind", "prometheus", "nginx-light", "wrk", "python3-pytest"):
+        assert p not in build, p
 
 
 def test_dockerfile_copies_exist_and_are_not_ignored():
@@ -212,11 +235,15 @@ def compose():
     return load_yaml(os.path.join(CONTRIB, "docker-compose.yml"))
 
 
-def env_example():
+def env_example(documented=False):
+    """The KEY=value lines of env.example; with documented=True also the
+    commented-out #KEY=value ones (optional settings, shown with a value)."""
     out = {}
     with open(os.path.join(CONTRIB, "env.example")) as f:
         for ln in f:
             ln = ln.strip()
+            if documented and re.match(r"^#[A-Z][A-Z0-9_]*=", ln):
+                ln = ln[1:]
             if ln and not ln.startswith("#"):
                 k, _, v = ln.partition("=")
                 out[k] = v
@@ -224,7 +251,7 @@ def env_example():
 
 
 def interpolate(text, env):
-    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?err} and $$."""
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err} and $$."""
     def sub(m):
         if m.group(0) == "$$":
             return "$"
@@ -232,10 +259,12 @@ def interpolate(text, env):
         v = env.get(name, "")
         if op == ":-" and not v:
             return arg
+        if op == "-" and name not in env:
+            return arg
         if op == ":?" and not v:
             raise AssertionError(f"{name} required: {arg}")
         return v
-    return re.sub(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}", sub, text)
+    return re.sub(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|-|:\?)([^}]*))?\}", sub, text)
 
 
 def compose_vars():
@@ -257,43 +286,72 @@ def config_keys():
 
 
 def oracle_env(extra=None):
-    """blindbit-oracle's environment as compose would pass it with env.example."""
-    svc = compose()["services"]["blindbit-oracle"]
+    """The blindbit service's environment as compose passes it with env.example
+    appended to .env.master (extra: SIGNETD_* settings of the operator)."""
+    svc = compose()["services"]["blindbit"]
     env = env_example()
     env.update(extra or {})
     return {k: interpolate(str(v), env) for k, v in svc["environment"].items()}
 
 
 def test_compose_structure():
+    """(1, 2, 6, 7, 8, 11, 12, 13) The override uses the node's names and
+    replaces its services; it does not repeat what would duplicate or reset
+    the node's declarations (ports, top-level volumes/networks)."""
     d = compose()
-    svc = d["services"]["blindbit-oracle"]
-    assert any(str(p).endswith(":8000:8000") or str(p) == "8000:8000"
-               for p in svc["ports"]), svc["ports"]
+    assert set(d["services"]) == {"blindbit", "signet_miner"}, d["services"]
+    assert set(d) == {"services", "secrets"}, set(d)
+    svc = d["services"]["blindbit"]
+    assert svc["container_name"] == "blindbit-oracle"
+    assert "ports" not in svc  # the node's "8000:8000" stays, once
+    assert svc["entrypoint"] == exec_form("ENTRYPOINT")
+    assert svc["command"] == exec_form("CMD")
+    assert svc["depends_on"] == ["bitcoin"]
+    assert svc["labels"]["com.centurylinklabs.watchtower.enable"] == "false"
+    assert "/health" in svc["healthcheck"]["test"][1]
     assert any(v.endswith(":/data") for v in svc["volumes"]), svc["volumes"]
     # paths are relative to the node stack's folder; SIGNETD_SRC = this repo
     assert svc["build"]["dockerfile"] == "contrib/Dockerfile"
     ctx = interpolate(svc["build"]["context"], {"SIGNETD_SRC": REPO})
     assert os.path.samefile(ctx, REPO), ctx
     env = oracle_env()
-    assert env["RPC_ENDPOINT"] == "http://bitcoind:38332"
-    assert env["ZMQ_HASHBLOCK"] == "tcp://bitcoind:29000"
-    assert env["ZMQ_RAWTX"] == "tcp://bitcoind:29001"
+    assert env["RPC_ENDPOINT"] == "http://bitcoin:38332"
+    assert env["ZMQ_HASHBLOCK"] == "tcp://bitcoin:29000"
+    assert env["ZMQ_RAWTX"] == "tcp://bitcoin:29001"
+    assert env["COOKIE_PATH"] == "/bitcoin/signet/.cookie"
     assert env["HOST"].endswith(":8000")
-    assert env["LOG_FILE"].startswith("/var/log/blindbit-oracle/")
-    assert any(v.endswith(":/var/log/blindbit-oracle") for v in svc["volumes"])
-    for net in svc["networks"]:
-        assert net in d["networks"]
+    assert env["TWEAKS_CUT_THROUGH_WITH_DUST_FILTER"] == "1"
+    assert env["LOG_FILE"].startswith("/var/log/blindbit/")
+    vols = [interpolate(v, env_example()) for v in svc["volumes"]]
+    assert "./logs/blindbit:/var/log/blindbit" in vols
+    assert "bitcoin_data:/bitcoin:ro" in vols
+    # empty SIGNETD_COOKIE_PATH (user/password instead) stays empty
+    assert oracle_env({"SIGNETD_COOKIE_PATH": ""})["COOKIE_PATH"] == ""
     miner = d["services"]["signet_miner"]
     assert miner["profiles"] == ["signet_miner"]
-    assert "bitcoind:38332" in interpolate(miner["environment"]["RPC_URL"], {})
-    # every variable the fragment uses is documented in env.example
-    missing = compose_vars() - set(env_example())
+    assert miner["healthcheck"] == {"disable": True}
+    assert miner["labels"]["com.centurylinklabs.watchtower.enable"] == "false"
+    assert miner["entrypoint"] == exec_form("ENTRYPOINT")
+    menv = {k: interpolate(str(v), env_example()) for k, v in miner["environment"].items()}
+    assert menv["RPC_URL"] == "http://bitcoin:38332"
+    assert menv["RPC_COOKIE"] == "/bitcoin/signet/.cookie"
+    assert menv["MINER_LOG_FILE"].startswith("/var/log/miner/")
+    assert "./logs/miner:/var/log/miner" in miner["volumes"]
+    for net in svc["networks"] + miner["networks"]:
+        assert net == "btcnet"
+    # every variable is ours (SIGNETD_*) and documented in env.example
+    used = compose_vars()
+    assert all(v.startswith("SIGNETD_") for v in used), sorted(used)
+    missing = used - set(env_example(documented=True))
     assert not missing, f"not in env.example: {sorted(missing)}"
+    # nothing required is left blank: a blank line there would be read as set
+    for k, v in env_example().items():
+        assert v != "", f"env.example: {k}= is blank (comment it out, or give it a value)"
 
 
 def test_compose_env_keys_are_daemon_keys(tmp_path):
     """Each env var of the service is a config key, and the daemon takes the
-    values compose passes (HOST, RPC_ENDPOINT ... as --print-config shows)."""
+    values compose passes (an empty one leaves the key to the file/default)."""
     keys = config_keys()
     env = oracle_env()
     for k in env:
@@ -304,25 +362,31 @@ def test_compose_env_keys_are_daemon_keys(tmp_path):
                        capture_output=True, text=True, timeout=30, env=e)
     assert r.returncode == 0, r.stderr
     printed = dict(re.findall(r'^([a-z_]+)\s*=\s*"?([^"\n]*)"?', r.stdout, re.M))
-    for k in ("host", "chain", "rpc_endpoint", "zmq_hashblock", "zmq_rawtx",
-              "log_file", "block_source", "health_max_tip_age"):
+    for k in ("host", "chain", "rpc_endpoint", "cookie_path", "zmq_hashblock",
+              "zmq_rawtx", "log_file"):
         assert printed.get(k) == env[k.upper()], (k, printed.get(k), r.stdout)
+    assert printed["tweaks_cut_through_with_dust_filter"] in ("1", "true")
+    # the empty ones are the daemon's defaults
+    assert printed["block_source"] == "auto" and printed["health_max_tip_age"] == "3600"
 
 
 def test_miner_options_known():
-    """The miner service's command uses options the miner accepts."""
+    """The miner service's command uses options the miner accepts, and its
+    environment names the miner (or the entrypoint) reads."""
     miner = compose()["services"]["signet_miner"]
     r = subprocess.run([signetd_bin(), "miner", "--help"], capture_output=True,
                        text=True, timeout=30)
     usage = r.stdout + r.stderr
     assert "generate" in usage and "--ongoing" in usage, usage
     cmd = [interpolate(str(c), {}) for c in miner["command"]]
-    assert cmd[0] == "generate"
-    for c in cmd[1:]:
+    assert cmd[:2] == ["miner", "generate"]
+    for c in cmd[2:]:
         opt = c.split("=", 1)[0]
         assert opt in usage, f"{opt} not in the miner's usage"
+    with open(os.path.join(CONTRIB, "entrypoint.sh")) as f:
+        entry = f.read()
     for k in miner["environment"]:
-        assert k in usage or k.startswith("RPC_"), k
+        assert k in usage or k.startswith("RPC_") or k in entry, k
 
 
 def test_signet_miner_symlink_dispatch(tmp_path):
@@ -341,34 +405,46 @@ def dashboard():
 
 
 def test_grafana_dashboard():
+    """(9) The stack's "Bitcoin & Miner" (uid bitcoin-miner) on Loki alone."""
     d = dashboard()
-    assert d["title"] == "Bitcoin & Miner"
+    assert d["title"] == "Bitcoin & Miner" and d["uid"] == "bitcoin-miner"
+    assert [v["query"] for v in d["templating"]["list"] if v["type"] == "datasource"] == ["loki"]
     titles = [p["title"] for p in d["panels"]]
-    for t in ("New blocks", "Mined blocks", "Chain errors", "Index lag",
-              "Tip age", "HTTP rates"):
+    for t in ("New blocks", "Mined blocks", "Chain errors"):
         assert t in titles, titles
+    for p in d["panels"]:
+        assert p["datasource"]["type"] == "loki", p["title"]
+        for t in p["targets"]:
+            assert t["datasource"]["type"] == "loki", p["title"]
     exprs = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in d["panels"]}
-    assert 'msg="block_connected"' in exprs["New blocks"]
-    assert 'msg="block_mined"' in exprs["Mined blocks"]
+    assert "msg=block_connected" in exprs["New blocks"]
+    assert "msg=block_mined" in exprs["Mined blocks"]
     assert 'level="error"' in exprs["Chain errors"] and "zmq_gap" in exprs["Chain errors"]
     ids = [p["id"] for p in d["panels"]]
     assert len(ids) == len(set(ids))
 
 
-def prom_exprs():
-    return [t["expr"] for p in dashboard()["panels"] for t in p["targets"]
-            if p["datasource"]["type"] == "prometheus"]
-
-
-def test_grafana_promql_parses(tmp_path):
-    rules = {"groups": [{"name": "dash", "rules": [
-        {"record": f"dash:expr{i}", "expr": e.replace("$__rate_interval", "5m")}
-        for i, e in enumerate(prom_exprs())]}]}
-    f = tmp_path / "rules.yml"
-    f.write_text(json.dumps(rules))  # JSON is YAML
-    r = subprocess.run(["promtool", "check", "rules", str(f)], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
+def test_grafana_events_are_logged_by_the_code():
+    """Every event name the dashboard counts is one the C sources log."""
+    logged = set()
+    for mod in ("signetd", "oracle", "rpc", "miner"):
+        for dirpath, _, files in os.walk(os.path.join(REPO, mod)):
+            for fn in files:
+                if fn.endswith(".c"):
+                    with open(os.path.join(dirpath, fn)) as f:
+                        text = f.read()
+                    # sd_log_*(mod, "event", ...), the event possibly chosen
+                    # by a ?: of literals: every literal of those calls
+                    for call in re.findall(r'sd_log_(?:info|warn|error|debug)\((.*?)\);',
+                                           text, re.S):
+                        logged |= set(re.findall(r'"([a-z_]+)"', call))
+    assert "block_connected" in logged and "block_mined" in logged, sorted(logged)
+    text = " ".join(t["expr"] for p in dashboard()["panels"] for t in p["targets"])
+    names = set(re.findall(r'msg=([a-z_]+)', text))
+    for alt in re.findall(r'msg=~"([a-z_|]+)"', text):
+        names |= set(alt.split("|"))
+    assert names, text
+    assert not names - logged, sorted(names - logged)
 
 
 def promtail():
@@ -376,15 +452,22 @@ def promtail():
 
 
 def test_promtail_config():
+    """(6, 11) Promtail reads logs/blindbit and logs/miner (the node's folders),
+    its regex takes our logfmt lines, positions are not in /tmp."""
     p = promtail()
+    assert not p["positions"]["filename"].startswith("/tmp/")
     sc = p["scrape_configs"][0]
     stages = sc["pipeline_stages"]
-    assert "logfmt" in stages[0]
+    rx = re.compile(stages[0]["regex"]["expression"])
     labels = next(s["labels"] for s in stages if "labels" in s)
-    assert set(labels) <= {"level", "mod", "msg"}, labels
-    paths = [t["labels"]["__path__"] for t in sc["static_configs"]]
-    log_file = oracle_env()["LOG_FILE"]
-    assert any(fnmatch.fnmatch(log_file, g) for g in paths), (log_file, paths)
+    assert set(labels) <= {"level", "mod"}, labels
+    paths = {t["labels"]["job"]: t["labels"]["__path__"] for t in sc["static_configs"]}
+    assert fnmatch.fnmatch(oracle_env()["LOG_FILE"], paths["blindbit"]), paths
+    miner = compose()["services"]["signet_miner"]
+    assert fnmatch.fnmatch(miner["environment"]["MINER_LOG_FILE"], paths["miner"]), paths
+    m = rx.match("ts=2026-08-22T10:11:12.345Z level=info mod=oracle msg=block_connected "
+                 "height=812 hash=00ab")
+    assert m and m["msg"] == "block_connected" and m["level"] == "info"
 
 
 # ---------------------------------------------------------------- a running "container"
@@ -418,23 +501,23 @@ class Container:
         self.tmp = tmp
         self.node = node
         self.data = os.path.join(tmp, "data")
-        self.logdir = os.path.join(tmp, "log")
+        self.logdir = os.path.join(tmp, "logs", "blindbit")  # ./logs/blindbit
         os.makedirs(self.data)
         os.makedirs(self.logdir)
         self.port = free_port()
         self.nginx_port = free_port()
-        env = oracle_env({"CHAIN": "regtest", "RPC_ENDPOINT": node.rpc_url,
-                          "COOKIE_PATH": node.cookie_path,
-                          "ZMQ_HASHBLOCK": node.zmq_hashblock,
-                          "ZMQ_RAWTX": node.zmq_rawtx,
-                          "RPC_USER": "", "RPC_PASS": ""})
+        env = oracle_env({"SIGNETD_CHAIN": "regtest", "SIGNETD_RPC_ENDPOINT": node.rpc_url,
+                          "SIGNETD_COOKIE_PATH": node.cookie_path,
+                          "SIGNETD_ZMQ_HASHBLOCK": node.zmq_hashblock,
+                          "SIGNETD_ZMQ_RAWTX": node.zmq_rawtx})
         env["HOST"] = f"127.0.0.1:{self.port}"
-        env["LOG_FILE"] = env["LOG_FILE"].replace("/var/log/blindbit-oracle", self.logdir)
+        env["LOG_FILE"] = env["LOG_FILE"].replace("/var/log/blindbit", self.logdir)
         self.env = dict(os.environ)
         self.env.update(env)
-        argv = exec_form("ENTRYPOINT") + exec_form("CMD")
-        assert argv[0] == "signetd"
-        self.argv = [signetd_bin()] + [self.data if a == "/data" else a for a in argv[1:]]
+        # tini -> signetd-entrypoint CMD -> `signetd -datadir /data`
+        argv = exec_form("CMD")
+        assert argv[0].startswith("-")
+        self.argv = [signetd_bin()] + [self.data if a == "/data" else a for a in argv]
         self.proc = None
         self.nginx = None
         self.log_path = os.path.join(tmp, "signetd.stderr")
@@ -503,10 +586,14 @@ def stack(tmpdir_short):
 
 
 def validate(c, **extra):
+    """validate-deployment.sh without containers: the node by JSON-RPC, no
+    container/nginx/miner checks (tests/integration/test_stack.py runs it
+    whole against the stack)."""
     env = dict(os.environ)
     env.update({"RPC_URL": c.node.rpc_url, "COOKIE_PATH": c.node.cookie_path,
-                "ORACLE_URL": f"http://127.0.0.1:{c.port}",
-                "BLINDBIT_URL": f"http://127.0.0.1:{c.nginx_port}/blindbit", "WAIT": "5"})
+                "ORACLE_URL": f"http://127.0.0.1:{c.port}", "ORACLE_CONTAINER": "",
+                "BLINDBIT_URL": "", "MINER": "off",
+                "LOG_DIR": os.path.dirname(c.logdir), "WAIT": "5"})
     env.update(extra)
     return subprocess.run([os.path.join(CONTRIB, "validate-deployment.sh")], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -516,12 +603,13 @@ def test_image_entrypoint_healthcheck_and_validate(stack):
     c = stack
     wait_until(lambda: c.healthcheck() == 0, timeout=90,
                what="HEALTHCHECK passing (signetd synced to the node)")
-    c.start_nginx()
     r = validate(c)
-    assert r.returncode == 0, r.stdout + r.stderr + c.nginx_errors()
+    assert r.returncode == 0, r.stdout + r.stderr
     passes = [ln for ln in r.stdout.splitlines() if ln.startswith("PASS")]
     assert len(passes) == 5, r.stdout
     assert "oracle tip = node tip: 110" in r.stdout
+    assert "signetd_index_height 110" in r.stdout
+    assert "signetd.log: logfmt, 110 block_connected" in r.stdout
 
     # the log file compose points Promtail at: logfmt, with the dashboard's events
     c.node.generate(1)
@@ -530,15 +618,6 @@ def test_image_entrypoint_healthcheck_and_validate(stack):
                timeout=30, what="block_connected in the log file")
     for ln in open(log).read().splitlines():
         assert re.match(r"ts=\S+ level=(trace|debug|info|warn|error) mod=\S+ msg=[a-z_]+", ln), ln
-
-    # the dashboard's metrics exist in /metrics
-    r = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{c.port}/metrics"],
-                       capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0
-    names = set(re.findall(r"^([a-z_]+)[{ ]", r.stdout, re.M))
-    for e in prom_exprs():
-        for m in re.findall(r"\bsignetd_[a-z_]+", e):
-            assert m in names, f"{m} (dashboard) not in /metrics"
 
     # an unreachable node is caught
     r = validate(c, RPC_URL=f"http://127.0.0.1:{free_port()}")
@@ -579,3 +658,63 @@ def test_toml_example_is_accepted(tmp_path):
     assert 'rpc_endpoint = "http://127.0.0.1:38332"' in r.stdout, r.stdout
     assert 'zmq_rawtx = "tcp://127.0.0.1:29001"' in r.stdout
     assert "tweaks_full_with_dust_filter = true" in r.stdout
+    assert "tweaks_cut_through_with_dust_filter = true" in r.stdout  # (12)
+
+
+@pytest.fixture
+def open_tmp():
+    """A temp dir uid 10001 can walk (pytest's tmp_path is 0700 root)."""
+    import pathlib
+    d = tempfile.mkdtemp(prefix="sd-entry-")
+    os.chmod(d, 0o755)
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_entrypoint_owns_volume_and_drops_privileges(open_tmp):
+    """(5) contrib/entrypoint.sh as root: a root-owned datadir (an upstream
+    blindbit_data volume) becomes 10001:10001, and the command runs as
+    10001:10001; `miner ...` becomes `signetd miner ...`."""
+    if os.getuid() != 0:
+        pytest.fail("needs root (the image's entrypoint starts as root)", pytrace=False)
+    tmp_path = open_tmp
+    data = tmp_path / "data"
+    (data / "old").mkdir(parents=True)
+    (data / "old" / "f").write_text("upstream")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "signetd"
+    # stands for /usr/local/bin/signetd: prints who runs it and its argv
+    wrapper.write_text('#!/bin/sh\necho "uid=$(id -u) gid=$(id -g) groups=$(id -G) argv=$*"\n')
+    wrapper.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+    entry = os.path.join(CONTRIB, "entrypoint.sh")
+    r = subprocess.run([entry, "-datadir", str(data)], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert f"uid=10001 gid=10001 groups=10001 argv=-datadir {data}" in r.stdout, r.stdout
+    assert f"chown -R 10001:10001 {data} (was 0:0)" in r.stderr, r.stderr
+    for p in (data, data / "old", data / "old" / "f"):
+        st = os.stat(p)
+        assert (st.st_uid, st.st_gid) == (10001, 10001), p
+    r = subprocess.run([entry, "miner", "generate", "--ongoing"], capture_output=True,
+                       text=True, env=env, timeout=30)
+    assert "uid=10001" in r.stdout and "argv=miner generate --ongoing" in r.stdout, r
+    # the cookie's group is added; an unreadable cookie is named, not hidden
+    node = tmp_path / "node" / "signet"
+    node.mkdir(parents=True)
+    cookie = node / ".cookie"
+    cookie.write_text("__cookie__:x")
+    os.chown(cookie, 1000, 1000)
+    os.chmod(cookie, 0o640)
+    os.chown(node, 1000, 1000)
+    os.chmod(node, 0o700)
+    env["COOKIE_PATH"] = str(cookie)
+    r = subprocess.run([entry, "-datadir", str(data)], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert "groups=10001 1000" in r.stdout, r.stdout
+    assert "cannot read the node's cookie" in r.stderr and "chmod 0750" in r.stderr, r.stderr
+    os.chmod(node, 0o750)
+    r = subprocess.run([entry, "-datadir", str(data)], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert "cannot read" not in r.stderr, r.stderr
