@@ -97,11 +97,26 @@ static char *call_text(struct sd_status *s, const char *method,
 	char *res = NULL;
 	int code = 0, rc;
 
+	char detail[SD_ERRLEN] = "";
+
 	err[0] = '\0';
-	rc = rpc_call(s->rpc, method, params, &res, &code, err);
+	rc = rpc_call(s->rpc, method, params, &res, &code, detail);
 	if (rc != SD_OK) {
-		if (!err[0])
-			snprintf(err, SD_ERRLEN, "%s", sd_strerror(rc));
+		char q[200];
+
+		/* /status is readable by whoever reaches the port: it says
+		 * what failed, not where the node is (curl's text names the
+		 * node's host and port); the detail goes to the log */
+		if (code)
+			snprintf(err, SD_ERRLEN, "%s: %s (HTTP %d)", method,
+				 sd_strerror(rc), code);
+		else
+			snprintf(err, SD_ERRLEN, "%s: %s", method,
+				 sd_strerror(rc));
+		sd_log(s->down_logged ? SD_LOG_DEBUG : SD_LOG_WARN, "status",
+		       "node_call_failed", "method=%s err=%s detail=%s",
+		       method, sd_strerror(rc),
+		       sd_log_q(q, sizeof(q), detail[0] ? detail : "-"));
 		return NULL;
 	}
 	return res;

@@ -134,6 +134,11 @@ def test_node_down_then_back(bitcoind, signetd_factory):
     j = s.get_json("/status")  # /status still answers, from the last poll
     assert j["status"] == "down" and j["node"]["reachable"] is False
     assert j["node"]["error"]
+    # /status says what failed, not where the node is (issue 16.6): curl's
+    # text names the node's host and port; that detail goes to the log
+    assert str(bitcoind.rpc_port) not in j["node"]["error"], j["node"]
+    assert "127.0.0.1" not in j["node"]["error"], j["node"]
+    assert "getblockchaininfo" in j["node"]["error"], j["node"]
     assert j["index"]["height"] == 101
     # the API keeps serving from the index meanwhile
     assert s.indexed_height() == 101
