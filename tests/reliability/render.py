@@ -36,6 +36,9 @@ def _final(f):
             f"{f['sanitizer'] or 'none'}.\n")
 
 
+HAND_MARK = "<!-- Hand-written"  # run.py keeps the text from here on
+
+
 def render(res):
     S = res.get("sections", {})
     m = res.get("machine", {})

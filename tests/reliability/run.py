@@ -996,8 +996,14 @@ def main():
     finally:
         env.close()
     import render
+    # hand-written sections after render.HAND_MARK survive a regeneration
+    kept = ""
+    if os.path.exists(a.doc):
+        old = open(a.doc).read()
+        i = old.find(render.HAND_MARK)
+        kept = old[i:] if i >= 0 else ""
     with open(a.doc, "w") as f:
-        f.write(render.render(results))
+        f.write(render.render(results) + ("\n" + kept if kept else ""))
     log("wrote", a.doc, f"in {time.time() - t_start:.0f} s")
     bad = [k for k in only if not results["sections"][k].get("ok")]
     if bad:
