@@ -176,7 +176,10 @@ void sd_log(enum sd_log_level lvl, const char *mod, const char *msg,
 	}
 	line[n++] = '\n';
 	pthread_mutex_lock(&lock);
-	if (to_stderr || file_fd < 0) {
+	/* With a log file, stderr (docker logs, journald) gets warnings and
+	 * errors only: every info line written twice doubled the cost of a
+	 * flood of refusals (issue 16.5) for no reader. */
+	if (file_fd < 0 || (to_stderr && lvl >= SD_LOG_WARN)) {
 		ssize_t w = write(STDERR_FILENO, line, n);
 		(void)w;
 	}

@@ -176,7 +176,9 @@ def test_env_only_config(bitcoind, signetd_factory, tmpdir_short):
 
 def test_sighup_reopens_log_file(bitcoind, signetd_factory):
     bitcoind.generate(3)
-    s = signetd_factory(bitcoind, config={"log_file": "signetd-file.log"}).start()
+    s = signetd_factory(bitcoind, config={"log_file": "signetd-file.log",
+                                          # a warning at start (config_tweaks_empty)
+                                          "tweaks_cut_through_with_dust_filter": 0}).start()
     path = os.path.join(s.datadir, "signetd-file.log")
     s.wait_synced(3, timeout=60)
     wait_until(lambda: os.path.exists(path) and "msg=started" in open(path).read(),
@@ -194,6 +196,12 @@ def test_sighup_reopens_log_file(bitcoind, signetd_factory):
     # the logfmt lines carry no secrets
     assert open(bitcoind.cookie_path).read().split(":")[1] not in old
     assert s.stop() == 0
+    # with a log file, stderr gets warnings and errors only (issue 16.5):
+    # info lines are written once, to the file
+    err = open(s.log_path).read()
+    assert "msg=started" not in err and "msg=block_connected" not in err, err[-2000:]
+    assert all(" level=info " not in ln for ln in err.splitlines()), err[-2000:]
+    assert "msg=config_tweaks_empty" in err and "msg=config_tweaks_empty" in old
 
 
 def test_port_in_use_exits_1(bitcoind, signetd_factory):
