@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "miner/miner.h"
-#include "signetd/util.h"
+#include "common/util.h"
 
 static uint8_t header[80];
 static double secs = 2.0;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 static const uint8_t witness_magic[6] = {0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed};

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 static int hexbytes(const char *hex, uint8_t **out, size_t *n)

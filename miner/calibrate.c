@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 #define TRIALS 600

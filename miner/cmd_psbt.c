@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 int miner_cmd_genpsbt(const struct miner_opts *o)

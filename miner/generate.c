@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 struct tip {

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../signetd/err.h"
+#include "../common/err.h"
 
 /* `signetd miner ARGS` / `signet-miner ARGS`: argv[0] is the program name,
  * argv[1..] the reference miner's arguments.  Returns the exit status:

@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "../rpc/rpc.h"
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 struct miner_node {

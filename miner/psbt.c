@@ -9,7 +9,7 @@
 
 #include <openssl/evp.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 static const uint8_t psbt_magic[5] = {0x70, 0x73, 0x62, 0x74, 0xff};

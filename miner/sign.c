@@ -15,8 +15,8 @@
 #include <openssl/rand.h>
 #include <secp256k1.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner.h"
 
 struct miner_key {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 /* One script op: *data and *n hold the push (n == 0 for non-push ops).

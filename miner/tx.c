@@ -5,7 +5,7 @@
 
 #include <openssl/sha.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 #define MINER_MAX_ITEMS 100000

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "client_priv.h"
 
 /* -8 (out of range / invalid parameter) and -5 (not found) -> ENOTFOUND */

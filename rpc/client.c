@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "client_priv.h"
 
 /* Cap on a response body: getblock 3 of a 4 MB block is ~100 MB of JSON. */

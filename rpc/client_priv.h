@@ -61,7 +61,7 @@ int rpc_reply_from_json(json_t *reply, json_t **result, int *rpc_code,
  * rest being the block parse.  rest.c. */
 int rpc_fetch_block_timed(struct rpc_client *c, enum rpc_block_source source,
 			  const uint8_t hash[32], int32_t height,
-			  struct rpc_block **out, uint64_t *io_ns);
+			  struct btc_block **out, uint64_t *io_ns);
 
 /* Counters, updated by client.c and rest.c. */
 void rpc_stats_add(uint64_t calls, uint64_t errors, uint64_t bytes_in);

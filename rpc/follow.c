@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "zmqdisc.h"
 
 static char *dup_or_null(const char *s)
@@ -242,16 +242,16 @@ static void update_zmq_status(struct rpc_follower *f, bool got_msg)
 static void handle_rawtx(struct rpc_follower *f,
 			 const struct rpc_zmq_event *ev)
 {
-	struct rpc_block *txb = NULL;
+	struct btc_block *txb = NULL;
 
 	if (!f->cb.mempool_tx)
 		return;
-	if (rpc_tx_parse(ev->body, ev->body_len, &txb) != SD_OK) {
+	if (btc_tx_parse(ev->body, ev->body_len, &txb) != SD_OK) {
 		sd_log_warn("rpc", "zmq_bad_tx", "len=%zu", ev->body_len);
 		return;
 	}
 	f->cb.mempool_tx(f->cb.ctx, txb, ev->body, ev->body_len);
-	rpc_block_free(txb);
+	btc_block_free(txb);
 }
 
 void rpc_follow_drain_rawtx(struct rpc_follower *f)

@@ -87,8 +87,8 @@ int rpc_follow_fail(struct rpc_follower *f, const char *where, int rc);
  * went back, e.g. a lost group commit); count a connected block in the
  * status (and in `recent`). */
 int rpc_follow_connect_block(struct rpc_follower *f,
-			     const struct rpc_block *b);
-void rpc_follow_count_block(struct rpc_follower *f, const struct rpc_block *b);
+			     const struct btc_block *b);
+void rpc_follow_count_block(struct rpc_follower *f, const struct btc_block *b);
 
 /* follow_fast.c: the live-block fast path for a ZMQ hashblock (see there).
  * Anything unexpected is left to the sync pass that follows. */

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "../signetd/log.h"
+#include "../common/log.h"
 #include "follow_priv.h"
 
 static bool is_conn_error(int rc)

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../signetd/err.h"
-#include "block.h"
+#include "../common/err.h"
+#include "../bitcoin/block.h"
 
 struct rpc_config {
 	const char *url;         /* e.g. "http://127.0.0.1:38332" */
@@ -83,12 +83,12 @@ int rpc_detect_block_source(struct rpc_client *c,
  * SD_ENOTFOUND, SD_EPARSE (node sent garbage), SD_ECONN, SD_ETIMEOUT... */
 int rpc_fetch_block(struct rpc_client *c, enum rpc_block_source source,
 		    const uint8_t hash[32], int32_t height,
-		    struct rpc_block **out) SD_WARN_UNUSED;
+		    struct btc_block **out) SD_WARN_UNUSED;
 
 /* Convert `getblock <hash> 3` JSON text into a block (with prevouts).
  * Exposed for tests and the fuzz target.  Returns SD_OK or SD_EPARSE. */
 int rpc_block_from_json(const char *json, size_t len,
-			struct rpc_block **out) SD_WARN_UNUSED;
+			struct btc_block **out) SD_WARN_UNUSED;
 
 /* Raw HTTP GET of a REST path (e.g. "/rest/chaininfo.json") relative to the
  * node URL.  On SD_OK *body (caller frees) and *len hold the body and

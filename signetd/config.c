@@ -24,8 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_ENUM };
 

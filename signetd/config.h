@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 struct sd_config {
 	/* upstream keys, upstream meanings */

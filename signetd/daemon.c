@@ -19,12 +19,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../oracle/oracle.h"
+#include "../oracle/http/http.h"
+#include "../oracle/index/oracle.h"
 #include "../rpc/follow.h"
-#include "log.h"
+#include "../common/log.h"
 #include "mempool.h"
 #include "status.h"
-#include "util.h"
+#include "../common/util.h"
 
 /* Blocks prepared (tweaks, filters, spent index) on the follower's fetch
  * threads during a catch-up sync (cb_prepare), waiting for their connect:
@@ -107,7 +108,7 @@ static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 /* Fetch thread: compute the block's tweaks and filters while the
  * follower thread connects earlier blocks (the EC work overlaps the LMDB
  * writes; the writer only writes). */
-static void cb_prepare(void *ctx, const struct rpc_block *b)
+static void cb_prepare(void *ctx, const struct btc_block *b)
 {
 	struct daemon *d = ctx;
 	struct oracle_prepared op;
@@ -126,7 +127,7 @@ static void cb_prepare(void *ctx, const struct rpc_block *b)
 }
 
 /* Move the prepared parts of b, if any, to *out (true). */
-static bool take_prepared(struct daemon *d, const struct rpc_block *b,
+static bool take_prepared(struct daemon *d, const struct btc_block *b,
 			  struct oracle_prepared *out)
 {
 	struct prepared *p;
@@ -152,7 +153,7 @@ static void free_prepared(struct daemon *d)
 	pthread_mutex_unlock(&d->prep_mu);
 }
 
-static int cb_connect(void *ctx, const struct rpc_block *b)
+static int cb_connect(void *ctx, const struct btc_block *b)
 {
 	struct daemon *d = ctx;
 	struct oracle_prepared pre;
@@ -195,7 +196,7 @@ static int cb_disconnect(void *ctx, int32_t height, const uint8_t hash[32])
 	return oracle_index_disconnect(d->idx, height, hash);
 }
 
-static void cb_mempool_tx(void *ctx, const struct rpc_block *txblk,
+static void cb_mempool_tx(void *ctx, const struct btc_block *txblk,
 			  const uint8_t *raw, size_t raw_len)
 {
 	struct daemon *d = ctx;

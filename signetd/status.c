@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 
 struct sd_status {
 	const struct sd_config *cfg;

@@ -17,11 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../oracle/oracle.h"
+#include "../oracle/http/http.h"
+#include "../oracle/index/oracle.h"
 #include "../rpc/follow.h"
 #include "../rpc/rpc.h"
 #include "config.h"
-#include "err.h"
+#include "../common/err.h"
 #include "mempool.h"
 
 struct sd_status;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "miner/miner_priv.h"
-#include "signetd/util.h"
+#include "common/util.h"
 #include "tests/lib/check.h"
 
 static int run(const char *const *args, const char *in, long timeout_ms,

@@ -11,7 +11,7 @@
 #include <secp256k1.h>
 
 #include "miner/miner.h"
-#include "signetd/util.h"
+#include "common/util.h"
 #include "tests/lib/check.h"
 
 static char *slurp(const char *name)

@@ -9,7 +9,7 @@
 #include <secp256k1.h>
 
 #include "miner/miner.h"
-#include "signetd/util.h"
+#include "common/util.h"
 #include "tests/lib/check.h"
 
 static void test_targets(void)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../oracle/http_int.h"
+#include "../../oracle/http/http_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
