@@ -66,7 +66,7 @@ void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 	char hex[65];
 	int rc;
 
-	rpc_follow_hexrev(hex, hash);
+	sd_hex_encode_rev(hex, hash, 32);
 	if (f->source != RPC_SOURCE_REST && f->source != RPC_SOURCE_RPC) {
 		miss(f, "no_source", SD_OK, hex, 0);
 		return;

@@ -27,7 +27,7 @@ static void refresh_tip_time(struct rpc_follower *f, const uint8_t hash[32])
 
 	if (memcmp(hash, f->hdr_time_hash, 32) == 0)
 		return;
-	rpc_follow_hexrev(hex, hash);
+	sd_hex_encode_rev(hex, hash, 32);
 	snprintf(params, sizeof(params), "[\"%s\"]", hex);
 	if (rpc_call(f->client, "getblockheader", params, &res, &code, NULL) !=
 	    SD_OK)
@@ -132,8 +132,8 @@ static int disconnect_above(struct rpc_follower *f, int32_t ch,
 	uint8_t h[32];
 	int rc;
 
-	rpc_follow_hexrev(old_hex, chash);
-	rpc_follow_hexrev(new_hex, ci->best_hash);
+	sd_hex_encode_rev(old_hex, chash, 32);
+	sd_hex_encode_rev(new_hex, ci->best_hash, 32);
 	sd_log_warn("rpc", "reorg",
 		    "depth=%d fork_height=%d old_height=%d old_tip=%s "
 		    "new_height=%d new_tip=%s",
@@ -308,7 +308,7 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 		if (check_prev && memcmp(b->hdr.prev_hash, prev, 32) != 0) {
 			char hx[65];
 
-			rpc_follow_hexrev(hx, b->hash);
+			sd_hex_encode_rev(hx, b->hash, 32);
 			sd_log_info("rpc", "reorg_during_sync",
 				    "height=%d hash=%s", h, hx);
 			btc_block_free(b);

@@ -480,7 +480,7 @@ static void hook_route(struct oracle_http *h, const struct oracle_route *rt,
 			return not_found(a);
 		rc = k->metrics_text(k->ctx, &body, &len);
 		if (rc == SD_OK)
-			rc = oracle_http_metrics(h, &body, &len);
+			http_metrics_render(&h->metrics, h->cache, &body, &len);
 		break;
 	}
 	if (rc != SD_OK) {
