@@ -152,7 +152,7 @@ void miner_build_block(const struct miner_template *t,
 static int addr_spk(struct miner_node *n, const char *addr,
 		    struct miner_buf *spk, char err[SD_ERRLEN])
 {
-	struct miner_arg a = {addr, false};
+	struct rpc_arg a = {addr, false};
 	json_t *res;
 	const char *hex;
 	int code, rc;
@@ -195,7 +195,7 @@ int miner_reward_resolve(struct miner_node *n, const struct miner_opts *o,
 		rc = addr_spk(n, o->address, &r->spk, err);
 	} else {
 		char range[64];
-		struct miner_arg a[2] = {{o->descriptor, false}, {range, true}};
+		struct rpc_arg a[2] = {{o->descriptor, false}, {range, true}};
 		json_t *res;
 		const char *addr;
 		int code;

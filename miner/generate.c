@@ -26,7 +26,7 @@ static int get_tip(struct miner_node *n, struct tip *t, bool *changed,
 {
 	json_t *res, *hdr;
 	const char *best, *bits;
-	struct miner_arg a;
+	struct rpc_arg a;
 	int code, rc;
 	uint8_t b4[4];
 
@@ -44,7 +44,7 @@ static int get_tip(struct miner_node *n, struct tip *t, bool *changed,
 		json_decref(res);
 		return SD_OK;
 	}
-	a = (struct miner_arg){best, false};
+	a = (struct rpc_arg){best, false};
 	rc = miner_node_call(n, "getblockheader", &a, 1, &hdr, &code, err);
 	if (rc) {
 		json_decref(res);
@@ -100,7 +100,7 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 	b64 = miner_base64_encode(psbt.p, psbt.len);
 	miner_buf_free(&psbt);
 	{
-		struct miner_arg a[3] = {{b64, false}, {"true", true},
+		struct rpc_arg a[3] = {{b64, false}, {"true", true},
 					 {"ALL", false}};
 		rc = miner_node_call(n, "walletprocesspsbt", a, 3, &res, &code,
 				     err);
@@ -233,7 +233,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 {
 	struct miner_buf sol = {0}, raw = {0};
 	json_t *res;
-	struct miner_arg a;
+	struct rpc_arg a;
 	char *hex;
 	int rc, code;
 
@@ -263,7 +263,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 	hex = sd_xmalloc(raw.len * 2 + 1);
 	sd_hex_encode(hex, raw.p, raw.len);
 	miner_buf_free(&raw);
-	a = (struct miner_arg){hex, false};
+	a = (struct rpc_arg){hex, false};
 	rc = miner_node_call(n, "submitblock", &a, 1, &res, &code, err);
 	free(hex);
 	if (rc) {
@@ -396,7 +396,7 @@ int miner_cmd_generate(const struct miner_opts *o)
 		struct miner_template t;
 		struct miner_block b;
 		struct miner_grind_result gr;
-		struct miner_arg ga = {"{\"rules\":[\"signet\",\"segwit\"]}", true};
+		struct rpc_arg ga = {"{\"rules\":[\"signet\",\"segwit\"]}", true};
 		json_t *gbt;
 		bool changed, is_mine;
 		int64_t now, block_time, action_time;

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "../rpc/rpc.h"
 #include "miner.h"
 
 #define MINER_MOD "miner"
@@ -47,11 +48,8 @@ struct miner_opts {
 
 /* ---- node access (node.c) ---- */
 struct miner_node;
-/* Argument of an RPC: a string, or JSON text (object, array, bool, num). */
-struct miner_arg {
-	const char *s;
-	bool json;
-};
+/* Arguments are struct rpc_arg (rpc.h): a string, or JSON text (object,
+ * array, bool, num), as bitcoin-cli takes them. */
 int miner_node_open(const struct miner_opts *o, struct miner_node **out);
 void miner_node_free(struct miner_node *n);
 /* When set, unreachable-node errors are retried (with back-off, logged
@@ -60,7 +58,7 @@ void miner_node_set_wait(struct miner_node *n, bool wait);
 /* Call method.  On SD_OK *result is the result (json_decref it; JSON null
  * for an empty answer).  On SD_ERPC *code/err hold the node's error. */
 int miner_node_call(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
+		    const struct rpc_arg *args, size_t nargs,
 		    json_t **result, int *code, char err[SD_ERRLEN]);
 
 /* ---- subprocesses (run.c) ---- */

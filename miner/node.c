@@ -106,7 +106,7 @@ static int parse_result(const char *text, json_t **result)
 }
 
 static int call_cli(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
+		    const struct rpc_arg *args, size_t nargs,
 		    json_t **result, int *code, char err[SD_ERRLEN])
 {
 	size_t argc;
@@ -171,25 +171,13 @@ done:
 }
 
 static int call_rpc(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
+		    const struct rpc_arg *args, size_t nargs,
 		    json_t **result, int *code, char err[SD_ERRLEN])
 {
-	json_t *params = json_array();
-	char *ptext, *res = NULL;
+	char *res = NULL;
 	int rc;
 
-	for (size_t i = 0; i < nargs; i++) {
-		json_t *v = NULL;
-		if (args[i].json)
-			v = json_loads(args[i].s, JSON_DECODE_ANY, NULL);
-		if (!v)
-			v = json_string(args[i].s);
-		json_array_append_new(params, v);
-	}
-	ptext = json_dumps(params, JSON_COMPACT);
-	json_decref(params);
-	rc = rpc_call(n->rpc, method, ptext, &res, code, err);
-	free(ptext);
+	rc = rpc_call_args(n->rpc, method, args, nargs, &res, code, err);
 	if (rc == SD_ERPC && *code == -28)
 		rc = SD_ECONN; /* warming up: wait like for a node that is down */
 	if (rc == SD_ETIMEOUT || rc == SD_EAUTH)
@@ -202,7 +190,7 @@ static int call_rpc(struct miner_node *n, const char *method,
 }
 
 int miner_node_call(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
+		    const struct rpc_arg *args, size_t nargs,
 		    json_t **result, int *code, char err[SD_ERRLEN])
 {
 	unsigned delay_ms = 250;

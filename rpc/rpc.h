@@ -163,6 +163,53 @@ int rpc_get_raw_mempool(struct rpc_client *c, uint8_t (**txids)[32],
 int rpc_parse_raw_mempool(const char *json, size_t len, uint8_t (**txids)[32],
 			  size_t *n) SD_WARN_UNUSED;
 
+/* ---- node facts for /status (signetd/status.c) ------------------------ */
+struct rpc_node_info {
+	char chain[16];
+	char subversion[96];
+	int64_t version;
+	int32_t blocks, headers;  /* -1 unknown */
+	char best_hash[65];
+	uint64_t tip_time;    /* header time of the node tip, 0 unknown */
+	bool ibd;
+	double verification_progress; /* 0..1 */
+	int64_t peers;
+	int64_t mempool_txs, mempool_bytes;
+};
+/* getblockchaininfo (then getblockheader of the tip when the node, before
+ * v28, gave no "time"), getnetworkinfo and getmempoolinfo, folded into *n:
+ * what a call does not give keeps its value, numbers out of range read as
+ * unknown.  SD_OK, or the first failure with err (SD_ERRLEN) saying why:
+ * the node's or the transport's message, "<method>: unparsable answer". */
+int rpc_get_node_info(struct rpc_client *c, struct rpc_node_info *n,
+		      char *err) SD_WARN_UNUSED;
+/* Fold the result (JSON text) of one of those calls into *n: method is
+ * "getblockchaininfo", "getblockheader", "getnetworkinfo" or
+ * "getmempoolinfo".  Returns SD_OK, SD_EPARSE (not a JSON object) or
+ * SD_EINVAL (other method).  Exposed for the fuzz target. */
+int rpc_parse_node_info(const char *method, const char *json, size_t len,
+			struct rpc_node_info *n) SD_WARN_UNUSED;
+
+/* ---- sendrawtransaction (the /forward-tx relay) ------------------------- */
+/* SD_OK + txid_hex; SD_ERPC with the node's refusal in err (SD_ERRLEN);
+ * SD_EINVAL "bad transaction hex" (not a string JSON can hold); SD_EPARSE
+ * "node sent no txid"; a transport error with "node unavailable: <why>"
+ * (never the node's address). */
+int rpc_send_raw_tx(struct rpc_client *c, const char *hex, char txid_hex[65],
+		    char *err) SD_WARN_UNUSED;
+
+/* ---- the generic call (the miner's --cli-compatible commands) ---------- */
+/* A positional argument as bitcoin-cli takes it: JSON text when json is
+ * set and s parses (object, array, number, bool), else the string s. */
+struct rpc_arg {
+	const char *s;
+	bool json;
+};
+/* rpc_call with params built from args; same results. */
+int rpc_call_args(struct rpc_client *c, const char *method,
+		  const struct rpc_arg *args, size_t nargs, char **result_json,
+		  int *rpc_code, char *err) SD_WARN_UNUSED;
+
 /* Statistics for /status and /metrics (monotonic counters, all clients). */
 struct rpc_stats {
 	uint64_t calls, errors, bytes_in;

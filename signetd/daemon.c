@@ -11,7 +11,6 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -245,10 +244,7 @@ static int hook_forward_tx(void *ctx, unsigned worker, long timeout_ms,
 			   const char *hex, char txid_hex[65], char *err)
 {
 	struct daemon *d = ctx;
-	json_t *params;
-	char *pj, *res = NULL;
-	int code = 0, rc;
-	json_t *j;
+	int rc;
 
 	if (worker >= ORACLE_HTTP_MAX_FORWARD_WORKERS)
 		return SD_EINVAL;
@@ -263,34 +259,7 @@ static int hook_forward_tx(void *ctx, unsigned worker, long timeout_ms,
 			return rc;
 		}
 	}
-	params = json_pack("[s]", hex);
-	pj = params ? json_dumps(params, JSON_COMPACT) : NULL;
-	json_decref(params);
-	if (!pj) {
-		snprintf(err, SD_ERRLEN, "bad transaction hex");
-		return SD_EINVAL;
-	}
-	rc = rpc_call(fwd_clients[worker], "sendrawtransaction", pj, &res,
-		      &code, err);
-	free(pj);
-	if (rc != SD_OK) {
-		/* the node's own refusal is passed on; nothing about how
-		 * it is reached (host, port, curl's text) */
-		if (rc != SD_ERPC)
-			snprintf(err, SD_ERRLEN, "node unavailable: %s",
-				 sd_strerror(rc));
-		return rc;
-	}
-	j = json_loads(res, JSON_DECODE_ANY, NULL);
-	free(res);
-	if (!json_is_string(j) || strlen(json_string_value(j)) != 64) {
-		json_decref(j);
-		snprintf(err, SD_ERRLEN, "node sent no txid");
-		return SD_EPARSE;
-	}
-	memcpy(txid_hex, json_string_value(j), 65);
-	json_decref(j);
-	return SD_OK;
+	return rpc_send_raw_tx(fwd_clients[worker], hex, txid_hex, err);
 }
 
 static void hook_forward_tx_release(void *ctx, unsigned worker)
