@@ -96,7 +96,4 @@ void btc_block_free(struct btc_block *b);
  * sources can be compared with one value. */
 void btc_block_digest(const struct btc_block *b, uint8_t out[32]);
 
-/* Double SHA-256 (OpenSSL, SHA-NI when the CPU has it). */
-void btc_sha256d(uint8_t out[32], const uint8_t *data, size_t len);
-
 #endif

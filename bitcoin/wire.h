@@ -1,6 +1,8 @@
-/* wire.h - private to bitcoin/ (and rpc/json_block.c, which builds the same
- * block from JSON): a bounds-checked reader over Bitcoin wire bytes
- * and the block's memory layout shared by block.c, spent.c and json_block.c.
+/* wire.h - Bitcoin wire bytes: a bounds-checked reader (bitcoin/'s block,
+ * tx and spent-outputs parsers; rpc/json_block.c, which builds the same
+ * block from JSON; the miner's PSBT reader) and the one CompactSize reader
+ * and writer everyone uses.  Also the block's memory layout shared by
+ * block.c, spent.c and json_block.c.
  *
  * Every read checks the remaining length first; nothing here allocates.
  */
@@ -13,6 +15,7 @@
 
 #include "../common/util.h"
 #include "block.h"
+#include "hash.h"
 
 /* Core's MAX_SIZE: no CompactSize in a block or tx may exceed it. */
 #define BTC_WIRE_MAX_SIZE 0x02000000u
@@ -53,9 +56,8 @@ static inline bool btc_rd_u64(struct btc_rd *r, uint64_t *v)
 	return true;
 }
 
-/* CompactSize, canonical (shortest form) and <= BTC_WIRE_MAX_SIZE, as Core
- * requires. */
-static inline bool btc_rd_cs(struct btc_rd *r, uint64_t *v)
+/* CompactSize in canonical (shortest) form, any value: PSBT fields. */
+static inline bool btc_rd_cs_any(struct btc_rd *r, uint64_t *v)
 {
 	uint8_t b;
 	uint64_t x;
@@ -81,7 +83,17 @@ static inline bool btc_rd_cs(struct btc_rd *r, uint64_t *v)
 		if (!btc_rd_u64(r, &x) || x < 0x100000000ull)
 			return false;
 	}
-	if (x > BTC_WIRE_MAX_SIZE)
+	*v = x;
+	return true;
+}
+
+/* CompactSize, canonical (shortest form) and <= BTC_WIRE_MAX_SIZE, as Core
+ * requires in blocks and transactions. */
+static inline bool btc_rd_cs(struct btc_rd *r, uint64_t *v)
+{
+	uint64_t x;
+
+	if (!btc_rd_cs_any(r, &x) || x > BTC_WIRE_MAX_SIZE)
 		return false;
 	*v = x;
 	return true;
@@ -112,7 +124,7 @@ static inline bool btc_rd_var(struct btc_rd *r, struct btc_bytes *out)
 	return true;
 }
 
-/* Append a CompactSize to buf (at least 9 bytes free); returns its size. */
+/* Write a CompactSize to buf (at least 9 bytes free); returns its size. */
 static inline size_t btc_cs_put(uint8_t *buf, uint64_t v)
 {
 	if (v < 0xfd) {
@@ -143,10 +155,5 @@ struct btc_block_mem {
 	uint8_t *spent; /* copy of the attached spent-outputs data, or NULL */
 	size_t n_in_total;
 };
-
-/* sha256d over up to three byte ranges (txid without re-serializing). */
-void btc_sha256d_parts(uint8_t out[32], const uint8_t *a, size_t alen,
-		       const uint8_t *b, size_t blen, const uint8_t *c,
-		       size_t clen);
 
 #endif

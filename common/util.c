@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void oom(size_t n)
@@ -134,5 +135,24 @@ int sd_parse_u64(const char *s, uint64_t max, uint64_t *out)
 		v = v * 10 + d;
 	}
 	*out = v;
+	return SD_OK;
+}
+
+int sd_mkdir_p(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path), i;
+
+	if (n == 0 || n >= sizeof(buf))
+		return SD_EINVAL;
+	memcpy(buf, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+			return SD_EIO;
+		buf[i] = i == n ? '\0' : '/';
+	}
 	return SD_OK;
 }

@@ -79,4 +79,8 @@ uint64_t sd_wall_ms(void);
  * spaces, no empty string, no overflow past max.  Returns SD_OK/SD_EPARSE. */
 int sd_parse_u64(const char *s, uint64_t max, uint64_t *out) SD_WARN_UNUSED;
 
+/* mkdir -p with mode 0750 for the folders it makes.  Returns SD_OK (also
+ * when path exists), SD_EINVAL (empty or >= 4096 bytes) or SD_EIO. */
+int sd_mkdir_p(const char *path) SD_WARN_UNUSED;
+
 #endif

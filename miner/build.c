@@ -103,13 +103,13 @@ void miner_template_clear(struct miner_template *t)
 /* Deep copy of a transaction (serialise + parse). */
 static void tx_copy(const struct miner_tx *src, struct miner_tx *dst)
 {
-	struct miner_buf b = {0};
+	struct sd_buf b = {0};
 	struct miner_rd r;
 	miner_tx_serialize(src, true, &b);
 	r = (struct miner_rd){b.p, b.len, 0};
 	if (miner_tx_parse(&r, dst))
 		abort(); /* we wrote it: cannot fail */
-	miner_buf_free(&b);
+	sd_buf_free(&b);
 }
 
 void miner_build_block(const struct miner_template *t,
@@ -150,7 +150,7 @@ void miner_build_block(const struct miner_template *t,
 }
 
 static int addr_spk(struct miner_node *n, const char *addr,
-		    struct miner_buf *spk, char err[SD_ERRLEN])
+		    struct sd_buf *spk, char err[SD_ERRLEN])
 {
 	struct rpc_arg a = {addr, false};
 	json_t *res;
@@ -172,7 +172,7 @@ static int addr_spk(struct miner_node *n, const char *addr,
 	}
 	json_decref(res);
 	spk->len = 0;
-	miner_buf_put(spk, raw, len);
+	sd_buf_put(spk, raw, len);
 	free(raw);
 	return SD_OK;
 }
@@ -284,12 +284,12 @@ int miner_do_grind(const struct miner_opts *o, struct miner_block *b,
 
 char *miner_read_stdin(size_t *len)
 {
-	struct miner_buf b = {0};
+	struct sd_buf b = {0};
 	char tmp[65536];
 	ssize_t r;
 
 	while ((r = read(0, tmp, sizeof(tmp))) > 0)
-		miner_buf_put(&b, tmp, (size_t)r);
+		sd_buf_put(&b, tmp, (size_t)r);
 	miner_buf_u8(&b, 0);
 	*len = b.len - 1;
 	return (char *)b.p;

@@ -20,7 +20,7 @@ int miner_cmd_genpsbt(const struct miner_opts *o)
 	struct miner_reward r = {0};
 	struct miner_node *n = NULL;
 	struct miner_block b;
-	struct miner_buf psbt = {0};
+	struct sd_buf psbt = {0};
 	char *b64;
 	int64_t time;
 	int rc = 1;
@@ -48,10 +48,10 @@ int miner_cmd_genpsbt(const struct miner_opts *o)
 		rc = 0;
 	}
 	miner_block_clear(&b);
-	miner_buf_free(&psbt);
+	sd_buf_free(&psbt);
 out:
-	miner_buf_free(&r.spk);
-	miner_buf_free(&r.relay_spk);
+	sd_buf_free(&r.spk);
+	sd_buf_free(&r.relay_spk);
 	miner_node_free(n);
 	miner_template_clear(&t);
 	return rc;
@@ -65,7 +65,7 @@ int miner_cmd_solvepsbt(const struct miner_opts *o)
 	uint8_t *raw = NULL;
 	size_t n;
 	struct miner_block b;
-	struct miner_buf sol = {0}, out = {0};
+	struct sd_buf sol = {0}, out = {0};
 	struct miner_grind_result gr;
 	char *hex;
 	int rc = 1;
@@ -93,8 +93,8 @@ int miner_cmd_solvepsbt(const struct miner_opts *o)
 	free(hex);
 	rc = 0;
 done:
-	miner_buf_free(&out);
-	miner_buf_free(&sol);
+	sd_buf_free(&out);
+	sd_buf_free(&sol);
 	miner_block_clear(&b);
 	return rc;
 }

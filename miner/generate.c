@@ -70,10 +70,10 @@ static int get_tip(struct miner_node *n, struct tip *t, bool *changed,
 /* Solve the block's challenge: natively with key, else via the wallet. */
 static int sign_block(struct miner_node *n, const struct miner_key *key,
 		      const struct miner_block *b, const uint8_t *chal,
-		      size_t chal_len, struct miner_buf *sol, char err[SD_ERRLEN])
+		      size_t chal_len, struct sd_buf *sol, char err[SD_ERRLEN])
 {
 	struct miner_signet_txs t;
-	struct miner_buf psbt = {0};
+	struct sd_buf psbt = {0};
 	struct miner_block signed_b;
 	json_t *res;
 	char *b64;
@@ -98,7 +98,7 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 	if (rc)
 		return rc;
 	b64 = miner_base64_encode(psbt.p, psbt.len);
-	miner_buf_free(&psbt);
+	sd_buf_free(&psbt);
 	{
 		struct rpc_arg a[3] = {{b64, false}, {"true", true},
 					 {"ALL", false}};
@@ -231,7 +231,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 		    struct miner_block *b, struct miner_grind_result *gr,
 		    char **reject, char err[SD_ERRLEN])
 {
-	struct miner_buf sol = {0}, raw = {0};
+	struct sd_buf sol = {0}, raw = {0};
 	json_t *res;
 	struct rpc_arg a;
 	char *hex;
@@ -254,7 +254,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 		}
 		break;
 	}
-	miner_buf_free(&sol);
+	sd_buf_free(&sol);
 	if (rc) {
 		miner_block_clear(b);
 		return rc;
@@ -262,7 +262,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 	miner_block_serialize(b, &raw);
 	hex = sd_xmalloc(raw.len * 2 + 1);
 	sd_hex_encode(hex, raw.p, raw.len);
-	miner_buf_free(&raw);
+	sd_buf_free(&raw);
 	a = (struct rpc_arg){hex, false};
 	rc = miner_node_call(n, "submitblock", &a, 1, &res, &code, err);
 	free(hex);
@@ -527,8 +527,8 @@ stopped:
 		    miner_stop_signal_name(), mined);
 	rc = 0;
 out:
-	miner_buf_free(&reward.spk);
-	miner_buf_free(&reward.relay_spk);
+	sd_buf_free(&reward.spk);
+	sd_buf_free(&reward.relay_spk);
 	miner_key_free(key);
 	miner_node_free(n);
 	return rc;

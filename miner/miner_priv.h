@@ -114,7 +114,7 @@ void miner_template_clear(struct miner_template *t);
 /* Reward scripts: resolves --address/--descriptor (and the relay address)
  * through the node.  Cached unless the descriptor is ranged. */
 struct miner_reward {
-	struct miner_buf spk, relay_spk;
+	struct sd_buf spk, relay_spk;
 	bool have, have_relay, ranged;
 };
 int miner_reward_resolve(struct miner_node *n, const struct miner_opts *o,

@@ -111,7 +111,7 @@ static int call_cli(struct miner_node *n, const char *method,
 {
 	size_t argc;
 	char **argv = miner_split_cmd(n->cli, 3, &argc);
-	struct miner_buf in = {0};
+	struct sd_buf in = {0};
 	char *out = NULL, *errtxt = NULL;
 	int status, rc;
 
@@ -121,12 +121,12 @@ static int call_cli(struct miner_node *n, const char *method,
 	for (size_t i = 0; i < nargs; i++) {
 		if (i)
 			miner_buf_u8(&in, '\n');
-		miner_buf_put(&in, args[i].s, strlen(args[i].s));
+		sd_buf_put(&in, args[i].s, strlen(args[i].s));
 	}
 	rc = miner_run(argv, in.p, in.len, n->cli_timeout_ms, &out, &errtxt,
 		       &status);
 	miner_argv_free(argv);
-	miner_buf_free(&in);
+	sd_buf_free(&in);
 	if (rc == SD_ETIMEOUT) {
 		snprintf(err, SD_ERRLEN, "--cli command killed: no answer to "
 			 "%s in %ld s (--cli-timeout)", method,

@@ -7,12 +7,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "../common/buf.h"
 #include "rpc.h"
-
-struct rpc_buf {
-	uint8_t *data;
-	size_t len, cap;
-};
 
 struct rpc_client {
 	char *base_url;     /* no trailing '/' */
@@ -24,13 +20,13 @@ struct rpc_client {
 	long timeout_ms;
 	CURL *curl;
 	struct curl_slist *json_hdrs;
-	struct rpc_buf resp;
+	struct sd_buf resp;
 	char curl_err[CURL_ERROR_SIZE];
 	unsigned next_id;
 	/* second handle + multi for two concurrent REST GETs (lazy) */
 	CURL *curl2;
 	CURLM *multi;
-	struct rpc_buf resp2;
+	struct sd_buf resp2;
 	char curl_err2[CURL_ERROR_SIZE];
 };
 

@@ -54,10 +54,10 @@ int rpc_rest_get(struct rpc_client *c, const char *path, uint8_t **body,
 	if (rc != SD_OK)
 		return rc;
 	/* hand the buffer over instead of copying it */
-	if (c->resp.data) {
-		*body = c->resp.data;
+	if (c->resp.p) {
+		*body = c->resp.p;
 		*len = c->resp.len;
-		c->resp.data = NULL;
+		c->resp.p = NULL;
 		c->resp.len = c->resp.cap = 0;
 	} else {
 		*body = sd_xcalloc(1, 1);
@@ -107,7 +107,7 @@ static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
 		rc = rest_status(st_s, "rest spenttxouts", err);
 	if (rc != SD_OK)
 		return rc;
-	rc = btc_block_parse(c->resp.data, c->resp.len, &b);
+	rc = btc_block_parse(c->resp.p, c->resp.len, &b);
 	if (rc != SD_OK) {
 		sd_set_err(err, "rest block %s: unparsable", hex);
 		return rc;
@@ -117,7 +117,7 @@ static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
 		btc_block_free(b);
 		return SD_EPARSE;
 	}
-	rc = btc_block_attach_spent(b, c->resp2.data, c->resp2.len);
+	rc = btc_block_attach_spent(b, c->resp2.p, c->resp2.len);
 	if (rc != SD_OK) {
 		sd_set_err(err, "rest spenttxouts %s: unparsable", hex);
 		btc_block_free(b);

@@ -318,28 +318,6 @@ static void *signal_main(void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static int mkdir_p(const char *path)
-{
-	char *p = sd_xstrdup(path);
-
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-			free(p);
-			return SD_EIO;
-		}
-		*s = '/';
-	}
-	if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-		free(p);
-		return SD_EIO;
-	}
-	free(p);
-	return SD_OK;
-}
-
 static void rpc_config_of(const struct sd_config *cfg, struct rpc_config *rc,
 			  long timeout_ms)
 {
@@ -419,7 +397,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 		return SD_EXIT_FAIL;
 	}
 
-	if (mkdir_p(datadir) != SD_OK) {
+	if (sd_mkdir_p(datadir) != SD_OK) {
 		int e = errno;
 
 		sd_log_error("daemon", "startup_failed",

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/buf.h"
 #include "../common/log.h"
 #include "../common/util.h"
 
@@ -480,53 +481,25 @@ int sd_status_health(struct sd_status *s, bool *ok, char **body, size_t *len)
 
 /* ---- Prometheus text ---------------------------------------------------- */
 
-struct text {
-	char *p;
-	size_t len, cap;
-};
-
-static void tprintf(struct text *t, const char *fmt, ...) SD_PRINTF(2, 3);
-static void tprintf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		size_t room = t->cap - t->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(t->p ? t->p + t->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < room) {
-			t->len += (size_t)n;
-			return;
-		}
-		t->cap = (t->cap + (size_t)n + 1) * 2;
-		t->p = sd_xrealloc(t->p, t->cap);
-	}
-}
-
-static void metric(struct text *t, const char *name, const char *type,
+static void metric(struct sd_buf *t, const char *name, const char *type,
 		   const char *help, double value)
 {
 	if (!isfinite(value))
 		value = 0;
-	tprintf(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name,
+	sd_buf_printf(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name,
 		type, name, value);
 }
 
-static void labelled(struct text *t, const char *name, const char *help,
+static void labelled(struct sd_buf *t, const char *name, const char *help,
 		     const char *const *labels, const uint64_t *values, int n)
 {
-	tprintf(t, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	sd_buf_printf(t, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (int i = 0; i < n; i++)
-		tprintf(t, "%s{reason=\"%s\"} %lu\n", name, labels[i],
+		sd_buf_printf(t, "%s{reason=\"%s\"} %lu\n", name, labels[i],
 			(unsigned long)values[i]);
 }
 
-static void mempool_metrics(struct text *t, const struct sd_mempool_stats *m)
+static void mempool_metrics(struct sd_buf *t, const struct sd_mempool_stats *m)
 {
 	static const char *const drops[] = {"queue_full", "too_big",
 					    "map_full", "fetch_budget"};
@@ -586,23 +559,23 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	static const char *const lvl[] = {"trace", "debug", "info", "warn",
 					  "error"};
 	static const char *const states[] = {"ok", "degraded", "down"};
-	struct text t = {0};
+	struct sd_buf t = {0};
 	struct rpc_stats rs;
 	struct view v;
 
 	gather(s, &v);
 	rpc_stats_get(&rs);
 
-	tprintf(&t, "# HELP signetd_build_info signetd version.\n"
+	sd_buf_printf(&t, "# HELP signetd_build_info signetd version.\n"
 		    "# TYPE signetd_build_info gauge\n"
 		    "signetd_build_info{version=\"%s\"} 1\n", SIGNETD_VERSION);
 	metric(&t, "signetd_start_time_seconds", "gauge",
 	       "Start time of the process since the epoch.",
 	       (double)s->start_ms / 1000.0);
-	tprintf(&t, "# HELP signetd_health_status Overall state (1 = current)."
+	sd_buf_printf(&t, "# HELP signetd_health_status Overall state (1 = current)."
 		    "\n# TYPE signetd_health_status gauge\n");
 	for (int i = 0; i < 3; i++)
-		tprintf(&t, "signetd_health_status{status=\"%s\"} %d\n",
+		sd_buf_printf(&t, "signetd_health_status{status=\"%s\"} %d\n",
 			states[i], strcmp(v.state, states[i]) == 0);
 	metric(&t, "signetd_node_up", "gauge",
 	       "1 when the last node poll succeeded.", v.node.reachable);
@@ -686,14 +659,14 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	       (double)(v.fs.zmq_last_msg_ms / 1000));
 	if (v.have_mp)
 		mempool_metrics(&t, &v.ms);
-	tprintf(&t, "# HELP signetd_log_messages_total Log lines written, by "
+	sd_buf_printf(&t, "# HELP signetd_log_messages_total Log lines written, by "
 		    "level.\n# TYPE signetd_log_messages_total counter\n");
 	for (int i = SD_LOG_TRACE; i <= SD_LOG_ERROR; i++)
-		tprintf(&t, "signetd_log_messages_total{level=\"%s\"} %lu\n",
+		sd_buf_printf(&t, "signetd_log_messages_total{level=\"%s\"} %lu\n",
 			lvl[i], sd_log_count((enum sd_log_level)i));
 
 	/* oracle/http appends its own (requests, latency) after this text */
-	*body = t.p;
+	*body = t.s;
 	*len = t.len;
 	return SD_OK;
 }

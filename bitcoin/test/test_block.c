@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../block.h"
+#include "../hash.h"
 #include "../../common/util.h"
 #include "../../tests/lib/check.h"
 

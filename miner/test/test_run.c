@@ -144,7 +144,7 @@ static void test_key_check(void)
 	CHECK(strstr(err, "p2pk"));
 
 	/* p2wpkh: 00 14 <hash160> */
-	miner_hash160(pb, 33, h160);
+	btc_hash160(pb, 33, h160);
 	c[0] = 0x00;
 	c[1] = 0x14;
 	memcpy(c + 2, h160, 20);

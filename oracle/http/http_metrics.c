@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/buf.h"
 #include "../../common/util.h"
 #include "http_int.h"
 
@@ -46,31 +47,6 @@ void http_metrics_observe(struct http_metrics *m, enum oracle_route_id r,
 	atomic_fetch_add_explicit(&m->n[r], 1, memory_order_relaxed);
 }
 
-struct buf {
-	char **p;
-	size_t *len;
-	size_t cap;
-};
-
-static void SD_PRINTF(2, 3) add(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		size_t room = b->cap - *b->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(*b->p + *b->len, room, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < room)
-			break;
-		b->cap = b->cap * 2 + (size_t)n + 64;
-		*b->p = sd_xrealloc(*b->p, b->cap);
-	}
-	*b->len += (size_t)n;
-}
-
 static uint64_t ld(atomic_uint_fast64_t *v)
 {
 	return atomic_load_explicit(v, memory_order_relaxed);
@@ -78,7 +54,7 @@ static uint64_t ld(atomic_uint_fast64_t *v)
 
 /* /forward-tx outcomes and load, request deadlines, suppressed log
  * lines, the /mempool/tweaks body cache, uncached dustLimit answers. */
-static void render_abuse(struct http_metrics *m, struct buf *b)
+static void render_abuse(struct http_metrics *m, struct sd_buf *b)
 {
 	static const char *const res[HTTP_FWD_N] = {
 		[HTTP_FWD_RELAYED] = "relayed",
@@ -90,13 +66,13 @@ static void render_abuse(struct http_metrics *m, struct buf *b)
 		[HTTP_FWD_INVALID] = "invalid",
 	};
 
-	add(b, "# HELP signetd_http_forward_tx_total POST /forward-tx "
+	sd_buf_printf(b, "# HELP signetd_http_forward_tx_total POST /forward-tx "
 	       "outcomes (rate_limited: 429, busy: 503, node_timeout: 504).\n"
 	       "# TYPE signetd_http_forward_tx_total counter\n");
 	for (unsigned i = 0; i < HTTP_FWD_N; i++)
-		add(b, "signetd_http_forward_tx_total{result=\"%s\"} %llu\n",
+		sd_buf_printf(b, "signetd_http_forward_tx_total{result=\"%s\"} %llu\n",
 		    res[i], (unsigned long long)ld(&m->fwd[i]));
-	add(b,
+	sd_buf_printf(b,
 	    "# HELP signetd_http_forward_tx_in_flight Node calls running on "
 	    "the forward workers.\n"
 	    "# TYPE signetd_http_forward_tx_in_flight gauge\n"
@@ -144,13 +120,14 @@ static void render_abuse(struct http_metrics *m, struct buf *b)
 void http_metrics_render(struct http_metrics *m, struct http_cache *c,
 			 char **p, size_t *len)
 {
-	struct buf b = {p, len, *len + 4096};
+	/* the caller's text, at least *len bytes: appended to */
+	struct sd_buf b = {.s = *p, .len = *len, .cap = *len};
 	uint64_t hits, misses;
 	size_t bytes, entries;
 
-	*p = sd_xrealloc(*p, b.cap);
-	(*p)[*len] = '\0';
-	add(&b, "# HELP signetd_http_requests_total HTTP requests answered, "
+	sd_buf_reserve(&b, 4096);
+	b.s[b.len] = '\0';
+	sd_buf_printf(&b, "# HELP signetd_http_requests_total HTTP requests answered, "
 		"by route and status code.\n"
 		"# TYPE signetd_http_requests_total counter\n");
 	for (unsigned r = 0; r < ORACLE_ROUTE_COUNT; r++)
@@ -165,13 +142,13 @@ void http_metrics_render(struct http_metrics *m, struct http_cache *c,
 				snprintf(code, sizeof(code), "%u", codes[i]);
 			else
 				snprintf(code, sizeof(code), "other");
-			add(&b,
+			sd_buf_printf(&b,
 			    "signetd_http_requests_total{route=\"%s\","
 			    "code=\"%s\"} %llu\n",
 			    oracle_route_name((enum oracle_route_id)r), code,
 			    (unsigned long long)v);
 		}
-	add(&b, "# HELP signetd_http_request_duration_seconds Time from "
+	sd_buf_printf(&b, "# HELP signetd_http_request_duration_seconds Time from "
 		"request line to response done, by route.\n"
 		"# TYPE signetd_http_request_duration_seconds histogram\n");
 	for (unsigned r = 0; r < ORACLE_ROUTE_COUNT; r++) {
@@ -185,12 +162,12 @@ void http_metrics_render(struct http_metrics *m, struct http_cache *c,
 		for (unsigned i = 0; i < HTTP_N_BUCKETS; i++) {
 			cum += atomic_load_explicit(&m->bucket[r][i],
 						    memory_order_relaxed);
-			add(&b,
+			sd_buf_printf(&b,
 			    "signetd_http_request_duration_seconds_bucket{"
 			    "route=\"%s\",le=\"%g\"} %llu\n",
 			    name, bucket_le[i], (unsigned long long)cum);
 		}
-		add(&b,
+		sd_buf_printf(&b,
 		    "signetd_http_request_duration_seconds_bucket{route=\"%s\","
 		    "le=\"+Inf\"} %llu\n"
 		    "signetd_http_request_duration_seconds_sum{route=\"%s\"} "
@@ -204,9 +181,9 @@ void http_metrics_render(struct http_metrics *m, struct http_cache *c,
 	}
 	render_abuse(m, &b);
 	if (!c)
-		return;
+		goto out;
 	http_cache_stats(c, &hits, &misses, &bytes, &entries);
-	add(&b,
+	sd_buf_printf(&b,
 	    "# HELP signetd_http_cache_hits_total Block answers served from "
 	    "the rendered-body cache.\n"
 	    "# TYPE signetd_http_cache_hits_total counter\n"
@@ -224,4 +201,7 @@ void http_metrics_render(struct http_metrics *m, struct http_cache *c,
 	    "signetd_http_cache_entries %zu\n",
 	    (unsigned long long)hits, (unsigned long long)misses, bytes,
 	    entries);
+out:
+	*p = b.s;
+	*len = b.len;
 }

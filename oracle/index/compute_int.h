@@ -12,6 +12,7 @@
 #include <secp256k1.h>
 
 #include "../../bitcoin/block.h"
+#include "../../bitcoin/hash.h"
 #include "../../common/siphash.h"
 
 /* oracle_gcs_build over n elements of any lengths (BIP158 basic filters
@@ -37,9 +38,6 @@ bool oracle_spk_witness_version(const struct btc_bytes *spk, int *version);
  * the parsed key (taproot lifted to even y) in *pk when the input yields
  * one.  An input without prevout yields none. */
 bool oracle_input_key(const struct btc_txin *in, secp256k1_pubkey *pk);
-
-/* HASH160 = RIPEMD160(SHA256(data)). */
-void oracle_hash160(const uint8_t *data, size_t len, uint8_t out[20]);
 
 /* Tagged hash "BIP0352/Inputs" of outpoint_L (36) || ser_P(A) (33), from a
  * cached SHA256 midstate. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../common/util.h"
+#include "../../bitcoin/wire.h"
 #include "compute_int.h"
 #include "oracle.h"
 
@@ -38,28 +39,6 @@ static void bitw_flush(struct bitw *w)
 	w->n = 0;
 }
 
-static size_t compact_size_put(uint8_t *p, uint64_t n)
-{
-	if (n < 0xfd) {
-		p[0] = (uint8_t)n;
-		return 1;
-	}
-	if (n <= 0xffff) {
-		p[0] = 0xfd;
-		p[1] = (uint8_t)n;
-		p[2] = (uint8_t)(n >> 8);
-		return 3;
-	}
-	if (n <= 0xffffffffULL) {
-		p[0] = 0xfe;
-		sd_le32_put(p + 1, (uint32_t)n);
-		return 5;
-	}
-	p[0] = 0xff;
-	sd_le64_put(p + 1, n);
-	return 9;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -80,7 +59,7 @@ static void gcs_encode(uint64_t *vals, size_t n, uint8_t **out,
 	for (i = 0, prev = 0; i < n; prev = vals[i], i++)
 		bits += ((vals[i] - prev) >> GCS_P) + 1 + GCS_P;
 	buf = sd_xmalloc(9 + (size_t)((bits + 7) / 8));
-	w.p = buf + compact_size_put(buf, n);
+	w.p = buf + btc_cs_put(buf, n);
 	for (i = 0, prev = 0; i < n; prev = vals[i], i++) {
 		uint64_t delta = vals[i] - prev, q = delta >> GCS_P;
 

@@ -66,19 +66,6 @@ bool oracle_spk_witness_version(const struct btc_bytes *spk, int *version)
 	return true;
 }
 
-void oracle_hash160(const uint8_t *data, size_t len, uint8_t out[20])
-{
-	uint8_t sha[SHA256_DIGEST_LENGTH];
-	SHA256_CTX c;
-
-	/* Low-level calls: the one-shot SHA256() has a large per-call cost
-	 * in OpenSSL 3, and RIPEMD160() needs no legacy provider. */
-	SHA256_Init(&c);
-	SHA256_Update(&c, data, len);
-	SHA256_Final(sha, &c);
-	RIPEMD160(sha, sizeof(sha), out);
-}
-
 /* A 33-byte compressed key (0x02/0x03) that is a point on the curve.
  * The length is checked first: parse also takes 65-byte keys. */
 static bool compressed_key(const uint8_t *k, size_t len,
@@ -148,7 +135,7 @@ static bool p2pkh_key(const struct btc_txin *in, secp256k1_pubkey *pk)
 	for (i = in->script_sig.len - 33 + 1; i-- > 0;) {
 		if (ss[i] != 0x02 && ss[i] != 0x03)
 			continue;
-		oracle_hash160(ss + i, 33, h);
+		btc_hash160(ss + i, 33, h);
 		if (memcmp(h, want, 20) == 0 && compressed_key(ss + i, 33, pk))
 			return true;
 	}

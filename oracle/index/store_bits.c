@@ -41,7 +41,7 @@ int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		return 0;
 	/* copy: the value may sit on a page this txn does not own yet */
 	idx->bits.len = 0;
-	st_buf_put(&idx->bits, v.mv_data, v.mv_size);
+	sd_buf_put(&idx->bits, v.mv_data, v.mv_size);
 	bits = idx->bits.p;
 	bits[ord >> 3] ^= (uint8_t)(1u << (ord & 7));
 	return st_put_h(txn, idx->dbi[ST_SPENT_BITS], h, bits, idx->bits.len,

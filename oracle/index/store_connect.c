@@ -41,18 +41,18 @@ void st_undo_log(struct oracle_index *idx, enum st_table t,
 		 ST_UNDO_SPENT : ST_UNDO_UTXO;
 	hdr[1] = (uint8_t)(klen >> 8);
 	hdr[2] = (uint8_t)klen;
-	st_buf_put(&idx->undo, hdr, 3);
-	st_buf_put(&idx->undo, key, klen);
+	sd_buf_put(&idx->undo, hdr, 3);
+	sd_buf_put(&idx->undo, key, klen);
 	if (!val) {
 		hdr[0] = 0;
-		st_buf_put(&idx->undo, hdr, 1);
+		sd_buf_put(&idx->undo, hdr, 1);
 		return;
 	}
 	hdr[0] = 1;
 	hdr[1] = (uint8_t)(val->mv_size >> 8);
 	hdr[2] = (uint8_t)val->mv_size;
-	st_buf_put(&idx->undo, hdr, 3);
-	st_buf_put(&idx->undo, val->mv_data, val->mv_size);
+	sd_buf_put(&idx->undo, hdr, 3);
+	sd_buf_put(&idx->undo, val->mv_data, val->mv_size);
 }
 
 int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
@@ -197,10 +197,10 @@ static size_t build_rows(struct oracle_index *idx, const struct btc_block *b,
 
 		if (!in->has_tweak)
 			continue;
-		st_buf_put(&idx->tweak_recs, in->tweak, 33);
+		sd_buf_put(&idx->tweak_recs, in->tweak, 33);
 		if (dust) {
 			sd_be64_put(be, in->highest_value);
-			st_buf_put(&idx->tweak_recs, be, 8);
+			sd_buf_put(&idx->tweak_recs, be, 8);
 		}
 	}
 	a->n_cut = a->n_utxo = 0;
@@ -310,7 +310,7 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 		return rc;
 	if (a->n_utxo) {    /* nothing spent yet */
 		idx->bits.len = 0;
-		st_buf_reserve(&idx->bits, (a->n_utxo + 7) / 8);
+		sd_buf_reserve(&idx->bits, (a->n_utxo + 7) / 8);
 		memset(idx->bits.p, 0, (a->n_utxo + 7) / 8);
 		if ((rc = put_h(txn, idx->dbi[ST_SPENT_BITS], h,
 				idx->bits.p, (a->n_utxo + 7) / 8)))

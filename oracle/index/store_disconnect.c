@@ -166,7 +166,7 @@ static int disconnect_txn(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	if (rc == 0) {
 		/* copy: the log's pages may be freed by the writes below */
 		idx->undo.len = 0;
-		st_buf_put(&idx->undo, v.mv_data, v.mv_size);
+		sd_buf_put(&idx->undo, v.mv_data, v.mv_size);
 		rc = apply_undo(idx, txn, idx->undo.p, idx->undo.len);
 	} else if (rc == MDB_NOTFOUND) {
 		rc = 0;

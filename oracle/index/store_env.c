@@ -23,52 +23,6 @@ const char *const st_table_name[ST_N] = {
 #define DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define MAX_MAP_STEP ((size_t)8 << 30)
 
-void st_buf_reserve(struct st_buf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 4096;
-
-	if (b->len + more <= b->cap)
-		return;
-	while (cap < b->len + more)
-		cap *= 2;
-	b->p = sd_xrealloc(b->p, cap);
-	b->cap = cap;
-}
-
-void st_buf_put(struct st_buf *b, const void *data, size_t len)
-{
-	st_buf_reserve(b, len);
-	if (len)
-		memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-void st_buf_free(struct st_buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path), i;
-
-	if (n == 0 || n >= sizeof(buf))
-		return SD_EINVAL;
-	memcpy(buf, path, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-			return SD_EIO;
-		buf[i] = i == n ? '\0' : '/';
-	}
-	return SD_OK;
-}
-
 static unsigned cfg_flags(const struct oracle_config *c)
 {
 	return (c->tweaks_only ? ST_F_TWEAKS_ONLY : 0) |
@@ -564,9 +518,9 @@ static void index_free(struct oracle_index *idx)
 	free(idx->spends);
 	free(idx->ord);
 	free(idx->undo_offs);
-	st_buf_free(&idx->tweak_recs);
-	st_buf_free(&idx->undo);
-	st_buf_free(&idx->bits);
+	sd_buf_free(&idx->tweak_recs);
+	sd_buf_free(&idx->undo);
+	sd_buf_free(&idx->bits);
 	st_outmap_free(&idx->om);
 	free(idx->datadir);
 	free(idx->network);
@@ -618,7 +572,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 	plen = strlen(cfg->datadir) + sizeof("/index");
 	idx->path = sd_xmalloc(plen);
 	snprintf(idx->path, plen, "%s/index", cfg->datadir);
-	if (mkdir_p(idx->path) != SD_OK) {
+	if (sd_mkdir_p(idx->path) != SD_OK) {
 		sd_set_err(err, "cannot create index directory %s: %s", idx->path,
 			strerror(errno));
 		index_free(idx);

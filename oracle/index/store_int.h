@@ -13,6 +13,7 @@
 
 #include <lmdb.h>
 
+#include "../../common/buf.h"
 #include "oracle.h"
 
 /* 2: the outpoint index moved from the `outpoints` table to memory
@@ -57,15 +58,6 @@ extern const char *const st_table_name[ST_N];
 #define ST_CUT_KEY 36
 #define ST_CUT_VAL 41
 #define ST_BLOCK_VAL 68
-
-/* A growable byte buffer reused across blocks. */
-struct st_buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-void st_buf_reserve(struct st_buf *b, size_t more);
-void st_buf_put(struct st_buf *b, const void *data, size_t len);
-void st_buf_free(struct st_buf *b);
 
 struct st_utxo_rec {
 	uint8_t key[ST_UTXO_KEY];
@@ -157,7 +149,7 @@ struct oracle_index {
 	size_t spends_cap;
 	struct st_tx_ord *ord;
 	size_t ord_cap;
-	struct st_buf tweak_recs, undo, bits;
+	struct sd_buf tweak_recs, undo, bits;
 	size_t *undo_offs;
 	size_t undo_offs_cap;
 

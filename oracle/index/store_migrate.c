@@ -61,7 +61,7 @@ static int undo_v3(struct oracle_index *idx, MDB_txn *txn,
 			return rc;
 		klen = ((size_t)p[off + 1] << 8) | p[off + 2];
 		if (p[off] == ST_UNDO_CUT) {
-			st_buf_put(&idx->undo, p + off, end - off);
+			sd_buf_put(&idx->undo, p + off, end - off);
 		} else if (p[off] == ST_UNDO_UTXO) {
 			k.mv_size = klen;
 			k.mv_data = (void *)(p + off + 3);
@@ -155,7 +155,7 @@ static int migrate_v2(struct oracle_index *idx, MDB_txn *txn)
 			idx->bits.len = 0;
 		}
 		if (ord % 8 == 0)
-			st_buf_put(&idx->bits, &zero, 1);
+			sd_buf_put(&idx->bits, &zero, 1);
 		if (spent)
 			idx->bits.p[ord >> 3] |= (uint8_t)(1u << (ord & 7));
 		sd_be32_put(val + ST_UTXO_ORD, ord++);

@@ -65,7 +65,7 @@ static int bits_for(struct oracle_index *idx, struct spend_ctx *sc,
 	if ((rc = st_bits_get(idx, sc->txn, h, &v)))
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 	idx->bits.len = 0;
-	st_buf_put(&idx->bits, v.mv_data, v.mv_size);
+	sd_buf_put(&idx->bits, v.mv_data, v.mv_size);
 	sc->bh = h;
 	sc->loaded = true;
 	return 0;

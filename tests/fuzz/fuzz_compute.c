@@ -48,7 +48,7 @@ static void synth_prevout(struct btc_txin *in, uint8_t spk[34])
 		spk[1] = 0xa9;
 		spk[2] = 0x14;
 		if (ss->len >= 33)
-			oracle_hash160(ss->data + ss->len - 33, 33, spk + 3);
+			btc_hash160(ss->data + ss->len - 33, 33, spk + 3);
 		else
 			memcpy(spk + 3, in->prev_txid, 20);
 		spk[23] = 0x88;

@@ -384,7 +384,7 @@ static size_t make_format2(const char *dir)
 	MDB_dbi meta, utxos, bits, undo;
 	MDB_cursor *c;
 	MDB_val k, v, bv;
-	struct st_buf nb = { 0 };
+	struct sd_buf nb = { 0 };
 	uint8_t key[ST_UTXO_KEY], val[ST_V2_UTXO_VAL], vb[4];
 	size_t n_spent = 0, n4 = 0;
 	int rc;
@@ -413,7 +413,7 @@ static size_t make_format2(const char *dir)
 			CHECK(end <= len);
 			CHECK(p[off] == ST_UNDO_CUT || p[off] == ST_UNDO_SPENT);
 			if (p[off] == ST_UNDO_CUT) {
-				st_buf_put(&nb, p + off, end - off);
+				sd_buf_put(&nb, p + off, end - off);
 				off = end;
 				continue;
 			}
@@ -423,11 +423,11 @@ static size_t make_format2(const char *dir)
 			CHECK_EQ_INT(uv.mv_size, ST_UTXO_VAL);
 			memcpy(val, uv.mv_data, ST_UTXO_ORD);
 			val[ST_V2_UTXO_VAL - 1] = 0;
-			st_buf_put(&nb, (uint8_t[]){ ST_UNDO_UTXO, 0,
+			sd_buf_put(&nb, (uint8_t[]){ ST_UNDO_UTXO, 0,
 				   ST_UTXO_KEY }, 3);
-			st_buf_put(&nb, p + off + 3, ST_UTXO_KEY);
-			st_buf_put(&nb, (uint8_t[]){ 1, 0, ST_V2_UTXO_VAL }, 3);
-			st_buf_put(&nb, val, sizeof(val));
+			sd_buf_put(&nb, p + off + 3, ST_UTXO_KEY);
+			sd_buf_put(&nb, (uint8_t[]){ 1, 0, ST_V2_UTXO_VAL }, 3);
+			sd_buf_put(&nb, val, sizeof(val));
 			n4++;
 			off = end;
 		}
@@ -477,7 +477,7 @@ static size_t make_format2(const char *dir)
 	CHECK(!mdb_put(txn, meta, &k, &v, 0));
 	CHECK(!mdb_txn_commit(txn));
 	mdb_env_close(env);
-	st_buf_free(&nb);
+	sd_buf_free(&nb);
 	CHECK(n4 > 10 && n_spent >= n4);
 	fprintf(stderr, "format 2: %zu spent rows, %zu code 4 undo entries\n",
 		n_spent, n4);
@@ -494,7 +494,7 @@ static size_t make_format1(const char *dir)
 	MDB_dbi meta, utxos, undo, op;
 	MDB_cursor *c;
 	MDB_val k, v;
-	struct st_buf nb = { 0 };
+	struct sd_buf nb = { 0 };
 	uint8_t ok[36], hbe[4];
 	size_t n_op = 0, n5 = 0;
 	int rc;
@@ -554,17 +554,17 @@ static size_t make_format1(const char *dir)
 				e[39] = 1;
 				e[41] = 4;
 				memcpy(e + 42, p + off + 3, 4);
-				st_buf_put(&nb, e, sizeof(e));
+				sd_buf_put(&nb, e, sizeof(e));
 				n5++;
 			}
-			st_buf_put(&nb, p + off, end - off);
+			sd_buf_put(&nb, p + off, end - off);
 			off = end;
 		}
 		v.mv_size = nb.len;
 		v.mv_data = nb.p;
 		CHECK(!mdb_put(txn, undo, &k, &v, 0));
 	}
-	st_buf_free(&nb);
+	sd_buf_free(&nb);
 	CHECK(n5 > 10);
 	CHECK(!mdb_txn_commit(txn));
 	mdb_env_close(env);
