@@ -14,8 +14,6 @@ int miner_cmd_genpsbt(const struct miner_opts *o)
 	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16];
 	size_t len;
 	char *in = miner_read_stdin(&len);
-	json_error_t je;
-	json_t *g = json_loads(in, 0, &je);
 	struct miner_template t;
 	struct miner_reward r = {0};
 	struct miner_node *n = NULL;
@@ -25,14 +23,14 @@ int miner_cmd_genpsbt(const struct miner_opts *o)
 	int64_t time;
 	int rc = 1;
 
+	rc = miner_template_parse(in, strlen(in), false, &t, err);
 	free(in);
-	if (!g || miner_template_parse(g, &t, err)) {
+	if (rc) {
 		sd_log_error(MINER_MOD, "bad_template", "err=%s",
-			     sd_log_q(q, sizeof(q), g ? err : je.text));
-		json_decref(g);
+			     sd_log_q(q, sizeof(q), err));
 		return 1;
 	}
-	json_decref(g);
+	rc = 1;
 	if (miner_node_open(o, &n) ||
 	    miner_reward_resolve(n, o, t.height, &r, err)) {
 		sd_log_error(MINER_MOD, "reward_address_failed", "err=%s",

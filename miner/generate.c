@@ -24,46 +24,47 @@ struct tip {
 static int get_tip(struct miner_node *n, struct tip *t, bool *changed,
 		   char err[SD_ERRLEN])
 {
-	json_t *res, *hdr;
-	const char *best, *bits;
+	char *res, *hdr, *best;
 	struct rpc_arg a;
 	int code, rc;
-	uint8_t b4[4];
+	uint32_t bits;
+	int32_t height;
+	int64_t time;
 
 	*changed = false;
 	rc = miner_node_call(n, "getblockchaininfo", NULL, 0, &res, &code, err);
 	if (rc)
 		return rc;
-	best = json_string_value(json_object_get(res, "bestblockhash"));
-	if (!best || strlen(best) != 64) {
-		json_decref(res);
+	rc = rpc_parse_string_member(res, strlen(res), "bestblockhash", &best);
+	free(res);
+	if (rc != SD_OK || strlen(best) != 64) {
+		free(best);
 		snprintf(err, SD_ERRLEN, "getblockchaininfo: no bestblockhash");
 		return SD_EPARSE;
 	}
 	if (strcmp(best, t->hash) == 0) {
-		json_decref(res);
+		free(best);
 		return SD_OK;
 	}
 	a = (struct rpc_arg){best, false};
 	rc = miner_node_call(n, "getblockheader", &a, 1, &hdr, &code, err);
 	if (rc) {
-		json_decref(res);
+		free(best);
 		return rc;
 	}
-	bits = json_string_value(json_object_get(hdr, "bits"));
-	if (!bits || strlen(bits) != 8 || sd_hex_decode(b4, 4, bits, 8) ||
-	    !json_is_integer(json_object_get(hdr, "height"))) {
+	if (rpc_parse_header_fields(hdr, strlen(hdr), &bits, &height,
+				    &time) != SD_OK) {
 		snprintf(err, SD_ERRLEN, "getblockheader: bad answer");
 		rc = SD_EPARSE;
 	} else {
 		memcpy(t->hash, best, 65);
-		t->height = (int32_t)json_integer_value(json_object_get(hdr, "height"));
-		t->time = json_integer_value(json_object_get(hdr, "time"));
-		t->bits = sd_be32_get(b4);
+		t->height = height;
+		t->time = time;
+		t->bits = bits;
 		*changed = true;
 	}
-	json_decref(hdr);
-	json_decref(res);
+	free(hdr);
+	free(best);
 	return rc;
 }
 
@@ -75,8 +76,7 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 	struct miner_signet_txs t;
 	struct sd_buf psbt = {0};
 	struct miner_block signed_b;
-	json_t *res;
-	char *b64;
+	char *res, *b64;
 	uint8_t *raw;
 	size_t len;
 	int rc, code;
@@ -108,16 +108,15 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 	free(b64);
 	if (rc)
 		return rc;
-	if (!json_is_true(json_object_get(res, "complete")) ||
-	    !json_string_value(json_object_get(res, "psbt"))) {
+	rc = rpc_parse_psbt_result(res, strlen(res), &b64);
+	free(res);
+	if (rc != SD_OK) {
 		snprintf(err, SD_ERRLEN, "PSBT signing failed: the wallet "
 			 "cannot solve the signet challenge");
-		json_decref(res);
 		return SD_EINVAL;
 	}
-	rc = miner_base64_decode(json_string_value(json_object_get(res, "psbt")),
-				 &raw, &len);
-	json_decref(res);
+	rc = miner_base64_decode(b64, &raw, &len);
+	free(b64);
 	if (rc)
 		return rc;
 	rc = miner_psbt_extract(raw, len, &signed_b, sol);
@@ -150,8 +149,8 @@ static void sleep_s(double s)
 static int check_challenge(struct miner_node *n, const struct miner_key *key,
 			   char err[SD_ERRLEN])
 {
-	json_t *res;
-	const char *hex, *kind;
+	char *res, *hex;
+	const char *kind;
 	uint8_t *chal;
 	size_t len;
 	int code, rc;
@@ -159,20 +158,23 @@ static int check_challenge(struct miner_node *n, const struct miner_key *key,
 	rc = miner_node_call(n, "getblockchaininfo", NULL, 0, &res, &code, err);
 	if (rc)
 		return rc;
-	hex = json_string_value(json_object_get(res, "signet_challenge"));
+	if (rpc_parse_string_member(res, strlen(res), "signet_challenge",
+				    &hex) != SD_OK)
+		hex = NULL;
+	free(res);
 	len = hex ? strlen(hex) : 0;
 	if (!hex || len == 0 || len % 2 || len > 20000) {
 		sd_log_warn(MINER_MOD, "challenge_check_skipped",
 			    "signer=%s reason=\"the node reports no "
 			    "signet_challenge (not a signet node?)\"",
 			    key ? "key" : "wallet");
-		json_decref(res);
+		free(hex);
 		return SD_OK;
 	}
 	chal = sd_xmalloc(len / 2);
 	if (sd_hex_decode(chal, len / 2, hex, len)) {
 		free(chal);
-		json_decref(res);
+		free(hex);
 		snprintf(err, SD_ERRLEN,
 			 "getblockchaininfo: bad signet_challenge");
 		return SD_EPARSE;
@@ -193,7 +195,7 @@ static int check_challenge(struct miner_node *n, const struct miner_key *key,
 				    "signer=key kind=%s", kind);
 	}
 	free(chal);
-	json_decref(res);
+	free(hex);
 	return rc;
 }
 
@@ -232,7 +234,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 		    char **reject, char err[SD_ERRLEN])
 {
 	struct sd_buf sol = {0}, raw = {0};
-	json_t *res;
+	char *res;
 	struct rpc_arg a;
 	char *hex;
 	int rc, code;
@@ -270,10 +272,8 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 		miner_block_clear(b);
 		return rc;
 	}
-	if (!json_is_null(res))
-		*reject = sd_xstrdup(json_is_string(res) ? json_string_value(res)
-							 : "unknown");
-	json_decref(res);
+	rpc_parse_submit_result(res, strlen(res), reject);
+	free(res);
 	return SD_OK;
 }
 
@@ -397,7 +397,7 @@ int miner_cmd_generate(const struct miner_opts *o)
 		struct miner_block b;
 		struct miner_grind_result gr;
 		struct rpc_arg ga = {"{\"rules\":[\"signet\",\"segwit\"]}", true};
-		json_t *gbt;
+		char *gbt;
 		bool changed, is_mine;
 		int64_t now, block_time, action_time;
 		char *reject = NULL, hash[65], nextbuf[32];
@@ -439,13 +439,13 @@ int miner_cmd_generate(const struct miner_opts *o)
 				     code, sd_log_q(q, sizeof(q), err));
 			goto out;
 		}
-		if (miner_template_parse(gbt, &t, err)) {
-			json_decref(gbt);
+		if (miner_template_parse(gbt, strlen(gbt), true, &t, err)) {
+			free(gbt);
 			sd_log_error(MINER_MOD, "bad_template", "err=%s",
 				     sd_log_q(q, sizeof(q), err));
 			goto out;
 		}
-		json_decref(gbt);
+		free(gbt);
 		if (strcmp(t.prev_hex, tip.hash) != 0) {
 			sd_log_warn(MINER_MOD, "template_stale",
 				    "template_prev=%s tip=%s", t.prev_hex,

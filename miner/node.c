@@ -87,27 +87,9 @@ void miner_node_set_wait(struct miner_node *n, bool wait)
 	n->wait = wait;
 }
 
-static int parse_result(const char *text, json_t **result)
-{
-	json_error_t je;
-	size_t len = strlen(text);
-
-	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-		       text[len - 1] == ' '))
-		len--;
-	if (len == 0) {
-		*result = json_null();
-		return SD_OK;
-	}
-	*result = json_loadb(text, len, JSON_DECODE_ANY, &je);
-	if (!*result) /* bitcoin-cli prints string results bare */
-		*result = json_stringn(text, len);
-	return *result ? SD_OK : SD_EPARSE;
-}
-
 static int call_cli(struct miner_node *n, const char *method,
 		    const struct rpc_arg *args, size_t nargs,
-		    json_t **result, int *code, char err[SD_ERRLEN])
+		    char **result, int *code, char err[SD_ERRLEN])
 {
 	size_t argc;
 	char **argv = miner_split_cmd(n->cli, 3, &argc);
@@ -161,7 +143,8 @@ static int call_cli(struct miner_node *n, const char *method,
 			rc = SD_ERPC;
 		goto done;
 	}
-	rc = parse_result(out, result);
+	*result = rpc_cli_result_json(out);
+	rc = *result ? SD_OK : SD_EPARSE;
 	if (rc)
 		snprintf(err, SD_ERRLEN, "unparsable answer to %s", method);
 done:
@@ -172,7 +155,7 @@ done:
 
 static int call_rpc(struct miner_node *n, const char *method,
 		    const struct rpc_arg *args, size_t nargs,
-		    json_t **result, int *code, char err[SD_ERRLEN])
+		    char **result, int *code, char err[SD_ERRLEN])
 {
 	char *res = NULL;
 	int rc;
@@ -183,7 +166,8 @@ static int call_rpc(struct miner_node *n, const char *method,
 	if (rc == SD_ETIMEOUT || rc == SD_EAUTH)
 		rc = SD_ECONN; /* restarted node: new cookie, slow start */
 	if (rc == SD_OK) {
-		rc = parse_result(res, result);
+		*result = rpc_cli_result_json(res);
+		rc = *result ? SD_OK : SD_EPARSE;
 		free(res);
 	}
 	return rc;
@@ -191,7 +175,7 @@ static int call_rpc(struct miner_node *n, const char *method,
 
 int miner_node_call(struct miner_node *n, const char *method,
 		    const struct rpc_arg *args, size_t nargs,
-		    json_t **result, int *code, char err[SD_ERRLEN])
+		    char **result, int *code, char err[SD_ERRLEN])
 {
 	unsigned delay_ms = 250;
 

@@ -210,6 +210,59 @@ int rpc_call_args(struct rpc_client *c, const char *method,
 		  const struct rpc_arg *args, size_t nargs, char **result_json,
 		  int *rpc_code, char *err) SD_WARN_UNUSED;
 
+/* ---- the signet miner's answers (miner/; rpc/miner_answers.c) ----------
+ * The text is a result as rpc_call_args gives it, or bitcoin-cli's stdout
+ * after rpc_cli_result_json. */
+
+/* bitcoin-cli's stdout as JSON text: trailing blanks cut, empty -> null, a
+ * bare string (bitcoin-cli prints string results unquoted) -> that string.
+ * malloc'd; NULL when the text can be neither. */
+char *rpc_cli_result_json(const char *text);
+
+/* getblocktemplate, as the miner needs it: transactions as raw bytes. */
+struct rpc_template_tx {
+	uint8_t *raw;
+	size_t len;
+};
+struct rpc_block_template {
+	int32_t height, version;
+	uint8_t prev[32];
+	char prev_hex[65];
+	int64_t curtime, mintime, coinbasevalue;
+	uint32_t bits;
+	uint8_t *challenge;
+	size_t challenge_len;
+	size_t n_tx;
+	struct rpc_template_tx *tx;
+};
+/* any_top: a node's answer (any JSON value); else a file (an object or an
+ * array at the top, jansson's message on junk).  SD_OK, or SD_EPARSE with
+ * err (SD_ERRLEN) saying what is wrong; *t is cleared either way first. */
+int rpc_parse_block_template(const char *json, size_t len, bool any_top,
+			     struct rpc_block_template *t,
+			     char *err) SD_WARN_UNUSED;
+void rpc_block_template_clear(struct rpc_block_template *t);
+/* The string member key of an object (getblockchaininfo's bestblockhash,
+ * signet_challenge), or with key NULL the first element of an array
+ * (deriveaddresses).  SD_OK with *out malloc'd, else SD_ENOTFOUND. */
+int rpc_parse_string_member(const char *json, size_t len, const char *key,
+			    char **out) SD_WARN_UNUSED;
+/* getblockheader: bits (8 hex digits), height (an integer), time (0 when
+ * absent).  SD_OK or SD_EPARSE. */
+int rpc_parse_header_fields(const char *json, size_t len, uint32_t *bits,
+			    int32_t *height, int64_t *time) SD_WARN_UNUSED;
+/* validateaddress: SD_OK with the scriptPubKey (malloc'd) of a valid
+ * address, else SD_EINVAL. */
+int rpc_parse_address_spk(const char *json, size_t len, uint8_t **spk,
+			  size_t *spk_len) SD_WARN_UNUSED;
+/* walletprocesspsbt: SD_OK with the base64 PSBT (malloc'd) when complete,
+ * else SD_EINVAL. */
+int rpc_parse_psbt_result(const char *json, size_t len,
+			  char **psbt) SD_WARN_UNUSED;
+/* submitblock: *reject NULL when accepted (null), else the reason
+ * (malloc'd; "unknown" when it is not a string). */
+void rpc_parse_submit_result(const char *json, size_t len, char **reject);
+
 /* Statistics for /status and /metrics (monotonic counters, all clients). */
 struct rpc_stats {
 	uint64_t calls, errors, bytes_in;

@@ -55,10 +55,6 @@ OWNERS = {
 # Files that may still include a third-party header outside its owners,
 # with the reason.  Keep this list short; each entry is a FIXME.
 THIRD_PARTY_EXCEPTIONS = {
-    # the miner parses the node's answers (JSON-RPC through rpc_call_args,
-    # or bitcoin-cli's stdout with --cli) itself: FIXME typed parsers in
-    # rpc/ (getblocktemplate, submitblock, ...)
-    "miner/miner_priv.h": ("jansson.h",),
     # signetd's own /status and /health bodies, not node traffic
     "signetd/status.c": ("jansson.h",),
 }
