@@ -15,7 +15,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static enum sd_log_level min_level = SD_LOG_INFO;
 static int file_fd = -1;
 static char *file_path;
-static bool to_stderr = true;
 static atomic_ulong counts[SD_LOG_ERROR + 1];
 
 static const char *const level_names[] = {"trace", "debug", "info", "warn",
@@ -70,11 +69,6 @@ void sd_log_reopen(void)
 		}
 	}
 	pthread_mutex_unlock(&lock);
-}
-
-void sd_log_set_stderr(bool on)
-{
-	to_stderr = on;
 }
 
 unsigned long sd_log_count(enum sd_log_level lvl)
@@ -176,7 +170,7 @@ void sd_log(enum sd_log_level lvl, const char *mod, const char *msg,
 	}
 	line[n++] = '\n';
 	pthread_mutex_lock(&lock);
-	if (to_stderr || file_fd < 0) {
+	{
 		ssize_t w = write(STDERR_FILENO, line, n);
 		(void)w;
 	}

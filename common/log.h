@@ -39,8 +39,6 @@ bool sd_log_enabled(enum sd_log_level lvl);
 int sd_log_open_file(const char *path) SD_WARN_UNUSED;
 /* Reopen the file given to sd_log_open_file (after logrotate moved it). */
 void sd_log_reopen(void);
-/* Stop writing to stderr (used when a file is configured and quiet set). */
-void sd_log_set_stderr(bool on);
 
 /* Emit one line.  fields_fmt may be NULL or "" for no fields. */
 void sd_log(enum sd_log_level lvl, const char *mod, const char *msg,

@@ -190,7 +190,7 @@ int rpc_get_chain_info(struct rpc_client *c, struct rpc_chain_info *out)
 	chain = json_string_value(json_object_get(r, "chain"));
 	if (!chain || strlen(chain) >= sizeof(out->chain))
 		goto done;
-	strcpy(out->chain, chain);
+	memcpy(out->chain, chain, strlen(chain) + 1);
 	v = json_object_get(r, "blocks");
 	if (!json_is_integer(v) || json_integer_value(v) < -1 ||
 	    json_integer_value(v) > INT32_MAX)

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,20 +38,16 @@ void rpc_stats_get(struct rpc_stats *out)
 	out->bytes_in = atomic_load(&st_bytes_in);
 }
 
+static void global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 static void global_init_once(void)
 {
-	static atomic_int done;
-	static atomic_flag lock = ATOMIC_FLAG_INIT;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (atomic_load(&done))
-		return;
-	while (atomic_flag_test_and_set(&lock))
-		;
-	if (!atomic_load(&done)) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		atomic_store(&done, 1);
-	}
-	atomic_flag_clear(&lock);
+	pthread_once(&once, global_init);
 }
 
 /* bitcoind writes its cookie 0600; one others can read lets any local

@@ -301,17 +301,6 @@ static int set_opt(struct sd_config *c, const struct opt *o, const char *v,
 	return fail(err, SD_EINVAL, "%s: %s: bad type", where, o->name);
 }
 
-int sd_config_set(struct sd_config *c, const char *key, const char *value,
-		  const char *where, char *err)
-{
-	const struct opt *o = find_opt(key);
-
-	if (!o)
-		return fail(err, SD_ENOTFOUND, "%s: unknown key %s", where,
-			    key);
-	return set_opt(c, o, value, true, false, where, err);
-}
-
 void sd_config_defaults(struct sd_config *c)
 {
 	memset(c, 0, sizeof(*c));

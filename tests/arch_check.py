@@ -11,8 +11,10 @@ From the sources (every #include "..." and #include <...> of every .c/.h):
      draw is acyclic, whatever DEPS says);
   3. a third-party header is included only by the modules that own it
      (OWNERS), so e.g. jansson for node traffic stays inside rpc/.
+  4. none of the banned calls (sprintf, strcpy, strcat, gets, strtok, atoi)
+     outside test code.
 With --build (a CMake build tree), from the modules' static libraries:
-  4. no call cycle between the files of one module (nm: which object uses
+  5. no call cycle between the files of one module (nm: which object uses
      which object's symbols), except the known one among
      oracle/index/store_*.c.
 
@@ -68,6 +70,9 @@ LIBS = {
     "oracle_index": "oracle/index", "oracle_http": "oracle/http",
     "miner": "miner", "sd_daemon": "signetd",
 }
+
+BANNED = re.compile(r"\b(sprintf|strcpy|strcat|gets|strtok|atoi)\s*\(")
+COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 
@@ -136,6 +141,12 @@ def check_sources(src, errors):
         mod = module_of(rel)
         text = open(os.path.join(src, rel), errors="replace").read()
         is_test = "/test/" in rel
+        if mod not in (None, "tests") and not is_test:
+            code = COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+            for m in BANNED.finditer(code):
+                line = code.count("\n", 0, m.start()) + 1
+                errors.append(f"{rel}:{line}: {m.group(1)}() is banned "
+                              "(snprintf, memcpy, strtol/sd_parse_u64)")
         for kind, inc in INCLUDE.findall(text):
             if kind == '"':
                 target = resolve(src, rel, inc)

@@ -224,6 +224,15 @@ static enum MHD_Result send_answer(struct oracle_http *h,
 }
 
 /* gin's trailing-slash redirect (http.Redirect body for GET). */
+/* Copy s with its NUL to dst (room checked by the caller); its length. */
+static size_t put_str(char *dst, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(dst, s, n + 1);
+	return n;
+}
+
 static enum MHD_Result send_redirect(struct oracle_http *h,
 				     struct MHD_Connection *con,
 				     struct http_req *rq)
@@ -237,11 +246,11 @@ static enum MHD_Result send_redirect(struct oracle_http *h,
 	enum MHD_Result ret;
 
 	memcpy(loc, rq->target, rq->rt.redirect_len);
-	strcpy(loc + rq->rt.redirect_len, q);
+	memcpy(loc + rq->rt.redirect_len, q, strlen(q) + 1);
 	a.status = get ? 301 : 307;
 	if (get) {
 		html = sd_xmalloc(6 * ll + 64);
-		hl += (size_t)sprintf(html, "<a href=\"");
+		hl += put_str(html, "<a href=\"");
 		for (size_t i = 0; i < ll; i++) {
 			const char *e = NULL;
 
@@ -253,10 +262,9 @@ static enum MHD_Result send_redirect(struct oracle_http *h,
 			case '\'': e = "&#39;"; break;
 			default: html[hl++] = loc[i]; continue;
 			}
-			hl += (size_t)sprintf(html + hl, "%s", e);
+			hl += put_str(html + hl, e);
 		}
-		hl += (size_t)sprintf(html + hl,
-				      "\">Moved Permanently</a>.\n\n");
+		hl += put_str(html + hl, "\">Moved Permanently</a>.\n\n");
 		a.body = http_body_new(html, hl);
 		a.ctype = "text/html; charset=utf-8";
 	}
@@ -498,7 +506,7 @@ static int open_listener(const char *hostport, int *fd_out, char *err)
 		memmove(host, host + 1, hl - 2);
 		host[hl - 2] = '\0';
 	}
-	strcpy(port, colon + 1);
+	snprintf(port, sizeof(port), "%s", colon + 1); /* length checked */
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
