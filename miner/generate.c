@@ -277,120 +277,102 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 	return SD_OK;
 }
 
-int miner_cmd_generate(const struct miner_opts *o)
+/* generate's options, checked in the reference's order (spec 2.3), into
+ * the timing parameters and the block limit (0: no limit).  Returns
+ * MINER_EXIT_OK or MINER_EXIT_USAGE (logged). */
+static int generate_opts(const struct miner_opts *o, struct miner_timing *tm,
+			 long *limit)
 {
-	struct miner_timing tm = {0};
-	struct miner_node *n = NULL;
-	struct miner_key *key = NULL;
-	struct miner_reward reward = {0};
-	struct tip tip = {0};
-	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16], last_mined[65] = "";
-	long limit, attempts = 0, mined = 0;
-	int rc = 1;
-
-	/* Order of checks as the reference (spec 2.3), errors exit 2. */
 	if (o->has_set_time)
-		limit = 1;
+		*limit = 1;
 	else if (o->max_blocks)
-		limit = o->max_blocks;
+		*limit = o->max_blocks;
 	else if (o->ongoing)
-		limit = 0;
+		*limit = 0;
 	else
-		limit = 1;
+		*limit = 1;
 	if (o->ongoing && (o->max_blocks || o->has_set_time)) {
 		sd_log_error(MINER_MOD, "bad_option", "err=\"--ongoing excludes "
 			     "--max-blocks and --set-block-time\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
-	tm.has_set_time = o->has_set_time;
-	tm.set_time = o->set_time;
+	tm->has_set_time = o->has_set_time;
+	tm->set_time = o->set_time;
 	if (o->has_set_time && o->set_time < 0) {
-		tm.set_time = (int64_t)time(NULL);
+		tm->set_time = (int64_t)time(NULL);
 		sd_log_info(MINER_MOD, "set_block_time_now", "time=%lld",
-			    (long long)tm.set_time);
+			    (long long)tm->set_time);
 	}
 	if (o->min_nbits && o->nbits) {
 		sd_log_error(MINER_MOD, "bad_option",
 			     "err=\"--nbits and --min-nbits exclude each other\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
 	if (o->min_nbits) {
-		tm.nbits = 0x1e0377ae;
+		tm->nbits = MINER_SIGNET_MIN_NBITS;
 	} else if (o->nbits) {
 		uint8_t b4[4];
 		if (strlen(o->nbits) != 8 || sd_hex_decode(b4, 4, o->nbits, 8)) {
 			sd_log_error(MINER_MOD, "bad_option",
 				     "err=\"--nbits must be 8 hex digits\"");
-			return 2;
+			return MINER_EXIT_USAGE;
 		}
-		tm.nbits = sd_be32_get(b4);
+		tm->nbits = sd_be32_get(b4);
 	} else if (o->has_set_time) {
-		tm.nbits = 0x1e0377ae; /* unused for a single timed block */
+		tm->nbits = MINER_SIGNET_MIN_NBITS; /* unused for a single timed block */
 	} else {
 		sd_log_error(MINER_MOD, "bad_option", "err=\"Must specify "
 			     "--nbits (use calibrate command to determine value)\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
-	tm.mm_low = 0;
-	tm.mm_high = 1;
-	tm.mm_total = 1;
+	tm->mm_low = 0;
+	tm->mm_high = 1;
+	tm->mm_total = 1;
 	if (o->multiminer) {
 		if (!o->ongoing) {
 			sd_log_error(MINER_MOD, "bad_option", "err=\"--multiminer "
 				     "only makes sense with --ongoing\"");
-			return 2;
+			return MINER_EXIT_USAGE;
 		}
-		if (parse_multiminer(o->multiminer, &tm))
-			return 2;
+		if (parse_multiminer(o->multiminer, tm))
+			return MINER_EXIT_USAGE;
 	}
 	if (o->max_interval < 960) {
 		sd_log_error(MINER_MOD, "bad_option", "err=\"--max-interval "
 			     "must be at least 960 (16 minutes)\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
 	if (!o->address && !o->descriptor) {
 		sd_log_error(MINER_MOD, "bad_option",
 			     "err=\"one of --address/--descriptor is required\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
-	tm.max_interval = (double)o->max_interval;
-	tm.interval = o->block_interval * 2016.0 / 2015.0;
-	tm.poisson = o->poisson;
-	tm.backup_delay = o->backup_delay;
-	tm.standby_delay = o->standby_delay;
-	if (miner_load_key(o, &key, err)) {
-		sd_log_error(MINER_MOD, "key_load_failed", "err=%s",
-			     sd_log_q(q, sizeof(q), err));
-		return 2;
-	}
-	sd_log_info(MINER_MOD, "miner_start", "nbits=%08x interval=%.3f "
-		    "signer=%s grinder=%s rpc=%s limit=%ld", tm.nbits,
-		    tm.interval, key ? "key" : "wallet",
-		    o->grind_cmd ? "cmd" : "native", o->cli ? "cli" : "jsonrpc",
-		    limit);
-	if (miner_node_open(o, &n)) {
-		sd_log_error(MINER_MOD, "bad_option",
-			     "err=\"bad RPC settings (url/cookie/user)\"");
-		miner_key_free(key);
-		return 2;
-	}
-	miner_node_set_wait(n, true);
-	rc = check_challenge(n, key, err);
-	if (rc) {
-		if (miner_stopping())
-			goto stopped;
-		sd_log_error(MINER_MOD, rc == SD_EINVAL || rc == SD_ESTATE ?
-			     "key_challenge_mismatch" : "challenge_check_failed",
-			     "err=%s hint=%s", sd_log_q(q, sizeof(q), err),
-			     rc == SD_EINVAL || rc == SD_ESTATE ?
-			     "\"an existing signet is mined with the key of its "
-			     "challenge (its key file or WIF, or the node's "
-			     "wallet holding it); keygen only makes keys for a "
-			     "new signet\"" : "-");
-		rc = rc == SD_EINVAL || rc == SD_ESTATE ? 2 : 1;
-		goto out;
-	}
-	rc = 1;
+	tm->max_interval = (double)o->max_interval;
+	tm->interval = o->block_interval * 2016.0 / 2015.0;
+	tm->poisson = o->poisson;
+	tm->backup_delay = o->backup_delay;
+	tm->standby_delay = o->standby_delay;
+	return MINER_EXIT_OK;
+}
+
+/* What the mining loop works with, besides the options. */
+struct generate_run {
+	struct miner_node *n;
+	const struct miner_key *key;
+	struct miner_timing *tm;
+	struct miner_reward *reward;
+	long limit, attempts, mined;
+};
+
+/* The mining loop: wait for the block's time, take a template, build,
+ * sign, grind, submit; until limit blocks were tried.  Returns SD_OK
+ * (g->limit reached), SD_ESTATE (stopped by a signal) or SD_EIO (logged). */
+static int generate_loop(const struct miner_opts *o, struct generate_run *g)
+{
+	struct miner_node *n = g->n;
+	const struct miner_key *key = g->key;
+	struct tip tip = {0};
+	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16], last_mined[65] = "";
 
 	for (;;) {
 		struct miner_template t;
@@ -412,12 +394,12 @@ int miner_cmd_generate(const struct miner_opts *o)
 				     sd_log_q(q, sizeof(q), err));
 			goto out;
 		}
-		if (changed && strcmp(tip.hash, last_mined) != 0 && attempts)
+		if (changed && strcmp(tip.hash, last_mined) != 0 && g->attempts)
 			sd_log_info(MINER_MOD, "block_received",
 				    "height=%d hash=%s", tip.height, tip.hash);
 		now = (int64_t)time(NULL);
-		miner_next_block_time(&tm, now, tip.height, tip.time, tip.bits,
-				      tip.hash, mined == 0 && attempts == 0,
+		miner_next_block_time(g->tm, now, tip.height, tip.time, tip.bits,
+				      tip.hash, g->mined == 0 && g->attempts == 0,
 				      &block_time, &action_time, &is_mine);
 		if (now < action_time) {
 			double s = (double)(action_time - now);
@@ -465,7 +447,7 @@ int miner_cmd_generate(const struct miner_opts *o)
 				continue;
 			}
 		}
-		if (miner_reward_resolve(n, o, t.height, &reward, err)) {
+		if (miner_reward_resolve(n, o, t.height, g->reward, err)) {
 			if (miner_stopping()) {
 				miner_template_clear(&t);
 				goto stopped;
@@ -475,8 +457,8 @@ int miner_cmd_generate(const struct miner_opts *o)
 			miner_template_clear(&t);
 			goto out;
 		}
-		attempts++;
-		if (mine_one(n, o, key, &t, &reward, block_time, &b, &gr,
+		g->attempts++;
+		if (mine_one(n, o, key, &t, g->reward, block_time, &b, &gr,
 			     &reject, err)) {
 			if (miner_stopping()) {
 				/* the block in hand is abandoned, unsent */
@@ -501,9 +483,9 @@ int miner_cmd_generate(const struct miner_opts *o)
 		} else {
 			int64_t nb, na;
 			bool mine2;
-			mined++;
+			g->mined++;
 			memcpy(last_mined, hash, 65);
-			miner_next_block_time(&tm, (int64_t)time(NULL), t.height,
+			miner_next_block_time(g->tm, (int64_t)time(NULL), t.height,
 					      b.time, t.bits, hash, false, &nb,
 					      &na, &mine2);
 			miner_fmt_hms(nextbuf, sizeof(nextbuf),
@@ -517,15 +499,79 @@ int miner_cmd_generate(const struct miner_opts *o)
 		}
 		miner_block_clear(&b);
 		miner_template_clear(&t);
-		if (limit && attempts >= limit)
+		if (g->limit && g->attempts >= g->limit)
 			break;
 	}
-	rc = mined == attempts ? 0 : 1;
-	goto out;
+	return SD_OK;
+stopped:
+	return SD_ESTATE;
+out:
+	return SD_EIO;
+}
+
+int miner_cmd_generate(const struct miner_opts *o)
+{
+	struct miner_timing tm = {0};
+	struct miner_node *n = NULL;
+	struct miner_key *key = NULL;
+	struct miner_reward reward = {0};
+	struct generate_run g = {0};
+	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16];
+	long limit = 0;
+	int rc;
+
+	rc = generate_opts(o, &tm, &limit);
+	if (rc != MINER_EXIT_OK)
+		return rc;
+	if (miner_load_key(o, &key, err)) {
+		sd_log_error(MINER_MOD, "key_load_failed", "err=%s",
+			     sd_log_q(q, sizeof(q), err));
+		return MINER_EXIT_USAGE;
+	}
+	sd_log_info(MINER_MOD, "miner_start", "nbits=%08x interval=%.3f "
+		    "signer=%s grinder=%s rpc=%s limit=%ld", tm.nbits,
+		    tm.interval, key ? "key" : "wallet",
+		    o->grind_cmd ? "cmd" : "native", o->cli ? "cli" : "jsonrpc",
+		    limit);
+	if (miner_node_open(o, &n)) {
+		sd_log_error(MINER_MOD, "bad_option",
+			     "err=\"bad RPC settings (url/cookie/user)\"");
+		miner_key_free(key);
+		return MINER_EXIT_USAGE;
+	}
+	miner_node_set_wait(n, true);
+	rc = check_challenge(n, key, err);
+	if (rc) {
+		if (miner_stopping())
+			goto stopped;
+		sd_log_error(MINER_MOD, rc == SD_EINVAL || rc == SD_ESTATE ?
+			     "key_challenge_mismatch" : "challenge_check_failed",
+			     "err=%s hint=%s", sd_log_q(q, sizeof(q), err),
+			     rc == SD_EINVAL || rc == SD_ESTATE ?
+			     "\"an existing signet is mined with the key of its "
+			     "challenge (its key file or WIF, or the node's "
+			     "wallet holding it); keygen only makes keys for a "
+			     "new signet\"" : "-");
+		rc = rc == SD_EINVAL || rc == SD_ESTATE ? MINER_EXIT_USAGE
+						       : MINER_EXIT_FAIL;
+		goto out;
+	}
+
+	g = (struct generate_run){n, key, &tm, &reward, limit, 0, 0};
+	switch (generate_loop(o, &g)) {
+	case SD_OK:
+		rc = g.mined == g.attempts ? MINER_EXIT_OK : MINER_EXIT_FAIL;
+		goto out;
+	case SD_ESTATE:
+		goto stopped;
+	default:
+		rc = MINER_EXIT_FAIL;
+		goto out;
+	}
 stopped:
 	sd_log_info(MINER_MOD, "miner_stopped", "signal=%s mined=%ld",
-		    miner_stop_signal_name(), mined);
-	rc = 0;
+		    miner_stop_signal_name(), g.mined);
+	rc = MINER_EXIT_OK;
 out:
 	sd_buf_free(&reward.spk);
 	sd_buf_free(&reward.relay_spk);

@@ -20,9 +20,18 @@
 #include "../common/buf.h"
 #include "../common/err.h"
 
+/* Exit statuses of the commands, as the reference miner's. */
+#define MINER_EXIT_OK    0 /* success, or stopped by SIGTERM/SIGINT */
+#define MINER_EXIT_FAIL  1 /* runtime failure */
+#define MINER_EXIT_USAGE 2 /* bad options, key or challenge */
+
+/* The easiest target a signet block may have (the genesis nbits; what
+ * --min-nbits mines at). */
+#define MINER_SIGNET_MIN_NBITS 0x1e0377aeu
+
 /* `signetd miner ARGS` / `signet-miner ARGS`: argv[0] is the program name,
  * argv[1..] the reference miner's arguments.  Returns the exit status:
- * 0 success, 1 runtime failure, 2 usage error. */
+ * MINER_EXIT_OK, MINER_EXIT_FAIL or MINER_EXIT_USAGE. */
 int miner_main(int argc, char **argv);
 
 /* ---- serializing into a struct sd_buf (common/buf.h; tx.c) ---- */
