@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "miner/miner.h"
-#include "signetd/util.h"
+#include "common/util.h"
 
 static uint8_t header[80];
 static double secs = 2.0;
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	while ((double)(sd_mono_ns() - t0) / 1e9 < secs / 2) {
 		for (int i = 0; i < 4096; i++) {
 			sd_le32_put(header + 76, (uint32_t)n++);
-			miner_sha256d(h, header, 80);
+			btc_sha256d(h, header, 80);
 		}
 	}
 	naive = (double)n / ((double)(sd_mono_ns() - t0) / 1e9) / 1e6;

@@ -1,7 +1,7 @@
 /* bench_parse.c - parser throughput without a node: parse every block of
  * a blocks.hex file (one hex block per line) N times and report MB/s and
- * blocks/s for rpc_block_parse (hash + txids), with and without
- * rpc_block_digest.
+ * blocks/s for btc_block_parse (hash + txids), with and without
+ * btc_block_digest.
  *
  * usage: bench_parse [BLOCKS_HEX] [ITERATIONS]
  *   default tests/data/regtest-a/blocks.hex, 50 iterations */
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "../rpc/block.h"
-#include "../signetd/util.h"
+#include "../bitcoin/block.h"
+#include "../common/util.h"
 
 int main(int argc, char **argv)
 {
@@ -52,16 +52,16 @@ int main(int argc, char **argv)
 		txs = 0;
 		for (int it = 0; it < iters; it++) {
 			for (size_t i = 0; i < n; i++) {
-				struct rpc_block *b;
+				struct btc_block *b;
 				uint8_t d[32];
-				if (rpc_block_parse(raw[i], len[i], &b) != SD_OK) {
+				if (btc_block_parse(raw[i], len[i], &b) != SD_OK) {
 					fprintf(stderr, "block %zu: parse error\n", i);
 					return 1;
 				}
 				txs += b->n_tx;
 				if (pass)
-					rpc_block_digest(b, d);
-				rpc_block_free(b);
+					btc_block_digest(b, d);
+				btc_block_free(b);
 			}
 		}
 		secs = (double)(sd_mono_ns() - t0) / 1e9;

@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../oracle/compute_int.h"
-#include "../oracle/oracle.h"
-#include "../signetd/util.h"
+#include "../oracle/index/compute_int.h"
+#include "../oracle/index/oracle.h"
+#include "../common/util.h"
 
 #define N_TX 1500
 
@@ -41,10 +41,10 @@ static double cpu_s(void)
 }
 
 struct synth {
-	struct rpc_tx tx[N_TX];
-	struct rpc_txin in[N_TX][2];
-	struct rpc_bytes wit[N_TX][2][2];
-	struct rpc_txout out[N_TX];
+	struct btc_tx tx[N_TX];
+	struct btc_txin in[N_TX][2];
+	struct btc_bytes wit[N_TX][2][2];
+	struct btc_txout out[N_TX];
 	uint8_t key[N_TX][2][33];
 	uint8_t spk_in[22], spk_out[34], sig[72];
 };
@@ -66,7 +66,7 @@ static struct synth *synth_new(void)
 	memset(s->sig, 0x30, sizeof(s->sig));
 	for (t = 0; t < N_TX; t++) {
 		for (i = 0; i < 2; i++) {
-			struct rpc_txin *in = &s->in[t][i];
+			struct btc_txin *in = &s->in[t][i];
 			secp256k1_pubkey pk;
 
 			memset(sk, 0, sizeof(sk));
@@ -194,7 +194,7 @@ static double bench_tx_compute(const struct synth *s, double *per_cpu)
 }
 
 /* Repeat oracle_block_compute on b for `seconds`: blocks/s, tweaks/s. */
-static void bench_block(struct oracle_pool *pool, const struct rpc_block *b,
+static void bench_block(struct oracle_pool *pool, const struct btc_block *b,
 			double *blocks_s, double *tweaks_s, double *per_cpu)
 {
 	struct oracle_tx_info *info = sd_xcalloc(b->n_tx, sizeof(*info));
@@ -223,7 +223,7 @@ static void bench_block(struct oracle_pool *pool, const struct rpc_block *b,
 
 #define SLOTS (1u << 18)
 struct slot {
-	const struct rpc_tx *tx; /* NULL = empty */
+	const struct btc_tx *tx; /* NULL = empty */
 	uint32_t vout;
 };
 static struct slot *slots;
@@ -234,15 +234,15 @@ static size_t slot_of(const uint8_t *txid, uint32_t vout)
 			(SLOTS - 1));
 }
 
-static void attach(struct rpc_block *b)
+static void attach(struct btc_block *b)
 {
 	size_t t, i, k;
 
 	for (t = 0; t < b->n_tx; t++) {
-		struct rpc_tx *tx = &b->tx[t];
+		struct btc_tx *tx = &b->tx[t];
 
 		for (i = 0; t > 0 && i < tx->n_in; i++) {
-			struct rpc_txin *in = &tx->in[i];
+			struct btc_txin *in = &tx->in[i];
 
 			for (k = slot_of(in->prev_txid, in->prev_vout);
 			     slots[k].tx; k = (k + 1) & (SLOTS - 1)) {
@@ -268,7 +268,7 @@ static void attach(struct rpc_block *b)
 	}
 }
 
-static size_t load_regtest_a(struct rpc_block **blocks, size_t max)
+static size_t load_regtest_a(struct btc_block **blocks, size_t max)
 {
 	const char *dir = getenv("SIGNETD_TESTDATA_DIR");
 	char path[512], *line = NULL;
@@ -289,7 +289,7 @@ static size_t load_regtest_a(struct rpc_block **blocks, size_t max)
 		uint8_t *raw = sd_xmalloc(len);
 
 		if (sd_hex_decode(raw, len, line, 2 * len) != SD_OK ||
-		    rpc_block_parse(raw, len, &blocks[n + 1]) != SD_OK)
+		    btc_block_parse(raw, len, &blocks[n + 1]) != SD_OK)
 			abort();
 		free(raw);
 		attach(blocks[++n]);
@@ -304,10 +304,10 @@ int main(int argc, char **argv)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = argc > 1 ? (unsigned)atoi(argv[1]) :
 				      (unsigned)(cpus > 0 ? cpus : 1);
-	static struct rpc_block *blocks[401];
+	static struct btc_block *blocks[401];
 	static const int big[] = { 150, 222, 300, 360 };
 	struct oracle_pool *p1, *pn;
-	struct rpc_block sb;
+	struct btc_block sb;
 	struct synth *s;
 	double r1, rn, bs, ts, c1, cn, c;
 	size_t n, i;
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 
 	n = load_regtest_a(blocks, 400);
 	for (i = 0; n == 400 && i < sizeof(big) / sizeof(big[0]); i++) {
-		const struct rpc_block *b = blocks[big[i]];
+		const struct btc_block *b = blocks[big[i]];
 
 		bench_block(p1, b, &bs, &ts, &c);
 		printf("bench=regtest_a height=%d txs=%zu threads=1 "
@@ -359,7 +359,7 @@ int main(int argc, char **argv)
 	if (n != 400)
 		printf("bench=regtest_a error=blocks_not_found\n");
 	for (i = 1; i <= n; i++)
-		rpc_block_free(blocks[i]);
+		btc_block_free(blocks[i]);
 	free(slots);
 	oracle_pool_free(p1);
 	oracle_pool_free(pn);

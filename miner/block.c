@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 static const uint8_t witness_magic[6] = {0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed};
@@ -23,14 +23,14 @@ void miner_block_hash(const struct miner_block *b, uint8_t out[32])
 {
 	uint8_t h[80];
 	miner_block_header(b, h);
-	miner_sha256d(out, h, 80);
+	btc_sha256d(out, h, 80);
 }
 
-void miner_block_serialize(const struct miner_block *b, struct miner_buf *out)
+void miner_block_serialize(const struct miner_block *b, struct sd_buf *out)
 {
 	uint8_t h[80];
 	miner_block_header(b, h);
-	miner_buf_put(out, h, 80);
+	sd_buf_put(out, h, 80);
 	miner_buf_compact(out, b->n_tx);
 	for (size_t i = 0; i < b->n_tx; i++)
 		miner_tx_serialize(&b->tx[i], true, out);
@@ -87,7 +87,7 @@ void miner_block_witness_commitment(const struct miner_block *b,
 		miner_tx_wtxid(&b->tx[i], h[i]);
 	miner_merkle_root(h, b->n_tx, buf);
 	memset(buf + 32, 0, 32); /* witness reserved value */
-	miner_sha256d(out, buf, 64);
+	btc_sha256d(out, buf, 64);
 	free(h);
 }
 
@@ -100,7 +100,7 @@ void miner_block_clear(struct miner_block *b)
 }
 
 /* BIP34 height: OP_n + OP_0 padding up to 16, else a CScriptNum push. */
-static void push_height(struct miner_buf *s, int32_t h)
+static void push_height(struct sd_buf *s, int32_t h)
 {
 	uint8_t num[5];
 	size_t n = 0;
@@ -166,7 +166,7 @@ int miner_commitment_index(const struct miner_tx *cb)
 {
 	int idx = -1;
 	for (size_t i = 0; i < cb->n_out; i++) {
-		const struct miner_buf *s = &cb->out[i].spk;
+		const struct sd_buf *s = &cb->out[i].spk;
 		if (s->len >= 38 && memcmp(s->p, witness_magic, 6) == 0)
 			idx = (int)i;
 	}

@@ -1,93 +1,47 @@
 /* build.c - the block pipeline shared by genpsbt and generate: template
- * JSON -> block, reward scripts from the node, the grinder choice (native
+ * (parsed by rpc/) -> block, reward scripts from the node, the grinder choice (native
  * or --grind-cmd), stdin and signing-key loading. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
-static int hexbytes(const char *hex, uint8_t **out, size_t *n)
+int miner_template_parse(const char *json, size_t len, bool any_top,
+			 struct miner_template *t, char err[SD_ERRLEN])
 {
-	size_t len = strlen(hex);
-	if (len % 2)
-		return SD_EPARSE;
-	*out = sd_xmalloc(len / 2 + 1);
-	*n = len / 2;
-	if (sd_hex_decode(*out, *n, hex, len)) {
-		free(*out);
-		*out = NULL;
-		return SD_EPARSE;
-	}
-	return SD_OK;
-}
-
-int miner_template_parse(json_t *g, struct miner_template *t,
-			 char err[SD_ERRLEN])
-{
-	const char *prev, *bits, *chal;
-	json_t *txs, *v;
-	size_t i;
-	uint8_t b4[4];
+	struct rpc_block_template g;
 
 	memset(t, 0, sizeof(*t));
-	prev = json_string_value(json_object_get(g, "previousblockhash"));
-	bits = json_string_value(json_object_get(g, "bits"));
-	chal = json_string_value(json_object_get(g, "signet_challenge"));
-	txs = json_object_get(g, "transactions");
-	if (!prev || !bits || !json_is_integer(json_object_get(g, "height")) ||
-	    !json_is_integer(json_object_get(g, "coinbasevalue")) ||
-	    !json_is_integer(json_object_get(g, "curtime")) ||
-	    !json_is_array(txs)) {
-		snprintf(err, SD_ERRLEN, "template lacks fields");
+	if (rpc_parse_block_template(json, len, any_top, &g, err) != SD_OK)
 		return SD_EPARSE;
-	}
-	if (!chal) {
-		snprintf(err, SD_ERRLEN,
-			 "template has no signet_challenge (not a signet node?)");
-		return SD_EPARSE;
-	}
-	if (sd_hash_from_hex(t->prev, prev) || strlen(prev) != 64 ||
-	    strlen(bits) != 8 || sd_hex_decode(b4, 4, bits, 8)) {
-		snprintf(err, SD_ERRLEN, "bad previousblockhash or bits");
-		return SD_EPARSE;
-	}
-	memcpy(t->prev_hex, prev, 65);
-	t->bits = sd_be32_get(b4);
-	t->height = (int32_t)json_integer_value(json_object_get(g, "height"));
-	t->version = (int32_t)json_integer_value(json_object_get(g, "version"));
-	t->curtime = json_integer_value(json_object_get(g, "curtime"));
-	v = json_object_get(g, "mintime");
-	t->mintime = json_is_integer(v) ? json_integer_value(v) : 0;
-	t->coinbasevalue = json_integer_value(json_object_get(g, "coinbasevalue"));
-	if (hexbytes(chal, &t->challenge, &t->challenge_len)) {
-		snprintf(err, SD_ERRLEN, "bad signet_challenge");
-		return SD_EPARSE;
-	}
-	t->tx = sd_xcalloc(json_array_size(txs) + 1, sizeof(*t->tx));
-	json_array_foreach(txs, i, v) {
-		const char *data = json_string_value(json_object_get(v, "data"));
-		uint8_t *raw;
-		size_t n;
-		struct miner_rd r;
-		if (!data || hexbytes(data, &raw, &n)) {
-			snprintf(err, SD_ERRLEN, "template tx %zu: bad data", i);
-			miner_template_clear(t);
-			return SD_EPARSE;
-		}
-		r = (struct miner_rd){raw, n, 0};
-		if (miner_tx_parse(&r, &t->tx[i]) || r.pos != n) {
-			free(raw);
+	t->height = g.height;
+	t->version = g.version;
+	memcpy(t->prev, g.prev, 32);
+	memcpy(t->prev_hex, g.prev_hex, 65);
+	t->curtime = g.curtime;
+	t->mintime = g.mintime;
+	t->coinbasevalue = g.coinbasevalue;
+	t->bits = g.bits;
+	t->challenge = g.challenge; /* taken */
+	t->challenge_len = g.challenge_len;
+	g.challenge = NULL;
+	t->tx = sd_xcalloc(g.n_tx + 1, sizeof(*t->tx));
+	for (size_t i = 0; i < g.n_tx; i++) {
+		struct miner_rd r = {g.tx[i].raw, g.tx[i].len, 0};
+
+		if (miner_tx_parse(&r, &t->tx[i]) || r.pos != g.tx[i].len) {
 			snprintf(err, SD_ERRLEN, "template tx %zu: bad tx", i);
 			miner_template_clear(t);
+			rpc_block_template_clear(&g);
 			return SD_EPARSE;
 		}
-		free(raw);
 		t->n_tx++;
 	}
+	rpc_block_template_clear(&g);
 	return SD_OK;
 }
 
@@ -103,13 +57,13 @@ void miner_template_clear(struct miner_template *t)
 /* Deep copy of a transaction (serialise + parse). */
 static void tx_copy(const struct miner_tx *src, struct miner_tx *dst)
 {
-	struct miner_buf b = {0};
+	struct sd_buf b = {0};
 	struct miner_rd r;
 	miner_tx_serialize(src, true, &b);
 	r = (struct miner_rd){b.p, b.len, 0};
 	if (miner_tx_parse(&r, dst))
 		abort(); /* we wrote it: cannot fail */
-	miner_buf_free(&b);
+	sd_buf_free(&b);
 }
 
 void miner_build_block(const struct miner_template *t,
@@ -150,11 +104,10 @@ void miner_build_block(const struct miner_template *t,
 }
 
 static int addr_spk(struct miner_node *n, const char *addr,
-		    struct miner_buf *spk, char err[SD_ERRLEN])
+		    struct sd_buf *spk, char err[SD_ERRLEN])
 {
-	struct miner_arg a = {addr, false};
-	json_t *res;
-	const char *hex;
+	struct rpc_arg a = {addr, false};
+	char *res;
 	int code, rc;
 	uint8_t *raw;
 	size_t len;
@@ -162,17 +115,15 @@ static int addr_spk(struct miner_node *n, const char *addr,
 	rc = miner_node_call(n, "validateaddress", &a, 1, &res, &code, err);
 	if (rc)
 		return rc;
-	hex = json_string_value(json_object_get(res, "scriptPubKey"));
-	if (!json_is_true(json_object_get(res, "isvalid")) || !hex ||
-	    hexbytes(hex, &raw, &len)) {
+	rc = rpc_parse_address_spk(res, strlen(res), &raw, &len);
+	free(res);
+	if (rc != SD_OK) {
 		snprintf(err, SD_ERRLEN, "invalid address for this chain: %.100s",
 			 addr);
-		json_decref(res);
 		return SD_EINVAL;
 	}
-	json_decref(res);
 	spk->len = 0;
-	miner_buf_put(spk, raw, len);
+	sd_buf_put(spk, raw, len);
 	free(raw);
 	return SD_OK;
 }
@@ -195,9 +146,8 @@ int miner_reward_resolve(struct miner_node *n, const struct miner_opts *o,
 		rc = addr_spk(n, o->address, &r->spk, err);
 	} else {
 		char range[64];
-		struct miner_arg a[2] = {{o->descriptor, false}, {range, true}};
-		json_t *res;
-		const char *addr;
+		struct rpc_arg a[2] = {{o->descriptor, false}, {range, true}};
+		char *res, *addr;
 		int code;
 		r->ranged = strchr(o->descriptor, '*') != NULL;
 		snprintf(range, sizeof(range), "[%d,%d]", height, height);
@@ -205,14 +155,14 @@ int miner_reward_resolve(struct miner_node *n, const struct miner_opts *o,
 				     &res, &code, err);
 		if (rc)
 			return rc;
-		addr = json_string_value(json_array_get(res, 0));
-		if (!addr) {
+		rc = rpc_parse_string_member(res, strlen(res), NULL, &addr);
+		free(res);
+		if (rc != SD_OK) {
 			snprintf(err, SD_ERRLEN, "deriveaddresses gave nothing");
-			json_decref(res);
 			return SD_EINVAL;
 		}
 		rc = addr_spk(n, addr, &r->spk, err);
-		json_decref(res);
+		free(addr);
 	}
 	if (rc == SD_OK)
 		r->have = true;
@@ -284,12 +234,12 @@ int miner_do_grind(const struct miner_opts *o, struct miner_block *b,
 
 char *miner_read_stdin(size_t *len)
 {
-	struct miner_buf b = {0};
+	struct sd_buf b = {0};
 	char tmp[65536];
 	ssize_t r;
 
 	while ((r = read(0, tmp, sizeof(tmp))) > 0)
-		miner_buf_put(&b, tmp, (size_t)r);
+		sd_buf_put(&b, tmp, (size_t)r);
 	miner_buf_u8(&b, 0);
 	*len = b.len - 1;
 	return (char *)b.p;

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 #define TRIALS 600
@@ -98,7 +98,7 @@ int miner_cmd_keygen(const struct miner_opts *o)
 	if (w != 65)
 		return 1;
 	sd_hex_encode(pubhex, pub, 33);
-	miner_hash160(pub, 33, h160);
+	btc_hash160(pub, 33, h160);
 	sd_hex_encode(hhex, h160, 20);
 	printf("{\"pubkey\":\"%s\",\"multisig_challenge\":\"5121%s51ae\","
 	       "\"p2wpkh_challenge\":\"0014%s\"}\n", pubhex, pubhex, hhex);

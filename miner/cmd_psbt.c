@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 int miner_cmd_genpsbt(const struct miner_opts *o)
@@ -14,25 +14,23 @@ int miner_cmd_genpsbt(const struct miner_opts *o)
 	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16];
 	size_t len;
 	char *in = miner_read_stdin(&len);
-	json_error_t je;
-	json_t *g = json_loads(in, 0, &je);
 	struct miner_template t;
 	struct miner_reward r = {0};
 	struct miner_node *n = NULL;
 	struct miner_block b;
-	struct miner_buf psbt = {0};
+	struct sd_buf psbt = {0};
 	char *b64;
 	int64_t time;
 	int rc = 1;
 
+	rc = miner_template_parse(in, strlen(in), false, &t, err);
 	free(in);
-	if (!g || miner_template_parse(g, &t, err)) {
+	if (rc) {
 		sd_log_error(MINER_MOD, "bad_template", "err=%s",
-			     sd_log_q(q, sizeof(q), g ? err : je.text));
-		json_decref(g);
+			     sd_log_q(q, sizeof(q), err));
 		return 1;
 	}
-	json_decref(g);
+	rc = 1;
 	if (miner_node_open(o, &n) ||
 	    miner_reward_resolve(n, o, t.height, &r, err)) {
 		sd_log_error(MINER_MOD, "reward_address_failed", "err=%s",
@@ -48,10 +46,10 @@ int miner_cmd_genpsbt(const struct miner_opts *o)
 		rc = 0;
 	}
 	miner_block_clear(&b);
-	miner_buf_free(&psbt);
+	sd_buf_free(&psbt);
 out:
-	miner_buf_free(&r.spk);
-	miner_buf_free(&r.relay_spk);
+	sd_buf_free(&r.spk);
+	sd_buf_free(&r.relay_spk);
 	miner_node_free(n);
 	miner_template_clear(&t);
 	return rc;
@@ -65,7 +63,7 @@ int miner_cmd_solvepsbt(const struct miner_opts *o)
 	uint8_t *raw = NULL;
 	size_t n;
 	struct miner_block b;
-	struct miner_buf sol = {0}, out = {0};
+	struct sd_buf sol = {0}, out = {0};
 	struct miner_grind_result gr;
 	char *hex;
 	int rc = 1;
@@ -93,8 +91,8 @@ int miner_cmd_solvepsbt(const struct miner_opts *o)
 	free(hex);
 	rc = 0;
 done:
-	miner_buf_free(&out);
-	miner_buf_free(&sol);
+	sd_buf_free(&out);
+	sd_buf_free(&sol);
 	miner_block_clear(&b);
 	return rc;
 }

@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 struct tip {
@@ -24,59 +24,59 @@ struct tip {
 static int get_tip(struct miner_node *n, struct tip *t, bool *changed,
 		   char err[SD_ERRLEN])
 {
-	json_t *res, *hdr;
-	const char *best, *bits;
-	struct miner_arg a;
+	char *res, *hdr, *best;
+	struct rpc_arg a;
 	int code, rc;
-	uint8_t b4[4];
+	uint32_t bits;
+	int32_t height;
+	int64_t time;
 
 	*changed = false;
 	rc = miner_node_call(n, "getblockchaininfo", NULL, 0, &res, &code, err);
 	if (rc)
 		return rc;
-	best = json_string_value(json_object_get(res, "bestblockhash"));
-	if (!best || strlen(best) != 64) {
-		json_decref(res);
+	rc = rpc_parse_string_member(res, strlen(res), "bestblockhash", &best);
+	free(res);
+	if (rc != SD_OK || strlen(best) != 64) {
+		free(best);
 		snprintf(err, SD_ERRLEN, "getblockchaininfo: no bestblockhash");
 		return SD_EPARSE;
 	}
 	if (strcmp(best, t->hash) == 0) {
-		json_decref(res);
+		free(best);
 		return SD_OK;
 	}
-	a = (struct miner_arg){best, false};
+	a = (struct rpc_arg){best, false};
 	rc = miner_node_call(n, "getblockheader", &a, 1, &hdr, &code, err);
 	if (rc) {
-		json_decref(res);
+		free(best);
 		return rc;
 	}
-	bits = json_string_value(json_object_get(hdr, "bits"));
-	if (!bits || strlen(bits) != 8 || sd_hex_decode(b4, 4, bits, 8) ||
-	    !json_is_integer(json_object_get(hdr, "height"))) {
+	if (rpc_parse_header_fields(hdr, strlen(hdr), &bits, &height,
+				    &time) != SD_OK) {
 		snprintf(err, SD_ERRLEN, "getblockheader: bad answer");
 		rc = SD_EPARSE;
 	} else {
 		memcpy(t->hash, best, 65);
-		t->height = (int32_t)json_integer_value(json_object_get(hdr, "height"));
-		t->time = json_integer_value(json_object_get(hdr, "time"));
-		t->bits = sd_be32_get(b4);
+		t->height = height;
+		t->time = time;
+		t->bits = bits;
 		*changed = true;
 	}
-	json_decref(hdr);
-	json_decref(res);
+	free(hdr);
+	free(best);
 	return rc;
 }
 
 /* Solve the block's challenge: natively with key, else via the wallet. */
 static int sign_block(struct miner_node *n, const struct miner_key *key,
 		      const struct miner_block *b, const uint8_t *chal,
-		      size_t chal_len, struct miner_buf *sol, char err[SD_ERRLEN])
+		      size_t chal_len, struct sd_buf *sol, char err[SD_ERRLEN])
 {
 	struct miner_signet_txs t;
-	struct miner_buf psbt = {0};
+	struct sd_buf psbt = {0};
 	struct miner_block signed_b;
-	json_t *res;
-	char *b64;
+	char *res, *b64;
 	uint8_t *raw;
 	size_t len;
 	int rc, code;
@@ -98,9 +98,9 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 	if (rc)
 		return rc;
 	b64 = miner_base64_encode(psbt.p, psbt.len);
-	miner_buf_free(&psbt);
+	sd_buf_free(&psbt);
 	{
-		struct miner_arg a[3] = {{b64, false}, {"true", true},
+		struct rpc_arg a[3] = {{b64, false}, {"true", true},
 					 {"ALL", false}};
 		rc = miner_node_call(n, "walletprocesspsbt", a, 3, &res, &code,
 				     err);
@@ -108,16 +108,15 @@ static int sign_block(struct miner_node *n, const struct miner_key *key,
 	free(b64);
 	if (rc)
 		return rc;
-	if (!json_is_true(json_object_get(res, "complete")) ||
-	    !json_string_value(json_object_get(res, "psbt"))) {
+	rc = rpc_parse_psbt_result(res, strlen(res), &b64);
+	free(res);
+	if (rc != SD_OK) {
 		snprintf(err, SD_ERRLEN, "PSBT signing failed: the wallet "
 			 "cannot solve the signet challenge");
-		json_decref(res);
 		return SD_EINVAL;
 	}
-	rc = miner_base64_decode(json_string_value(json_object_get(res, "psbt")),
-				 &raw, &len);
-	json_decref(res);
+	rc = miner_base64_decode(b64, &raw, &len);
+	free(b64);
 	if (rc)
 		return rc;
 	rc = miner_psbt_extract(raw, len, &signed_b, sol);
@@ -150,8 +149,8 @@ static void sleep_s(double s)
 static int check_challenge(struct miner_node *n, const struct miner_key *key,
 			   char err[SD_ERRLEN])
 {
-	json_t *res;
-	const char *hex, *kind;
+	char *res, *hex;
+	const char *kind;
 	uint8_t *chal;
 	size_t len;
 	int code, rc;
@@ -159,20 +158,23 @@ static int check_challenge(struct miner_node *n, const struct miner_key *key,
 	rc = miner_node_call(n, "getblockchaininfo", NULL, 0, &res, &code, err);
 	if (rc)
 		return rc;
-	hex = json_string_value(json_object_get(res, "signet_challenge"));
+	if (rpc_parse_string_member(res, strlen(res), "signet_challenge",
+				    &hex) != SD_OK)
+		hex = NULL;
+	free(res);
 	len = hex ? strlen(hex) : 0;
 	if (!hex || len == 0 || len % 2 || len > 20000) {
 		sd_log_warn(MINER_MOD, "challenge_check_skipped",
 			    "signer=%s reason=\"the node reports no "
 			    "signet_challenge (not a signet node?)\"",
 			    key ? "key" : "wallet");
-		json_decref(res);
+		free(hex);
 		return SD_OK;
 	}
 	chal = sd_xmalloc(len / 2);
 	if (sd_hex_decode(chal, len / 2, hex, len)) {
 		free(chal);
-		json_decref(res);
+		free(hex);
 		snprintf(err, SD_ERRLEN,
 			 "getblockchaininfo: bad signet_challenge");
 		return SD_EPARSE;
@@ -193,7 +195,7 @@ static int check_challenge(struct miner_node *n, const struct miner_key *key,
 				    "signer=key kind=%s", kind);
 	}
 	free(chal);
-	json_decref(res);
+	free(hex);
 	return rc;
 }
 
@@ -231,9 +233,9 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 		    struct miner_block *b, struct miner_grind_result *gr,
 		    char **reject, char err[SD_ERRLEN])
 {
-	struct miner_buf sol = {0}, raw = {0};
-	json_t *res;
-	struct miner_arg a;
+	struct sd_buf sol = {0}, raw = {0};
+	char *res;
+	struct rpc_arg a;
 	char *hex;
 	int rc, code;
 
@@ -254,7 +256,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 		}
 		break;
 	}
-	miner_buf_free(&sol);
+	sd_buf_free(&sol);
 	if (rc) {
 		miner_block_clear(b);
 		return rc;
@@ -262,142 +264,122 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 	miner_block_serialize(b, &raw);
 	hex = sd_xmalloc(raw.len * 2 + 1);
 	sd_hex_encode(hex, raw.p, raw.len);
-	miner_buf_free(&raw);
-	a = (struct miner_arg){hex, false};
+	sd_buf_free(&raw);
+	a = (struct rpc_arg){hex, false};
 	rc = miner_node_call(n, "submitblock", &a, 1, &res, &code, err);
 	free(hex);
 	if (rc) {
 		miner_block_clear(b);
 		return rc;
 	}
-	if (!json_is_null(res))
-		*reject = sd_xstrdup(json_is_string(res) ? json_string_value(res)
-							 : "unknown");
-	json_decref(res);
+	rpc_parse_submit_result(res, strlen(res), reject);
+	free(res);
 	return SD_OK;
 }
 
-int miner_cmd_generate(const struct miner_opts *o)
+/* generate's options, checked in the reference's order (spec 2.3), into
+ * the timing parameters and the block limit (0: no limit).  Returns
+ * MINER_EXIT_OK or MINER_EXIT_USAGE (logged). */
+static int generate_opts(const struct miner_opts *o, struct miner_timing *tm,
+			 long *limit)
 {
-	struct miner_timing tm = {0};
-	struct miner_node *n = NULL;
-	struct miner_key *key = NULL;
-	struct miner_reward reward = {0};
-	struct tip tip = {0};
-	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16], last_mined[65] = "";
-	long limit, attempts = 0, mined = 0;
-	int rc = 1;
-
-	/* Order of checks as the reference (spec 2.3), errors exit 2. */
 	if (o->has_set_time)
-		limit = 1;
+		*limit = 1;
 	else if (o->max_blocks)
-		limit = o->max_blocks;
+		*limit = o->max_blocks;
 	else if (o->ongoing)
-		limit = 0;
+		*limit = 0;
 	else
-		limit = 1;
+		*limit = 1;
 	if (o->ongoing && (o->max_blocks || o->has_set_time)) {
 		sd_log_error(MINER_MOD, "bad_option", "err=\"--ongoing excludes "
 			     "--max-blocks and --set-block-time\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
-	tm.has_set_time = o->has_set_time;
-	tm.set_time = o->set_time;
+	tm->has_set_time = o->has_set_time;
+	tm->set_time = o->set_time;
 	if (o->has_set_time && o->set_time < 0) {
-		tm.set_time = (int64_t)time(NULL);
+		tm->set_time = (int64_t)time(NULL);
 		sd_log_info(MINER_MOD, "set_block_time_now", "time=%lld",
-			    (long long)tm.set_time);
+			    (long long)tm->set_time);
 	}
 	if (o->min_nbits && o->nbits) {
 		sd_log_error(MINER_MOD, "bad_option",
 			     "err=\"--nbits and --min-nbits exclude each other\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
 	if (o->min_nbits) {
-		tm.nbits = 0x1e0377ae;
+		tm->nbits = MINER_SIGNET_MIN_NBITS;
 	} else if (o->nbits) {
 		uint8_t b4[4];
 		if (strlen(o->nbits) != 8 || sd_hex_decode(b4, 4, o->nbits, 8)) {
 			sd_log_error(MINER_MOD, "bad_option",
 				     "err=\"--nbits must be 8 hex digits\"");
-			return 2;
+			return MINER_EXIT_USAGE;
 		}
-		tm.nbits = sd_be32_get(b4);
+		tm->nbits = sd_be32_get(b4);
 	} else if (o->has_set_time) {
-		tm.nbits = 0x1e0377ae; /* unused for a single timed block */
+		tm->nbits = MINER_SIGNET_MIN_NBITS; /* unused for a single timed block */
 	} else {
 		sd_log_error(MINER_MOD, "bad_option", "err=\"Must specify "
 			     "--nbits (use calibrate command to determine value)\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
-	tm.mm_low = 0;
-	tm.mm_high = 1;
-	tm.mm_total = 1;
+	tm->mm_low = 0;
+	tm->mm_high = 1;
+	tm->mm_total = 1;
 	if (o->multiminer) {
 		if (!o->ongoing) {
 			sd_log_error(MINER_MOD, "bad_option", "err=\"--multiminer "
 				     "only makes sense with --ongoing\"");
-			return 2;
+			return MINER_EXIT_USAGE;
 		}
-		if (parse_multiminer(o->multiminer, &tm))
-			return 2;
+		if (parse_multiminer(o->multiminer, tm))
+			return MINER_EXIT_USAGE;
 	}
 	if (o->max_interval < 960) {
 		sd_log_error(MINER_MOD, "bad_option", "err=\"--max-interval "
 			     "must be at least 960 (16 minutes)\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
 	if (!o->address && !o->descriptor) {
 		sd_log_error(MINER_MOD, "bad_option",
 			     "err=\"one of --address/--descriptor is required\"");
-		return 2;
+		return MINER_EXIT_USAGE;
 	}
-	tm.max_interval = (double)o->max_interval;
-	tm.interval = o->block_interval * 2016.0 / 2015.0;
-	tm.poisson = o->poisson;
-	tm.backup_delay = o->backup_delay;
-	tm.standby_delay = o->standby_delay;
-	if (miner_load_key(o, &key, err)) {
-		sd_log_error(MINER_MOD, "key_load_failed", "err=%s",
-			     sd_log_q(q, sizeof(q), err));
-		return 2;
-	}
-	sd_log_info(MINER_MOD, "miner_start", "nbits=%08x interval=%.3f "
-		    "signer=%s grinder=%s rpc=%s limit=%ld", tm.nbits,
-		    tm.interval, key ? "key" : "wallet",
-		    o->grind_cmd ? "cmd" : "native", o->cli ? "cli" : "jsonrpc",
-		    limit);
-	if (miner_node_open(o, &n)) {
-		sd_log_error(MINER_MOD, "bad_option",
-			     "err=\"bad RPC settings (url/cookie/user)\"");
-		miner_key_free(key);
-		return 2;
-	}
-	miner_node_set_wait(n, true);
-	rc = check_challenge(n, key, err);
-	if (rc) {
-		if (miner_stopping())
-			goto stopped;
-		sd_log_error(MINER_MOD, rc == SD_EINVAL || rc == SD_ESTATE ?
-			     "key_challenge_mismatch" : "challenge_check_failed",
-			     "err=%s hint=%s", sd_log_q(q, sizeof(q), err),
-			     rc == SD_EINVAL || rc == SD_ESTATE ?
-			     "\"an existing signet is mined with the key of its "
-			     "challenge (its key file or WIF, or the node's "
-			     "wallet holding it); keygen only makes keys for a "
-			     "new signet\"" : "-");
-		rc = rc == SD_EINVAL || rc == SD_ESTATE ? 2 : 1;
-		goto out;
-	}
-	rc = 1;
+	tm->max_interval = (double)o->max_interval;
+	tm->interval = o->block_interval * 2016.0 / 2015.0;
+	tm->poisson = o->poisson;
+	tm->backup_delay = o->backup_delay;
+	tm->standby_delay = o->standby_delay;
+	return MINER_EXIT_OK;
+}
+
+/* What the mining loop works with, besides the options. */
+struct generate_run {
+	struct miner_node *n;
+	const struct miner_key *key;
+	struct miner_timing *tm;
+	struct miner_reward *reward;
+	long limit, attempts, mined;
+};
+
+/* The mining loop: wait for the block's time, take a template, build,
+ * sign, grind, submit; until limit blocks were tried.  Returns SD_OK
+ * (g->limit reached), SD_ESTATE (stopped by a signal) or SD_EIO (logged). */
+static int generate_loop(const struct miner_opts *o, struct generate_run *g)
+{
+	struct miner_node *n = g->n;
+	const struct miner_key *key = g->key;
+	struct tip tip = {0};
+	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16], last_mined[65] = "";
 
 	for (;;) {
 		struct miner_template t;
 		struct miner_block b;
 		struct miner_grind_result gr;
-		struct miner_arg ga = {"{\"rules\":[\"signet\",\"segwit\"]}", true};
-		json_t *gbt;
+		struct rpc_arg ga = {"{\"rules\":[\"signet\",\"segwit\"]}", true};
+		char *gbt;
 		bool changed, is_mine;
 		int64_t now, block_time, action_time;
 		char *reject = NULL, hash[65], nextbuf[32];
@@ -412,12 +394,12 @@ int miner_cmd_generate(const struct miner_opts *o)
 				     sd_log_q(q, sizeof(q), err));
 			goto out;
 		}
-		if (changed && strcmp(tip.hash, last_mined) != 0 && attempts)
+		if (changed && strcmp(tip.hash, last_mined) != 0 && g->attempts)
 			sd_log_info(MINER_MOD, "block_received",
 				    "height=%d hash=%s", tip.height, tip.hash);
 		now = (int64_t)time(NULL);
-		miner_next_block_time(&tm, now, tip.height, tip.time, tip.bits,
-				      tip.hash, mined == 0 && attempts == 0,
+		miner_next_block_time(g->tm, now, tip.height, tip.time, tip.bits,
+				      tip.hash, g->mined == 0 && g->attempts == 0,
 				      &block_time, &action_time, &is_mine);
 		if (now < action_time) {
 			double s = (double)(action_time - now);
@@ -439,13 +421,13 @@ int miner_cmd_generate(const struct miner_opts *o)
 				     code, sd_log_q(q, sizeof(q), err));
 			goto out;
 		}
-		if (miner_template_parse(gbt, &t, err)) {
-			json_decref(gbt);
+		if (miner_template_parse(gbt, strlen(gbt), true, &t, err)) {
+			free(gbt);
 			sd_log_error(MINER_MOD, "bad_template", "err=%s",
 				     sd_log_q(q, sizeof(q), err));
 			goto out;
 		}
-		json_decref(gbt);
+		free(gbt);
 		if (strcmp(t.prev_hex, tip.hash) != 0) {
 			sd_log_warn(MINER_MOD, "template_stale",
 				    "template_prev=%s tip=%s", t.prev_hex,
@@ -465,7 +447,7 @@ int miner_cmd_generate(const struct miner_opts *o)
 				continue;
 			}
 		}
-		if (miner_reward_resolve(n, o, t.height, &reward, err)) {
+		if (miner_reward_resolve(n, o, t.height, g->reward, err)) {
 			if (miner_stopping()) {
 				miner_template_clear(&t);
 				goto stopped;
@@ -475,8 +457,8 @@ int miner_cmd_generate(const struct miner_opts *o)
 			miner_template_clear(&t);
 			goto out;
 		}
-		attempts++;
-		if (mine_one(n, o, key, &t, &reward, block_time, &b, &gr,
+		g->attempts++;
+		if (mine_one(n, o, key, &t, g->reward, block_time, &b, &gr,
 			     &reject, err)) {
 			if (miner_stopping()) {
 				/* the block in hand is abandoned, unsent */
@@ -501,9 +483,9 @@ int miner_cmd_generate(const struct miner_opts *o)
 		} else {
 			int64_t nb, na;
 			bool mine2;
-			mined++;
+			g->mined++;
 			memcpy(last_mined, hash, 65);
-			miner_next_block_time(&tm, (int64_t)time(NULL), t.height,
+			miner_next_block_time(g->tm, (int64_t)time(NULL), t.height,
 					      b.time, t.bits, hash, false, &nb,
 					      &na, &mine2);
 			miner_fmt_hms(nextbuf, sizeof(nextbuf),
@@ -517,18 +499,82 @@ int miner_cmd_generate(const struct miner_opts *o)
 		}
 		miner_block_clear(&b);
 		miner_template_clear(&t);
-		if (limit && attempts >= limit)
+		if (g->limit && g->attempts >= g->limit)
 			break;
 	}
-	rc = mined == attempts ? 0 : 1;
-	goto out;
+	return SD_OK;
+stopped:
+	return SD_ESTATE;
+out:
+	return SD_EIO;
+}
+
+int miner_cmd_generate(const struct miner_opts *o)
+{
+	struct miner_timing tm = {0};
+	struct miner_node *n = NULL;
+	struct miner_key *key = NULL;
+	struct miner_reward reward = {0};
+	struct generate_run g = {0};
+	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 16];
+	long limit = 0;
+	int rc;
+
+	rc = generate_opts(o, &tm, &limit);
+	if (rc != MINER_EXIT_OK)
+		return rc;
+	if (miner_load_key(o, &key, err)) {
+		sd_log_error(MINER_MOD, "key_load_failed", "err=%s",
+			     sd_log_q(q, sizeof(q), err));
+		return MINER_EXIT_USAGE;
+	}
+	sd_log_info(MINER_MOD, "miner_start", "nbits=%08x interval=%.3f "
+		    "signer=%s grinder=%s rpc=%s limit=%ld", tm.nbits,
+		    tm.interval, key ? "key" : "wallet",
+		    o->grind_cmd ? "cmd" : "native", o->cli ? "cli" : "jsonrpc",
+		    limit);
+	if (miner_node_open(o, &n)) {
+		sd_log_error(MINER_MOD, "bad_option",
+			     "err=\"bad RPC settings (url/cookie/user)\"");
+		miner_key_free(key);
+		return MINER_EXIT_USAGE;
+	}
+	miner_node_set_wait(n, true);
+	rc = check_challenge(n, key, err);
+	if (rc) {
+		if (miner_stopping())
+			goto stopped;
+		sd_log_error(MINER_MOD, rc == SD_EINVAL || rc == SD_ESTATE ?
+			     "key_challenge_mismatch" : "challenge_check_failed",
+			     "err=%s hint=%s", sd_log_q(q, sizeof(q), err),
+			     rc == SD_EINVAL || rc == SD_ESTATE ?
+			     "\"an existing signet is mined with the key of its "
+			     "challenge (its key file or WIF, or the node's "
+			     "wallet holding it); keygen only makes keys for a "
+			     "new signet\"" : "-");
+		rc = rc == SD_EINVAL || rc == SD_ESTATE ? MINER_EXIT_USAGE
+						       : MINER_EXIT_FAIL;
+		goto out;
+	}
+
+	g = (struct generate_run){n, key, &tm, &reward, limit, 0, 0};
+	switch (generate_loop(o, &g)) {
+	case SD_OK:
+		rc = g.mined == g.attempts ? MINER_EXIT_OK : MINER_EXIT_FAIL;
+		goto out;
+	case SD_ESTATE:
+		goto stopped;
+	default:
+		rc = MINER_EXIT_FAIL;
+		goto out;
+	}
 stopped:
 	sd_log_info(MINER_MOD, "miner_stopped", "signal=%s mined=%ld",
-		    miner_stop_signal_name(), mined);
-	rc = 0;
+		    miner_stop_signal_name(), g.mined);
+	rc = MINER_EXIT_OK;
 out:
-	miner_buf_free(&reward.spk);
-	miner_buf_free(&reward.relay_spk);
+	sd_buf_free(&reward.spk);
+	sd_buf_free(&reward.relay_spk);
 	miner_key_free(key);
 	miner_node_free(n);
 	return rc;

@@ -12,7 +12,7 @@
 
 #include <openssl/sha.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 #define CHUNK 65536u

@@ -16,26 +16,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../signetd/err.h"
+#include "../bitcoin/hash.h"
+#include "../common/buf.h"
+#include "../common/err.h"
+
+/* Exit statuses of the commands, as the reference miner's. */
+#define MINER_EXIT_OK    0 /* success, or stopped by SIGTERM/SIGINT */
+#define MINER_EXIT_FAIL  1 /* runtime failure */
+#define MINER_EXIT_USAGE 2 /* bad options, key or challenge */
+
+/* The easiest target a signet block may have (the genesis nbits; what
+ * --min-nbits mines at). */
+#define MINER_SIGNET_MIN_NBITS 0x1e0377aeu
 
 /* `signetd miner ARGS` / `signet-miner ARGS`: argv[0] is the program name,
  * argv[1..] the reference miner's arguments.  Returns the exit status:
- * 0 success, 1 runtime failure, 2 usage error. */
+ * MINER_EXIT_OK, MINER_EXIT_FAIL or MINER_EXIT_USAGE. */
 int miner_main(int argc, char **argv);
 
-/* ---- byte buffers (tx.c) ---- */
-struct miner_buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-void miner_buf_put(struct miner_buf *b, const void *data, size_t n);
-void miner_buf_u8(struct miner_buf *b, uint8_t v);
-void miner_buf_u32(struct miner_buf *b, uint32_t v);
-void miner_buf_u64(struct miner_buf *b, uint64_t v);
-void miner_buf_compact(struct miner_buf *b, uint64_t v);
+/* ---- serializing into a struct sd_buf (common/buf.h; tx.c) ---- */
+void miner_buf_u8(struct sd_buf *b, uint8_t v);
+void miner_buf_u32(struct sd_buf *b, uint32_t v);
+void miner_buf_u64(struct sd_buf *b, uint64_t v);
+void miner_buf_compact(struct sd_buf *b, uint64_t v);
 /* A canonical script push of n data bytes (no OP_n substitution). */
-void miner_buf_push(struct miner_buf *b, const uint8_t *data, size_t n);
-void miner_buf_free(struct miner_buf *b);
+void miner_buf_push(struct sd_buf *b, const uint8_t *data, size_t n);
 
 /* Reading outside bytes: every get fails with SD_EPARSE past the end. */
 struct miner_rd {
@@ -51,14 +56,14 @@ int miner_rd_compact(struct miner_rd *r, uint64_t *v) SD_WARN_UNUSED;
 struct miner_txin {
 	uint8_t prev[32];
 	uint32_t vout;
-	struct miner_buf script_sig;
+	struct sd_buf script_sig;
 	uint32_t sequence;
 	size_t n_wit;
-	struct miner_buf *wit;
+	struct sd_buf *wit;
 };
 struct miner_txout {
 	int64_t value;
-	struct miner_buf spk;
+	struct sd_buf spk;
 };
 struct miner_tx {
 	int32_t version;
@@ -73,14 +78,13 @@ struct miner_txout *miner_tx_add_out(struct miner_tx *tx, int64_t value,
 void miner_txin_add_wit(struct miner_txin *in, const uint8_t *d, size_t n);
 bool miner_tx_has_witness(const struct miner_tx *tx);
 void miner_tx_serialize(const struct miner_tx *tx, bool with_witness,
-			struct miner_buf *out);
+			struct sd_buf *out);
 /* Parse one transaction at r (segwit or not); max 100000 ins/outs/items. */
 int miner_tx_parse(struct miner_rd *r, struct miner_tx *tx) SD_WARN_UNUSED;
 void miner_tx_txid(const struct miner_tx *tx, uint8_t txid[32]);
 void miner_tx_wtxid(const struct miner_tx *tx, uint8_t wtxid[32]);
 void miner_tx_clear(struct miner_tx *tx);
 
-void miner_sha256d(uint8_t out[32], const uint8_t *data, size_t len);
 void miner_sha256(uint8_t out[32], const uint8_t *data, size_t len);
 /* hashes is modified; n >= 1. */
 void miner_merkle_root(uint8_t (*hashes)[32], size_t n, uint8_t out[32]);
@@ -95,7 +99,7 @@ struct miner_block {
 	struct miner_tx *tx; /* tx[0] = coinbase */
 };
 void miner_block_header(const struct miner_block *b, uint8_t out[80]);
-void miner_block_serialize(const struct miner_block *b, struct miner_buf *out);
+void miner_block_serialize(const struct miner_block *b, struct sd_buf *out);
 int miner_block_parse(const uint8_t *p, size_t len,
 		      struct miner_block *b) SD_WARN_UNUSED;
 /* Recompute b->merkle from the txids. */
@@ -147,14 +151,14 @@ int miner_commitment_index(const struct miner_tx *coinbase);
  * and the script re-serialised without it (canonical pushes).  *found is
  * false if there is none.  Returns SD_OK or SD_EPARSE (bad script). */
 int miner_signet_split(const uint8_t *script, size_t len, bool *found,
-		       struct miner_buf *solution,
-		       struct miner_buf *stripped) SD_WARN_UNUSED;
+		       struct sd_buf *solution,
+		       struct sd_buf *stripped) SD_WARN_UNUSED;
 /* Solution = CompactSize+scriptSig ‖ witness stack.  Parse it back; every
  * byte must be consumed.  Returns SD_OK or SD_EPARSE. */
 int miner_solution_parse(const uint8_t *sol, size_t len,
 			 struct miner_txin *into) SD_WARN_UNUSED;
 void miner_solution_from_txin(const struct miner_txin *in,
-			      struct miner_buf *out);
+			      struct sd_buf *out);
 /* Append a push of header ‖ solution to the commitment output and update
  * the merkle root. */
 int miner_block_add_solution(struct miner_block *b, const uint8_t *sol,
@@ -169,11 +173,11 @@ void miner_sighash_bip143(const struct miner_tx *tx, const uint8_t *script_code,
 /* ---- PSBT (psbt.c) ---- */
 /* Unsigned PSBT of spec 4.5 for block b (no signet push yet). */
 int miner_psbt_build(const struct miner_block *b, const uint8_t *challenge,
-		     size_t challenge_len, struct miner_buf *out) SD_WARN_UNUSED;
+		     size_t challenge_len, struct sd_buf *out) SD_WARN_UNUSED;
 /* Signed PSBT -> block (from the proprietary field) and the solution
  * (FINAL_SCRIPTSIG/FINAL_SCRIPTWITNESS).  Returns SD_OK or SD_EPARSE. */
 int miner_psbt_extract(const uint8_t *psbt, size_t len, struct miner_block *b,
-		       struct miner_buf *solution) SD_WARN_UNUSED;
+		       struct sd_buf *solution) SD_WARN_UNUSED;
 /* Base64 helpers (OpenSSL).  Decode returns SD_EPARSE on bad input. */
 char *miner_base64_encode(const uint8_t *p, size_t n);
 int miner_base64_decode(const char *s, uint8_t **out, size_t *n) SD_WARN_UNUSED;
@@ -212,8 +216,7 @@ int miner_key_check_challenge(const struct miner_key *k, const uint8_t *c,
  * not match it). */
 int miner_sign_solution(const struct miner_key *k, const uint8_t *challenge,
 			size_t challenge_len, const struct miner_signet_txs *t,
-			struct miner_buf *solution) SD_WARN_UNUSED;
-void miner_hash160(const uint8_t *d, size_t n, uint8_t out[20]);
+			struct sd_buf *solution) SD_WARN_UNUSED;
 
 /* ---- grinding (grind.c) ---- */
 /* 256-bit target of a compact nBits (little-endian bytes). */

@@ -1,6 +1,7 @@
 /* miner_priv.h - what the miner's command files share: parsed options, the
  * node connection (bitcoin-cli subprocess or JSON-RPC), subprocesses.
- * Private to miner/ (jansson types stay in here). */
+ * Private to miner/.  The node's answers are JSON text that only rpc/'s
+ * parsers read (rpc.h, "the signet miner's answers"). */
 #ifndef SIGNETD_MINER_MINER_PRIV_H
 #define SIGNETD_MINER_MINER_PRIV_H
 
@@ -8,8 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
+#include "../rpc/rpc.h"
 #include "miner.h"
 
 #define MINER_MOD "miner"
@@ -47,21 +47,19 @@ struct miner_opts {
 
 /* ---- node access (node.c) ---- */
 struct miner_node;
-/* Argument of an RPC: a string, or JSON text (object, array, bool, num). */
-struct miner_arg {
-	const char *s;
-	bool json;
-};
+/* Arguments are struct rpc_arg (rpc.h): a string, or JSON text (object,
+ * array, bool, num), as bitcoin-cli takes them. */
 int miner_node_open(const struct miner_opts *o, struct miner_node **out);
 void miner_node_free(struct miner_node *n);
 /* When set, unreachable-node errors are retried (with back-off, logged
  * once) until the node answers; other errors return. */
 void miner_node_set_wait(struct miner_node *n, bool wait);
-/* Call method.  On SD_OK *result is the result (json_decref it; JSON null
- * for an empty answer).  On SD_ERPC *code/err hold the node's error. */
+/* Call method.  On SD_OK *result is the result as JSON text (free() it;
+ * "null" for an empty answer).  On SD_ERPC *code/err hold the node's
+ * error. */
 int miner_node_call(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
-		    json_t **result, int *code, char err[SD_ERRLEN]);
+		    const struct rpc_arg *args, size_t nargs,
+		    char **result, int *code, char err[SD_ERRLEN]);
 
 /* ---- subprocesses (run.c) ---- */
 /* Split cmd on single spaces (as the 29.x reference) into a NULL-ended
@@ -110,13 +108,15 @@ struct miner_template {
 	size_t n_tx;
 	struct miner_tx *tx;
 };
-int miner_template_parse(json_t *gbt, struct miner_template *t,
-			 char err[SD_ERRLEN]);
+/* getblocktemplate JSON text (any_top: a node's answer; else stdin) into
+ * t, every transaction parsed. */
+int miner_template_parse(const char *json, size_t len, bool any_top,
+			 struct miner_template *t, char err[SD_ERRLEN]);
 void miner_template_clear(struct miner_template *t);
 /* Reward scripts: resolves --address/--descriptor (and the relay address)
  * through the node.  Cached unless the descriptor is ranged. */
 struct miner_reward {
-	struct miner_buf spk, relay_spk;
+	struct sd_buf spk, relay_spk;
 	bool have, have_relay, ranged;
 };
 int miner_reward_resolve(struct miner_node *n, const struct miner_opts *o,

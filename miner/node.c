@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "../rpc/rpc.h"
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 struct miner_node {
@@ -87,31 +87,13 @@ void miner_node_set_wait(struct miner_node *n, bool wait)
 	n->wait = wait;
 }
 
-static int parse_result(const char *text, json_t **result)
-{
-	json_error_t je;
-	size_t len = strlen(text);
-
-	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-		       text[len - 1] == ' '))
-		len--;
-	if (len == 0) {
-		*result = json_null();
-		return SD_OK;
-	}
-	*result = json_loadb(text, len, JSON_DECODE_ANY, &je);
-	if (!*result) /* bitcoin-cli prints string results bare */
-		*result = json_stringn(text, len);
-	return *result ? SD_OK : SD_EPARSE;
-}
-
 static int call_cli(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
-		    json_t **result, int *code, char err[SD_ERRLEN])
+		    const struct rpc_arg *args, size_t nargs,
+		    char **result, int *code, char err[SD_ERRLEN])
 {
 	size_t argc;
 	char **argv = miner_split_cmd(n->cli, 3, &argc);
-	struct miner_buf in = {0};
+	struct sd_buf in = {0};
 	char *out = NULL, *errtxt = NULL;
 	int status, rc;
 
@@ -121,12 +103,12 @@ static int call_cli(struct miner_node *n, const char *method,
 	for (size_t i = 0; i < nargs; i++) {
 		if (i)
 			miner_buf_u8(&in, '\n');
-		miner_buf_put(&in, args[i].s, strlen(args[i].s));
+		sd_buf_put(&in, args[i].s, strlen(args[i].s));
 	}
 	rc = miner_run(argv, in.p, in.len, n->cli_timeout_ms, &out, &errtxt,
 		       &status);
 	miner_argv_free(argv);
-	miner_buf_free(&in);
+	sd_buf_free(&in);
 	if (rc == SD_ETIMEOUT) {
 		snprintf(err, SD_ERRLEN, "--cli command killed: no answer to "
 			 "%s in %ld s (--cli-timeout)", method,
@@ -161,7 +143,8 @@ static int call_cli(struct miner_node *n, const char *method,
 			rc = SD_ERPC;
 		goto done;
 	}
-	rc = parse_result(out, result);
+	*result = rpc_cli_result_json(out);
+	rc = *result ? SD_OK : SD_EPARSE;
 	if (rc)
 		snprintf(err, SD_ERRLEN, "unparsable answer to %s", method);
 done:
@@ -171,39 +154,28 @@ done:
 }
 
 static int call_rpc(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
-		    json_t **result, int *code, char err[SD_ERRLEN])
+		    const struct rpc_arg *args, size_t nargs,
+		    char **result, int *code, char err[SD_ERRLEN])
 {
-	json_t *params = json_array();
-	char *ptext, *res = NULL;
+	char *res = NULL;
 	int rc;
 
-	for (size_t i = 0; i < nargs; i++) {
-		json_t *v = NULL;
-		if (args[i].json)
-			v = json_loads(args[i].s, JSON_DECODE_ANY, NULL);
-		if (!v)
-			v = json_string(args[i].s);
-		json_array_append_new(params, v);
-	}
-	ptext = json_dumps(params, JSON_COMPACT);
-	json_decref(params);
-	rc = rpc_call(n->rpc, method, ptext, &res, code, err);
-	free(ptext);
+	rc = rpc_call_args(n->rpc, method, args, nargs, &res, code, err);
 	if (rc == SD_ERPC && *code == -28)
 		rc = SD_ECONN; /* warming up: wait like for a node that is down */
 	if (rc == SD_ETIMEOUT || rc == SD_EAUTH)
 		rc = SD_ECONN; /* restarted node: new cookie, slow start */
 	if (rc == SD_OK) {
-		rc = parse_result(res, result);
+		*result = rpc_cli_result_json(res);
+		rc = *result ? SD_OK : SD_EPARSE;
 		free(res);
 	}
 	return rc;
 }
 
 int miner_node_call(struct miner_node *n, const char *method,
-		    const struct miner_arg *args, size_t nargs,
-		    json_t **result, int *code, char err[SD_ERRLEN])
+		    const struct rpc_arg *args, size_t nargs,
+		    char **result, int *code, char err[SD_ERRLEN])
 {
 	unsigned delay_ms = 250;
 

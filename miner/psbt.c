@@ -9,34 +9,34 @@
 
 #include <openssl/evp.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 static const uint8_t psbt_magic[5] = {0x70, 0x73, 0x62, 0x74, 0xff};
 static const uint8_t signet_key[9] = {0xfc, 0x06, 's', 'i', 'g', 'n', 'e', 't',
 				      'b'};
 
-static void put_kv(struct miner_buf *o, const uint8_t *k, size_t kn,
+static void put_kv(struct sd_buf *o, const uint8_t *k, size_t kn,
 		   const uint8_t *v, size_t vn)
 {
 	miner_buf_compact(o, kn);
-	miner_buf_put(o, k, kn);
+	sd_buf_put(o, k, kn);
 	miner_buf_compact(o, vn);
-	miner_buf_put(o, v, vn);
+	sd_buf_put(o, v, vn);
 }
 
 int miner_psbt_build(const struct miner_block *b, const uint8_t *challenge,
-		     size_t challenge_len, struct miner_buf *out)
+		     size_t challenge_len, struct sd_buf *out)
 {
 	struct miner_signet_txs t;
-	struct miner_buf tmp = {0};
+	struct sd_buf tmp = {0};
 	const uint8_t k00 = 0x00, k03 = 0x03, sighash_all[4] = {1, 0, 0, 0};
 	int rc;
 
 	rc = miner_signet_txs(b, challenge, challenge_len, &t);
 	if (rc)
 		return rc;
-	miner_buf_put(out, psbt_magic, 5);
+	sd_buf_put(out, psbt_magic, 5);
 	miner_tx_serialize(&t.to_sign, false, &tmp);
 	put_kv(out, &k00, 1, tmp.p, tmp.len);
 	tmp.len = 0;
@@ -49,7 +49,7 @@ int miner_psbt_build(const struct miner_block *b, const uint8_t *challenge,
 	put_kv(out, &k03, 1, sighash_all, 4);
 	miner_buf_u8(out, 0);
 	miner_buf_u8(out, 0); /* output 0: empty map */
-	miner_buf_free(&tmp);
+	sd_buf_free(&tmp);
 	miner_signet_txs_clear(&t);
 	return SD_OK;
 }
@@ -80,7 +80,7 @@ static int next_kv(struct miner_rd *r, struct kv *e, bool *end)
 }
 
 int miner_psbt_extract(const uint8_t *psbt, size_t len, struct miner_block *b,
-		       struct miner_buf *solution)
+		       struct sd_buf *solution)
 {
 	struct miner_rd r = {psbt, len, 0};
 	const uint8_t *p;
@@ -135,9 +135,9 @@ int miner_psbt_extract(const uint8_t *psbt, size_t len, struct miner_block *b,
 			break;
 	}
 	miner_buf_compact(solution, ss_n);
-	miner_buf_put(solution, ss, ss_n);
+	sd_buf_put(solution, ss, ss_n);
 	if (wit)
-		miner_buf_put(solution, wit, wit_n);
+		sd_buf_put(solution, wit, wit_n);
 	else
 		miner_buf_u8(solution, 0);
 	{ /* the solution must parse as scriptSig + witness stack */

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner_priv.h"
 
 extern char **environ;

@@ -15,8 +15,8 @@
 #include <openssl/rand.h>
 #include <secp256k1.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "miner.h"
 
 struct miner_key {
@@ -36,15 +36,6 @@ static secp256k1_context *ctx(void)
 		explicit_bzero(seed, sizeof(seed));
 	}
 	return c;
-}
-
-void miner_hash160(const uint8_t *d, size_t n, uint8_t out[20])
-{
-	uint8_t h[32];
-	unsigned int len = 20;
-	miner_sha256(h, d, n);
-	if (!EVP_Digest(h, 32, out, &len, EVP_ripemd160(), NULL))
-		memset(out, 0, 20);
 }
 
 enum miner_challenge_kind miner_challenge_kind(const uint8_t *c, size_t len)
@@ -91,7 +82,7 @@ int miner_key_check_challenge(const struct miner_key *k, const uint8_t *c,
 	uint8_t h160[20];
 
 	sd_hex_encode(pub, k->pub, 33);
-	miner_hash160(k->pub, 33, h160);
+	btc_hash160(k->pub, 33, h160);
 	switch (kind) {
 	case MINER_CHALLENGE_MULTISIG_1OF1:
 	case MINER_CHALLENGE_P2PK: {
@@ -184,7 +175,7 @@ static int b58check_decode(const char *s, uint8_t *out, size_t n)
 			goto out;
 		memset(out, 0, zeros);
 		memcpy(out + zeros, buf + first, size - first);
-		miner_sha256d(chk, out, total - 4);
+		btc_sha256d(chk, out, total - 4);
 		if (memcmp(chk, out + total - 4, 4) != 0)
 			goto out;
 		rc = (int)(total - 4);
@@ -334,7 +325,7 @@ static size_t sign_hash(const struct miner_key *k, const uint8_t hash[32],
 
 int miner_sign_solution(const struct miner_key *k, const uint8_t *c,
 			size_t clen, const struct miner_signet_txs *t,
-			struct miner_buf *solution)
+			struct sd_buf *solution)
 {
 	uint8_t hash[32], sig[73], h160[20], code[25];
 	struct miner_txin in = {0};
@@ -357,7 +348,7 @@ int miner_sign_solution(const struct miner_key *k, const uint8_t *c,
 		miner_buf_push(&in.script_sig, sig, n);
 		break;
 	case MINER_CHALLENGE_P2WPKH:
-		miner_hash160(k->pub, 33, h160);
+		btc_hash160(k->pub, 33, h160);
 		if (memcmp(c + 2, h160, 20) != 0)
 			return SD_EINVAL;
 		code[0] = 0x76;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "miner.h"
 
 /* One script op: *data and *n hold the push (n == 0 for non-push ops).
@@ -50,7 +50,7 @@ static bool get_op(const uint8_t *s, size_t len, size_t *pc, uint8_t *op,
 }
 
 int miner_signet_split(const uint8_t *script, size_t len, bool *found,
-		       struct miner_buf *solution, struct miner_buf *stripped)
+		       struct sd_buf *solution, struct sd_buf *stripped)
 {
 	size_t pc = 0, n;
 	uint8_t op;
@@ -65,7 +65,7 @@ int miner_signet_split(const uint8_t *script, size_t len, bool *found,
 			continue;
 		}
 		if (!*found && n > 4 && memcmp(d, MINER_SIGNET_HEADER, 4) == 0) {
-			miner_buf_put(solution, d + 4, n - 4);
+			sd_buf_put(solution, d + 4, n - 4);
 			n = 4;
 			*found = true;
 		}
@@ -73,7 +73,7 @@ int miner_signet_split(const uint8_t *script, size_t len, bool *found,
 	}
 	if (!*found) { /* the node keeps the script as it was */
 		stripped->len = 0;
-		miner_buf_put(stripped, script, len);
+		sd_buf_put(stripped, script, len);
 	}
 	return SD_OK;
 }
@@ -87,11 +87,11 @@ int miner_solution_parse(const uint8_t *sol, size_t len,
 
 	into->script_sig.len = 0;
 	for (size_t i = 0; i < into->n_wit; i++)
-		miner_buf_free(&into->wit[i]);
+		sd_buf_free(&into->wit[i]);
 	into->n_wit = 0;
 	if (miner_rd_compact(&r, &n) || miner_rd_bytes(&r, (size_t)n, &p))
 		return SD_EPARSE;
-	miner_buf_put(&into->script_sig, p, (size_t)n);
+	sd_buf_put(&into->script_sig, p, (size_t)n);
 	if (miner_rd_compact(&r, &k) || k > len)
 		return SD_EPARSE;
 	for (uint64_t i = 0; i < k; i++) {
@@ -102,14 +102,14 @@ int miner_solution_parse(const uint8_t *sol, size_t len,
 	return r.pos == len ? SD_OK : SD_EPARSE;
 }
 
-void miner_solution_from_txin(const struct miner_txin *in, struct miner_buf *out)
+void miner_solution_from_txin(const struct miner_txin *in, struct sd_buf *out)
 {
 	miner_buf_compact(out, in->script_sig.len);
-	miner_buf_put(out, in->script_sig.p, in->script_sig.len);
+	sd_buf_put(out, in->script_sig.p, in->script_sig.len);
 	miner_buf_compact(out, in->n_wit);
 	for (size_t i = 0; i < in->n_wit; i++) {
 		miner_buf_compact(out, in->wit[i].len);
-		miner_buf_put(out, in->wit[i].p, in->wit[i].len);
+		sd_buf_put(out, in->wit[i].p, in->wit[i].len);
 	}
 }
 
@@ -117,7 +117,7 @@ int miner_signet_txs(const struct miner_block *b, const uint8_t *challenge,
 		     size_t challenge_len, struct miner_signet_txs *t)
 {
 	struct miner_tx cb = {0};
-	struct miner_buf sol = {0}, stripped = {0}, ss = {0};
+	struct sd_buf sol = {0}, stripped = {0}, ss = {0};
 	struct miner_txin *in;
 	uint8_t (*h)[32];
 	bool found;
@@ -131,15 +131,15 @@ int miner_signet_txs(const struct miner_block *b, const uint8_t *challenge,
 		return SD_EPARSE;
 	/* Copy of the coinbase with the commitment script replaced. */
 	{
-		struct miner_buf raw = {0};
+		struct sd_buf raw = {0};
 		struct miner_rd r;
 		miner_tx_serialize(&b->tx[0], true, &raw);
 		r = (struct miner_rd){raw.p, raw.len, 0};
 		if (miner_tx_parse(&r, &cb)) {
-			miner_buf_free(&raw);
+			sd_buf_free(&raw);
 			return SD_EPARSE;
 		}
-		miner_buf_free(&raw);
+		sd_buf_free(&raw);
 	}
 	if (miner_signet_split(cb.out[ci].spk.p, cb.out[ci].spk.len, &found,
 			       &sol, &stripped))
@@ -147,7 +147,7 @@ int miner_signet_txs(const struct miner_block *b, const uint8_t *challenge,
 	if (!found) /* the miner's side: commit to the bare header */
 		miner_buf_push(&stripped, (const uint8_t *)MINER_SIGNET_HEADER, 4);
 	cb.out[ci].spk.len = 0;
-	miner_buf_put(&cb.out[ci].spk, stripped.p, stripped.len);
+	sd_buf_put(&cb.out[ci].spk, stripped.p, stripped.len);
 
 	h = sd_xmalloc(b->n_tx * 32);
 	miner_tx_txid(&cb, h[0]);
@@ -167,7 +167,7 @@ int miner_signet_txs(const struct miner_block *b, const uint8_t *challenge,
 	in->sequence = 0;
 	miner_buf_u8(&ss, 0x00);
 	miner_buf_push(&ss, t->block_data, 72);
-	miner_buf_put(&in->script_sig, ss.p, ss.len);
+	sd_buf_put(&in->script_sig, ss.p, ss.len);
 	miner_tx_add_out(&t->to_spend, 0, challenge, challenge_len);
 
 	t->to_sign.version = 0;
@@ -177,14 +177,14 @@ int miner_signet_txs(const struct miner_block *b, const uint8_t *challenge,
 	in->sequence = 0;
 	miner_tx_add_out(&t->to_sign, 0, (const uint8_t *)"\x6a", 1);
 
-	miner_buf_free(&ss);
-	miner_buf_free(&sol);
-	miner_buf_free(&stripped);
+	sd_buf_free(&ss);
+	sd_buf_free(&sol);
+	sd_buf_free(&stripped);
 	miner_tx_clear(&cb);
 	return SD_OK;
 bad:
-	miner_buf_free(&sol);
-	miner_buf_free(&stripped);
+	sd_buf_free(&sol);
+	sd_buf_free(&stripped);
 	miner_tx_clear(&cb);
 	return SD_EPARSE;
 }
@@ -198,15 +198,15 @@ void miner_signet_txs_clear(struct miner_signet_txs *t)
 int miner_block_add_solution(struct miner_block *b, const uint8_t *sol,
 			     size_t len)
 {
-	struct miner_buf push = {0};
+	struct sd_buf push = {0};
 	int ci;
 
 	if (b->n_tx == 0 || (ci = miner_commitment_index(&b->tx[0])) < 0)
 		return SD_EINVAL;
-	miner_buf_put(&push, MINER_SIGNET_HEADER, 4);
-	miner_buf_put(&push, sol, len);
+	sd_buf_put(&push, MINER_SIGNET_HEADER, 4);
+	sd_buf_put(&push, sol, len);
 	miner_buf_push(&b->tx[0].out[ci].spk, push.p, push.len);
-	miner_buf_free(&push);
+	sd_buf_free(&push);
 	miner_block_update_merkle(b);
 	return SD_OK;
 }
@@ -216,55 +216,55 @@ void miner_sighash_legacy(const struct miner_tx *tx, const uint8_t *script,
 {
 	struct miner_tx copy = *tx;
 	struct miner_txin in0;
-	struct miner_buf b = {0};
+	struct sd_buf b = {0};
 
 	/* to_sign has one input: swap its scriptSig for the script. */
 	in0 = tx->in[0];
-	in0.script_sig = (struct miner_buf){(uint8_t *)script, len, len};
+	in0.script_sig = (struct sd_buf){.p = (uint8_t *)script, .len = len, .cap = len};
 	in0.n_wit = 0;
 	copy.in = &in0;
 	copy.n_in = 1;
 	miner_tx_serialize(&copy, false, &b);
 	miner_buf_u32(&b, 1); /* SIGHASH_ALL */
-	miner_sha256d(out, b.p, b.len);
-	miner_buf_free(&b);
+	btc_sha256d(out, b.p, b.len);
+	sd_buf_free(&b);
 }
 
 void miner_sighash_bip143(const struct miner_tx *tx, const uint8_t *script_code,
 			  size_t len, int64_t amount, uint8_t out[32])
 {
-	struct miner_buf b = {0}, t = {0};
+	struct sd_buf b = {0}, t = {0};
 	uint8_t hp[32], hs[32], ho[32];
 
 	for (size_t i = 0; i < tx->n_in; i++) {
-		miner_buf_put(&t, tx->in[i].prev, 32);
+		sd_buf_put(&t, tx->in[i].prev, 32);
 		miner_buf_u32(&t, tx->in[i].vout);
 	}
-	miner_sha256d(hp, t.p, t.len);
+	btc_sha256d(hp, t.p, t.len);
 	t.len = 0;
 	for (size_t i = 0; i < tx->n_in; i++)
 		miner_buf_u32(&t, tx->in[i].sequence);
-	miner_sha256d(hs, t.p, t.len);
+	btc_sha256d(hs, t.p, t.len);
 	t.len = 0;
 	for (size_t i = 0; i < tx->n_out; i++) {
 		miner_buf_u64(&t, (uint64_t)tx->out[i].value);
 		miner_buf_compact(&t, tx->out[i].spk.len);
-		miner_buf_put(&t, tx->out[i].spk.p, tx->out[i].spk.len);
+		sd_buf_put(&t, tx->out[i].spk.p, tx->out[i].spk.len);
 	}
-	miner_sha256d(ho, t.p, t.len);
+	btc_sha256d(ho, t.p, t.len);
 	miner_buf_u32(&b, (uint32_t)tx->version);
-	miner_buf_put(&b, hp, 32);
-	miner_buf_put(&b, hs, 32);
-	miner_buf_put(&b, tx->in[0].prev, 32);
+	sd_buf_put(&b, hp, 32);
+	sd_buf_put(&b, hs, 32);
+	sd_buf_put(&b, tx->in[0].prev, 32);
 	miner_buf_u32(&b, tx->in[0].vout);
 	miner_buf_compact(&b, len);
-	miner_buf_put(&b, script_code, len);
+	sd_buf_put(&b, script_code, len);
 	miner_buf_u64(&b, (uint64_t)amount);
 	miner_buf_u32(&b, tx->in[0].sequence);
-	miner_buf_put(&b, ho, 32);
+	sd_buf_put(&b, ho, 32);
 	miner_buf_u32(&b, tx->locktime);
 	miner_buf_u32(&b, 1);
-	miner_sha256d(out, b.p, b.len);
-	miner_buf_free(&b);
-	miner_buf_free(&t);
+	btc_sha256d(out, b.p, b.len);
+	sd_buf_free(&b);
+	sd_buf_free(&t);
 }

@@ -5,62 +5,39 @@
 
 #include <openssl/sha.h>
 
-#include "../signetd/util.h"
+#include "../bitcoin/wire.h"
+#include "../common/util.h"
 #include "miner.h"
 
 #define MINER_MAX_ITEMS 100000
 
-void miner_buf_put(struct miner_buf *b, const void *data, size_t n)
+void miner_buf_u8(struct sd_buf *b, uint8_t v)
 {
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n)
-			cap *= 2;
-		b->p = sd_xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, data, n);
-	b->len += n;
+	sd_buf_put(b, &v, 1);
 }
 
-void miner_buf_u8(struct miner_buf *b, uint8_t v)
-{
-	miner_buf_put(b, &v, 1);
-}
-
-void miner_buf_u32(struct miner_buf *b, uint32_t v)
+void miner_buf_u32(struct sd_buf *b, uint32_t v)
 {
 	uint8_t t[4];
 	sd_le32_put(t, v);
-	miner_buf_put(b, t, 4);
+	sd_buf_put(b, t, 4);
 }
 
-void miner_buf_u64(struct miner_buf *b, uint64_t v)
+void miner_buf_u64(struct sd_buf *b, uint64_t v)
 {
 	uint8_t t[8];
 	sd_le64_put(t, v);
-	miner_buf_put(b, t, 8);
+	sd_buf_put(b, t, 8);
 }
 
-void miner_buf_compact(struct miner_buf *b, uint64_t v)
+void miner_buf_compact(struct sd_buf *b, uint64_t v)
 {
-	if (v < 0xfd) {
-		miner_buf_u8(b, (uint8_t)v);
-	} else if (v <= 0xffff) {
-		miner_buf_u8(b, 0xfd);
-		miner_buf_u8(b, (uint8_t)v);
-		miner_buf_u8(b, (uint8_t)(v >> 8));
-	} else if (v <= 0xffffffffu) {
-		miner_buf_u8(b, 0xfe);
-		miner_buf_u32(b, (uint32_t)v);
-	} else {
-		miner_buf_u8(b, 0xff);
-		miner_buf_u64(b, v);
-	}
+	uint8_t t[9];
+
+	sd_buf_put(b, t, btc_cs_put(t, v));
 }
 
-void miner_buf_push(struct miner_buf *b, const uint8_t *data, size_t n)
+void miner_buf_push(struct sd_buf *b, const uint8_t *data, size_t n)
 {
 	if (n < 0x4c) {
 		miner_buf_u8(b, (uint8_t)n);
@@ -75,14 +52,7 @@ void miner_buf_push(struct miner_buf *b, const uint8_t *data, size_t n)
 		miner_buf_u8(b, 0x4e);
 		miner_buf_u32(b, (uint32_t)n);
 	}
-	miner_buf_put(b, data, n);
-}
-
-void miner_buf_free(struct miner_buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
+	sd_buf_put(b, data, n);
 }
 
 int miner_rd_bytes(struct miner_rd *r, size_t n, const uint8_t **out)
@@ -114,30 +84,15 @@ int miner_rd_u64(struct miner_rd *r, uint64_t *v)
 
 int miner_rd_compact(struct miner_rd *r, uint64_t *v)
 {
-	const uint8_t *p;
-	uint32_t w;
-	if (miner_rd_bytes(r, 1, &p))
+	struct btc_rd w = {r->p + r->pos, r->p + r->len};
+
+	if (!btc_rd_cs_any(&w, v))
 		return SD_EPARSE;
-	if (*p < 0xfd) {
-		*v = *p;
-	} else if (*p == 0xfd) {
-		if (miner_rd_bytes(r, 2, &p))
-			return SD_EPARSE;
-		*v = (uint64_t)p[0] | ((uint64_t)p[1] << 8);
-		if (*v < 0xfd)
-			return SD_EPARSE;
-	} else if (*p == 0xfe) {
-		if (miner_rd_u32(r, &w) || w <= 0xffff)
-			return SD_EPARSE;
-		*v = w;
-	} else {
-		if (miner_rd_u64(r, v) || *v <= 0xffffffffu)
-			return SD_EPARSE;
-	}
+	r->pos = (size_t)(w.p - r->p);
 	return SD_OK;
 }
 
-static int rd_varbytes(struct miner_rd *r, struct miner_buf *into)
+static int rd_varbytes(struct miner_rd *r, struct sd_buf *into)
 {
 	uint64_t n;
 	const uint8_t *p;
@@ -146,7 +101,7 @@ static int rd_varbytes(struct miner_rd *r, struct miner_buf *into)
 	if (miner_rd_bytes(r, (size_t)n, &p))
 		return SD_EPARSE;
 	into->len = 0;
-	miner_buf_put(into, p, (size_t)n);
+	sd_buf_put(into, p, (size_t)n);
 	return SD_OK;
 }
 
@@ -165,7 +120,7 @@ struct miner_txout *miner_tx_add_out(struct miner_tx *tx, int64_t value,
 	o = &tx->out[tx->n_out++];
 	memset(o, 0, sizeof(*o));
 	o->value = value;
-	miner_buf_put(&o->spk, spk, spk_len);
+	sd_buf_put(&o->spk, spk, spk_len);
 	return o;
 }
 
@@ -173,7 +128,7 @@ void miner_txin_add_wit(struct miner_txin *in, const uint8_t *d, size_t n)
 {
 	in->wit = sd_xrealloc(in->wit, (in->n_wit + 1) * sizeof(*in->wit));
 	memset(&in->wit[in->n_wit], 0, sizeof(*in->wit));
-	miner_buf_put(&in->wit[in->n_wit], d, n);
+	sd_buf_put(&in->wit[in->n_wit], d, n);
 	in->n_wit++;
 }
 
@@ -186,7 +141,7 @@ bool miner_tx_has_witness(const struct miner_tx *tx)
 }
 
 void miner_tx_serialize(const struct miner_tx *tx, bool with_witness,
-			struct miner_buf *out)
+			struct sd_buf *out)
 {
 	bool wit = with_witness && miner_tx_has_witness(tx);
 
@@ -198,17 +153,17 @@ void miner_tx_serialize(const struct miner_tx *tx, bool with_witness,
 	miner_buf_compact(out, tx->n_in);
 	for (size_t i = 0; i < tx->n_in; i++) {
 		const struct miner_txin *in = &tx->in[i];
-		miner_buf_put(out, in->prev, 32);
+		sd_buf_put(out, in->prev, 32);
 		miner_buf_u32(out, in->vout);
 		miner_buf_compact(out, in->script_sig.len);
-		miner_buf_put(out, in->script_sig.p, in->script_sig.len);
+		sd_buf_put(out, in->script_sig.p, in->script_sig.len);
 		miner_buf_u32(out, in->sequence);
 	}
 	miner_buf_compact(out, tx->n_out);
 	for (size_t i = 0; i < tx->n_out; i++) {
 		miner_buf_u64(out, (uint64_t)tx->out[i].value);
 		miner_buf_compact(out, tx->out[i].spk.len);
-		miner_buf_put(out, tx->out[i].spk.p, tx->out[i].spk.len);
+		sd_buf_put(out, tx->out[i].spk.p, tx->out[i].spk.len);
 	}
 	if (wit) {
 		for (size_t i = 0; i < tx->n_in; i++) {
@@ -216,7 +171,7 @@ void miner_tx_serialize(const struct miner_tx *tx, bool with_witness,
 			miner_buf_compact(out, in->n_wit);
 			for (size_t j = 0; j < in->n_wit; j++) {
 				miner_buf_compact(out, in->wit[j].len);
-				miner_buf_put(out, in->wit[j].p,
+				sd_buf_put(out, in->wit[j].p,
 					      in->wit[j].len);
 			}
 		}
@@ -296,30 +251,30 @@ bad:
 
 void miner_tx_txid(const struct miner_tx *tx, uint8_t txid[32])
 {
-	struct miner_buf b = {0};
+	struct sd_buf b = {0};
 	miner_tx_serialize(tx, false, &b);
-	miner_sha256d(txid, b.p, b.len);
-	miner_buf_free(&b);
+	btc_sha256d(txid, b.p, b.len);
+	sd_buf_free(&b);
 }
 
 void miner_tx_wtxid(const struct miner_tx *tx, uint8_t wtxid[32])
 {
-	struct miner_buf b = {0};
+	struct sd_buf b = {0};
 	miner_tx_serialize(tx, true, &b);
-	miner_sha256d(wtxid, b.p, b.len);
-	miner_buf_free(&b);
+	btc_sha256d(wtxid, b.p, b.len);
+	sd_buf_free(&b);
 }
 
 void miner_tx_clear(struct miner_tx *tx)
 {
 	for (size_t i = 0; i < tx->n_in; i++) {
-		miner_buf_free(&tx->in[i].script_sig);
+		sd_buf_free(&tx->in[i].script_sig);
 		for (size_t j = 0; j < tx->in[i].n_wit; j++)
-			miner_buf_free(&tx->in[i].wit[j]);
+			sd_buf_free(&tx->in[i].wit[j]);
 		free(tx->in[i].wit);
 	}
 	for (size_t i = 0; i < tx->n_out; i++)
-		miner_buf_free(&tx->out[i].spk);
+		sd_buf_free(&tx->out[i].spk);
 	free(tx->in);
 	free(tx->out);
 	memset(tx, 0, sizeof(*tx));
@@ -328,13 +283,6 @@ void miner_tx_clear(struct miner_tx *tx)
 void miner_sha256(uint8_t out[32], const uint8_t *data, size_t len)
 {
 	SHA256(data, len, out);
-}
-
-void miner_sha256d(uint8_t out[32], const uint8_t *data, size_t len)
-{
-	uint8_t t[32];
-	SHA256(data, len, t);
-	SHA256(t, 32, out);
 }
 
 void miner_merkle_root(uint8_t (*h)[32], size_t n, uint8_t out[32])
@@ -346,7 +294,7 @@ void miner_merkle_root(uint8_t (*h)[32], size_t n, uint8_t out[32])
 		for (size_t i = 0; i < n; i += 2) {
 			memcpy(pair, h[i], 32);
 			memcpy(pair + 32, h[i + 1 < n ? i + 1 : i], 32);
-			miner_sha256d(h[m++], pair, 64);
+			btc_sha256d(h[m++], pair, 64);
 		}
 		n = m;
 	}

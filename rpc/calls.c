@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "client_priv.h"
 
 /* -8 (out of range / invalid parameter) and -5 (not found) -> ENOTFOUND */
@@ -74,6 +74,31 @@ int rpc_get_best_block_hash(struct rpc_client *c, uint8_t hash[32])
 	return rc;
 }
 
+/* Element i of a batch reply array whose ids are base..base+n-1, each at
+ * most once (got[] marks them): SD_OK with *e and the 0-based *k, or
+ * SD_EPARSE. */
+static int batch_entry(json_t *arr, size_t i, json_int_t base, size_t n,
+		       uint8_t *got, json_t **e, size_t *k)
+{
+	json_t *id;
+	json_int_t v;
+
+	*e = json_array_get(arr, i);
+	id = json_object_get(*e, "id");
+	if (!json_is_integer(id))
+		return SD_EPARSE;
+	/* ids are outside input: compare before subtracting (no signed
+	 * overflow for any id or base) */
+	v = json_integer_value(id);
+	if (v < base || v - base >= (json_int_t)n)
+		return SD_EPARSE;
+	*k = (size_t)(v - base);
+	if (got[*k])
+		return SD_EPARSE;
+	got[*k] = 1;
+	return SD_OK;
+}
+
 int rpc_parse_batch_hashes(const char *body, size_t len, int32_t from,
 			   size_t n, uint8_t (*hashes)[32])
 {
@@ -90,28 +115,13 @@ int rpc_parse_batch_hashes(const char *body, size_t len, int32_t from,
 	}
 	got = sd_xcalloc(n ? n : 1, 1);
 	for (size_t i = 0; i < n && rc == SD_OK; i++) {
-		json_t *e = json_array_get(arr, i), *r;
-		json_t *id = json_object_get(e, "id");
+		json_t *e, *r;
 		int code;
-		json_int_t k;
+		size_t k;
 
-		if (!json_is_integer(id)) {
-			rc = SD_EPARSE;
+		rc = batch_entry(arr, i, (json_int_t)from, n, got, &e, &k);
+		if (rc != SD_OK)
 			break;
-		}
-		/* ids are outside input: compare before subtracting (no
-		 * signed overflow for any id or from) */
-		k = json_integer_value(id);
-		if (k < (json_int_t)from ||
-		    k - (json_int_t)from >= (json_int_t)n) {
-			rc = SD_EPARSE;
-			break;
-		}
-		k -= (json_int_t)from;
-		if (got[k]) {
-			rc = SD_EPARSE;
-			break;
-		}
 		rc = rpc_reply_from_json(e, &r, &code, NULL);
 		if (rc != SD_OK) {
 			rc = map_notfound(rc, code);
@@ -119,7 +129,6 @@ int rpc_parse_batch_hashes(const char *body, size_t len, int32_t from,
 		}
 		rc = hash_from_json(r, hashes[k]);
 		json_decref(r);
-		got[k] = 1;
 		seen++;
 	}
 	if (rc == SD_OK && seen != n)
@@ -161,7 +170,7 @@ int rpc_get_block_hashes(struct rpc_client *c, int32_t from, size_t n,
 	if (status == 503)
 		rc = SD_ECONN;
 	else
-		rc = rpc_parse_batch_hashes((const char *)c->resp.data,
+		rc = rpc_parse_batch_hashes((const char *)c->resp.p,
 					    c->resp.len, from, n, hashes);
 	if (rc != SD_OK)
 		rpc_stats_add(0, 1, 0);
@@ -181,7 +190,7 @@ int rpc_get_chain_info(struct rpc_client *c, struct rpc_chain_info *out)
 	chain = json_string_value(json_object_get(r, "chain"));
 	if (!chain || strlen(chain) >= sizeof(out->chain))
 		goto done;
-	strcpy(out->chain, chain);
+	memcpy(out->chain, chain, strlen(chain) + 1);
 	v = json_object_get(r, "blocks");
 	if (!json_is_integer(v) || json_integer_value(v) < -1 ||
 	    json_integer_value(v) > INT32_MAX)
@@ -267,21 +276,13 @@ int rpc_parse_txouts(const char *body, size_t len, size_t n,
 	}
 	got = sd_xcalloc(n ? n : 1, 1);
 	for (size_t i = 0; i < n && rc == SD_OK; i++) {
-		json_t *e = json_array_get(arr, i), *r = NULL;
-		json_t *id = json_object_get(e, "id");
-		json_int_t k;
+		json_t *e, *r = NULL;
+		size_t k;
 		int code;
 
-		if (!json_is_integer(id)) {
-			rc = SD_EPARSE;
+		rc = batch_entry(arr, i, 0, n, got, &e, &k);
+		if (rc != SD_OK)
 			break;
-		}
-		k = json_integer_value(id);
-		if (k < 0 || (uint64_t)k >= n || got[k]) {
-			rc = SD_EPARSE;
-			break;
-		}
-		got[k] = 1;
 		switch (rpc_reply_from_json(e, &r, &code, NULL)) {
 		case SD_OK:
 			/* null: spent or unknown; else an output object */
@@ -330,7 +331,7 @@ static int txouts_batch(struct rpc_client *c, const uint8_t (*txids)[32],
 	if (status == 503)
 		rc = SD_ECONN;
 	else
-		rc = rpc_parse_txouts((const char *)c->resp.data, c->resp.len,
+		rc = rpc_parse_txouts((const char *)c->resp.p, c->resp.len,
 				      n, out);
 	if (rc != SD_OK)
 		rpc_stats_add(0, 1, 0);

@@ -7,13 +7,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "client_priv.h"
 
 /* Cap on a response body: getblock 3 of a 4 MB block is ~100 MB of JSON. */
@@ -37,20 +38,16 @@ void rpc_stats_get(struct rpc_stats *out)
 	out->bytes_in = atomic_load(&st_bytes_in);
 }
 
+static void global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 static void global_init_once(void)
 {
-	static atomic_int done;
-	static atomic_flag lock = ATOMIC_FLAG_INIT;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (atomic_load(&done))
-		return;
-	while (atomic_flag_test_and_set(&lock))
-		;
-	if (!atomic_load(&done)) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		atomic_store(&done, 1);
-	}
-	atomic_flag_clear(&lock);
+	pthread_once(&once, global_init);
 }
 
 /* bitcoind writes its cookie 0600; one others can read lets any local
@@ -134,26 +131,19 @@ static int read_cookie(struct rpc_client *c, int *why)
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	struct rpc_buf *b = ud;
+	struct sd_buf *b = ud;
 	size_t n = size * nmemb;
 
 	if (n > MAX_BODY - b->len)
 		return 0; /* curl: CURLE_WRITE_ERROR */
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 65536;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->data = sd_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0'; /* JSON callers read it as a string */
+	if (!b->cap)
+		sd_buf_reserve(b, 65536);
+	sd_buf_put(b, ptr, n); /* NUL-terminated: JSON callers read a string */
 	return n;
 }
 
 /* A libcurl easy handle with the client's options writing into buf. */
-static CURL *new_handle(struct rpc_client *c, struct rpc_buf *buf,
+static CURL *new_handle(struct rpc_client *c, struct sd_buf *buf,
 			char *errbuf)
 {
 	CURL *h = curl_easy_init();
@@ -236,7 +226,7 @@ void rpc_client_free(struct rpc_client *c)
 		curl_easy_cleanup(c->curl2);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
-	free(c->resp2.data);
+	free(c->resp2.p);
 	curl_slist_free_all(c->json_hdrs);
 	if (c->userpwd) {
 		explicit_bzero(c->userpwd, strlen(c->userpwd));
@@ -245,7 +235,7 @@ void rpc_client_free(struct rpc_client *c)
 	free(c->cookie_path);
 	free(c->base_url);
 	free(c->rpc_url);
-	free(c->resp.data);
+	free(c->resp.p);
 	free(c);
 }
 
@@ -262,18 +252,18 @@ static int map_curl(CURLcode cc)
 	}
 }
 
-static void prep(struct rpc_client *c, CURL *h, struct rpc_buf *buf,
+static void prep(struct rpc_client *c, CURL *h, struct sd_buf *buf,
 		 char *errbuf, const char *url, const char *post,
 		 size_t post_len)
 {
 	buf->len = 0;
 	if (buf->cap > KEEP_BUF) { /* do not keep a huge getblock reply */
-		free(buf->data);
-		buf->data = NULL;
+		free(buf->p);
+		buf->p = NULL;
 		buf->cap = 0;
 	}
-	if (buf->data)
-		buf->data[0] = '\0';
+	if (buf->p)
+		buf->p[0] = '\0';
 	errbuf[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_USERPWD, c->userpwd ? c->userpwd : "");
@@ -288,7 +278,7 @@ static void prep(struct rpc_client *c, CURL *h, struct rpc_buf *buf,
 	}
 }
 
-static int done(CURL *h, CURLcode cc, const struct rpc_buf *buf,
+static int done(CURL *h, CURLcode cc, const struct sd_buf *buf,
 		const char *errbuf, long *status, char *err)
 {
 	rpc_stats_add(1, 0, buf->len);
@@ -466,7 +456,7 @@ static int post_json(struct rpc_client *c, const char *body, size_t len,
 	rc = rpc_http(c, c->rpc_url, body, len, &status, err);
 	if (rc != SD_OK)
 		return rc;
-	*reply = json_loadb((const char *)c->resp.data, c->resp.len, 0, &jerr);
+	*reply = json_loadb((const char *)c->resp.p, c->resp.len, 0, &jerr);
 	if (!*reply) {
 		rpc_stats_add(0, 1, 0);
 		if (status == 503) {

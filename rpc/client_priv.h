@@ -7,12 +7,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "../common/buf.h"
 #include "rpc.h"
-
-struct rpc_buf {
-	uint8_t *data;
-	size_t len, cap;
-};
 
 struct rpc_client {
 	char *base_url;     /* no trailing '/' */
@@ -24,13 +20,13 @@ struct rpc_client {
 	long timeout_ms;
 	CURL *curl;
 	struct curl_slist *json_hdrs;
-	struct rpc_buf resp;
+	struct sd_buf resp;
 	char curl_err[CURL_ERROR_SIZE];
 	unsigned next_id;
 	/* second handle + multi for two concurrent REST GETs (lazy) */
 	CURL *curl2;
 	CURLM *multi;
-	struct rpc_buf resp2;
+	struct sd_buf resp2;
 	char curl_err2[CURL_ERROR_SIZE];
 };
 
@@ -61,7 +57,7 @@ int rpc_reply_from_json(json_t *reply, json_t **result, int *rpc_code,
  * rest being the block parse.  rest.c. */
 int rpc_fetch_block_timed(struct rpc_client *c, enum rpc_block_source source,
 			  const uint8_t hash[32], int32_t height,
-			  struct rpc_block **out, uint64_t *io_ns);
+			  struct btc_block **out, uint64_t *io_ns);
 
 /* Counters, updated by client.c and rest.c. */
 void rpc_stats_add(uint64_t calls, uint64_t errors, uint64_t bytes_in);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 
 #define BUDGET_BYTES ((size_t)32 << 20)   /* serialized block bytes */
 
@@ -25,7 +25,7 @@ struct slot {
 	enum slot_state state;
 	int32_t height;
 	int rc;
-	struct rpc_block *b;
+	struct btc_block *b;
 };
 
 struct worker {
@@ -50,14 +50,14 @@ struct rpc_fetchpipe {
 	struct slot *slots;
 	unsigned n_workers;
 	struct worker *workers;
-	void (*prepare)(void *ctx, const struct rpc_block *b);
+	void (*prepare)(void *ctx, const struct btc_block *b);
 	void *prepare_ctx;
 };
 
 static void drop_slots(struct rpc_fetchpipe *p)
 {
 	for (unsigned i = 0; i < p->ahead; i++) {
-		rpc_block_free(p->slots[i].b);
+		btc_block_free(p->slots[i].b);
 		p->slots[i] = (struct slot){ .state = SLOT_EMPTY };
 	}
 	p->buffered = 0;
@@ -79,14 +79,14 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	while (!p->quit) {
-		struct rpc_block *b = NULL;
+		struct btc_block *b = NULL;
 		enum rpc_block_source src;
 		uint8_t hash[32];
 		uint64_t gen;
 		int32_t h;
 		struct slot *s;
 		int rc;
-		void (*prepare)(void *ctx, const struct rpc_block *b);
+		void (*prepare)(void *ctx, const struct btc_block *b);
 		void *prepare_ctx;
 
 		if (!claimable(p)) {
@@ -108,7 +108,7 @@ static void *worker_main(void *arg)
 		if (rc == SD_OK && memcmp(b->hash, hash, 32) != 0)
 			rc = SD_EPARSE; /* node sent another block */
 		if (rc != SD_OK) {
-			rpc_block_free(b);
+			btc_block_free(b);
 			b = NULL;
 		} else if (prepare) {
 			prepare(prepare_ctx, b);
@@ -116,7 +116,7 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&p->mu);
 		if (gen != p->gen || p->quit) {
-			rpc_block_free(b);
+			btc_block_free(b);
 			continue;
 		}
 		s->state = SLOT_DONE;
@@ -131,7 +131,7 @@ static void *worker_main(void *arg)
 }
 
 void rpc_fetchpipe_set_prepare(struct rpc_fetchpipe *p,
-			       void (*fn)(void *ctx, const struct rpc_block *b),
+			       void (*fn)(void *ctx, const struct btc_block *b),
 			       void *ctx)
 {
 	pthread_mutex_lock(&p->mu);
@@ -267,7 +267,7 @@ int32_t rpc_fetchpipe_hash_end(struct rpc_fetchpipe *p)
 }
 
 int rpc_fetchpipe_take(struct rpc_fetchpipe *p, int32_t height,
-		       struct rpc_block **out)
+		       struct btc_block **out)
 {
 	struct slot *s = &p->slots[(uint32_t)height % p->ahead];
 	int rc;

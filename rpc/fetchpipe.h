@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../signetd/err.h"
-#include "block.h"
+#include "../common/err.h"
+#include "../bitcoin/block.h"
 #include "rpc.h"
 
 struct rpc_fetchpipe;
@@ -34,7 +34,7 @@ void rpc_fetchpipe_free(struct rpc_fetchpipe *p);
  * with the consumer writing earlier blocks); fn NULL = none.  Takes
  * effect for fetches claimed after the call. */
 void rpc_fetchpipe_set_prepare(struct rpc_fetchpipe *p,
-			       void (*fn)(void *ctx, const struct rpc_block *b),
+			       void (*fn)(void *ctx, const struct btc_block *b),
 			       void *ctx);
 
 /* Begin a pass over heights [first, last] fetched via source. */
@@ -50,7 +50,7 @@ int32_t rpc_fetchpipe_hash_end(struct rpc_fetchpipe *p);
  * Returns SD_OK (*out owned by the caller), the fetch error (the pass is
  * then dead: start a new one), or SD_ESTATE after rpc_fetchpipe_quit(). */
 int rpc_fetchpipe_take(struct rpc_fetchpipe *p, int32_t height,
-		       struct rpc_block **out) SD_WARN_UNUSED;
+		       struct btc_block **out) SD_WARN_UNUSED;
 /* Drop the current pass (fetched blocks are freed). */
 void rpc_fetchpipe_reset(struct rpc_fetchpipe *p);
 /* Make every wait return: take() returns SD_ESTATE from now on. */

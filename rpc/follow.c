@@ -2,8 +2,8 @@
  * consumer's chain equal the node's (a sync pass, follow_sync.c), then wait
  * for the next block (ZMQ hashblock, else tip polling) and do it again;
  * a hashblock first goes through the live-block fast path (follow_fast.c).
- * Also: block-source and ZMQ endpoint setup, mempool txs from ZMQ rawtx,
- * stop/wake-up, and the status snapshot.  Errors (node down, RPC errors,
+ * Also: block-source and ZMQ endpoint setup, stop/wake-up, and the status
+ * snapshot.  Errors (node down, RPC errors,
  * consumer errors) end a pass; the loop retries with capped exponential
  * backoff and logs only state changes (follow_report.c).
  */
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "zmqdisc.h"
 
 static char *dup_or_null(const char *s)
@@ -117,39 +117,12 @@ void rpc_follower_stop(struct rpc_follower *f)
 	pthread_mutex_unlock(&f->smu);
 }
 
-bool rpc_follow_stopping(struct rpc_follower *f)
-{
-	return atomic_load(&f->stop);
-}
-
 void rpc_follower_status_get(struct rpc_follower *f,
 			     struct rpc_follower_status *out)
 {
 	pthread_mutex_lock(&f->smu);
 	*out = f->st;
 	pthread_mutex_unlock(&f->smu);
-}
-
-/* Sleep up to ms, returning early on stop. */
-void rpc_follow_sleep_ms(struct rpc_follower *f, uint64_t ms)
-{
-	uint64_t end = sd_mono_ms() + ms, now;
-	struct rpc_zmq_event ev;
-
-	while (!rpc_follow_stopping(f) && (now = sd_mono_ms()) < end) {
-		uint64_t slice = end - now > 100 ? 100 : end - now;
-
-		rpc_zmqsub_service(f->zmq);
-		rpc_follow_drain_rawtx(f);
-		if (rpc_zmqsub_wait(NULL, f->wake[0], (int)slice, &ev) !=
-		    SD_OK)
-			break;
-	}
-}
-
-void rpc_follow_hexrev(char out[65], const uint8_t h[32])
-{
-	sd_hex_encode_rev(out, h, 32);
 }
 
 /* ---- setup: block source and ZMQ endpoints ----------------------------- */
@@ -226,53 +199,6 @@ static int ensure_setup(struct rpc_follower *f)
 
 /* ---- waiting for the next block ---------------------------------------- */
 
-static void update_zmq_status(struct rpc_follower *f, bool got_msg)
-{
-	uint64_t msgs, gaps;
-
-	rpc_zmqsub_counts(f->zmq, &msgs, &gaps);
-	pthread_mutex_lock(&f->smu);
-	f->st.zmq_msgs = msgs;
-	f->st.zmq_gaps = gaps;
-	if (got_msg)
-		f->st.zmq_last_msg_ms = sd_wall_ms();
-	pthread_mutex_unlock(&f->smu);
-}
-
-static void handle_rawtx(struct rpc_follower *f,
-			 const struct rpc_zmq_event *ev)
-{
-	struct rpc_block *txb = NULL;
-
-	if (!f->cb.mempool_tx)
-		return;
-	if (rpc_tx_parse(ev->body, ev->body_len, &txb) != SD_OK) {
-		sd_log_warn("rpc", "zmq_bad_tx", "len=%zu", ev->body_len);
-		return;
-	}
-	f->cb.mempool_tx(f->cb.ctx, txb, ev->body, ev->body_len);
-	rpc_block_free(txb);
-}
-
-void rpc_follow_drain_rawtx(struct rpc_follower *f)
-{
-	struct rpc_zmq_event ev;
-	int n = 0, r;
-
-	if (!f->cb.mempool_tx)
-		return;
-	while (n < RAWTX_DRAIN_MAX) {
-		r = rpc_zmqsub_recv_rawtx(f->zmq, &ev);
-		if (r == 0)
-			break;
-		n++;
-		if (r > 0)
-			handle_rawtx(f, &ev);
-	}
-	if (n)
-		update_zmq_status(f, true);
-}
-
 /* Idle until a block notification, a gap, stop, or the poll interval.
  * Returns true with *hash when woken by a hashblock that came without a
  * sequence gap (a candidate for the fast path). */
@@ -294,7 +220,7 @@ static bool wait_idle(struct rpc_follower *f, uint8_t hash[32])
 		}
 		if (ev.kind == RPC_ZMQ_EV_HASHBLOCK ||
 		    ev.kind == RPC_ZMQ_EV_RAWTX)
-			update_zmq_status(f, true);
+			rpc_follow_note_zmq(f, true);
 		if (ev.gap)
 			return false; /* lost something: full resync pass */
 		if (ev.kind == RPC_ZMQ_EV_HASHBLOCK) {
@@ -304,7 +230,7 @@ static bool wait_idle(struct rpc_follower *f, uint8_t hash[32])
 		if (ev.kind == RPC_ZMQ_EV_WAKE)
 			return false;
 		if (ev.kind == RPC_ZMQ_EV_RAWTX)
-			handle_rawtx(f, &ev);
+			rpc_follow_handle_rawtx(f, &ev);
 	}
 	return false;
 }

@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../signetd/err.h"
-#include "block.h"
+#include "../common/err.h"
+#include "../bitcoin/block.h"
 #include "rpc.h"
 
 struct rpc_follower_cb {
@@ -32,12 +32,12 @@ struct rpc_follower_cb {
 	/* Apply a block on top of the consumer tip (b->height == tip+1).  Must
 	 * be durable on return, or at `flush` when the consumer has one.  A non-OK return stops the follower's current
 	 * pass; it retries later with backoff. */
-	int (*connect)(void *ctx, const struct rpc_block *b);
+	int (*connect)(void *ctx, const struct btc_block *b);
 	/* Undo the consumer's tip block (height, hash). */
 	int (*disconnect)(void *ctx, int32_t height, const uint8_t hash[32]);
 	/* Optional (may be NULL): a mempool transaction from ZMQ rawtx,
 	 * parsed with prevouts NOT attached (blk->n_tx == 1). */
-	void (*mempool_tx)(void *ctx, const struct rpc_block *txblk,
+	void (*mempool_tx)(void *ctx, const struct btc_block *txblk,
 			   const uint8_t *raw, size_t raw_len);
 	/* Optional (may be NULL): called on a fetch thread for each block
 	 * of a multi-block sync pass, before `connect` gets it, possibly
@@ -45,7 +45,7 @@ struct rpc_follower_cb {
 	 * connected, after a reorg): per-block work that overlaps with
 	 * connecting the earlier blocks.  Must not touch consumer state
 	 * that connect uses without its own locking. */
-	void (*prepare)(void *ctx, const struct rpc_block *b);
+	void (*prepare)(void *ctx, const struct btc_block *b);
 	/* Optional (may be NULL): called after the last block of every sync
 	 * pass (before its `synced` log line) and at the end of the pass.  A
 	 * consumer may then defer durability: blocks connected in a pass are

@@ -21,8 +21,8 @@
  */
 #include <string.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "client_priv.h"
 #include "follow_priv.h"
 
@@ -60,13 +60,13 @@ static void miss(struct rpc_follower *f, const char *reason, int rc,
 void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 {
 	uint64_t t0 = sd_mono_ns(), t_fetch, t_conn, t_end, io_ns = 0;
-	struct rpc_block *b = NULL;
+	struct btc_block *b = NULL;
 	uint8_t tip_hash[32];
 	int32_t tip = -1;
 	char hex[65];
 	int rc;
 
-	rpc_follow_hexrev(hex, hash);
+	sd_hex_encode_rev(hex, hash, 32);
 	if (f->source != RPC_SOURCE_REST && f->source != RPC_SOURCE_RPC) {
 		miss(f, "no_source", SD_OK, hex, 0);
 		return;
@@ -87,18 +87,18 @@ void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 	if (rc == SD_OK && memcmp(b->hash, hash, 32) != 0)
 		rc = SD_EPARSE; /* (rpc_fetch_block checks it too) */
 	if (rc != SD_OK) {
-		rpc_block_free(b);
+		btc_block_free(b);
 		miss(f, "fetch", rc, hex, ms_since(t0, t_fetch));
 		return;
 	}
 	if (memcmp(b->hdr.prev_hash, tip_hash, 32) != 0) {
-		rpc_block_free(b);
+		btc_block_free(b);
 		miss(f, "not_on_tip", SD_OK, hex, ms_since(t0, t_fetch));
 		return;
 	}
 	rc = rpc_follow_connect_block(f, b);
 	if (rc != SD_OK) { /* stopping, or the consumer's tip went back */
-		rpc_block_free(b);
+		btc_block_free(b);
 		return;
 	}
 	t_conn = sd_mono_ns();
@@ -110,7 +110,7 @@ void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 		sd_log_warn("rpc", "block_fast_path_flush_failed",
 			    "height=%d err=%s", b->height,
 			    sd_log_q(eq, sizeof(eq), sd_strerror(rc)));
-		rpc_block_free(b);
+		btc_block_free(b);
 		return;
 	}
 	rpc_follow_count_block(f, b);
@@ -125,5 +125,5 @@ void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 		     ms_since(t0, t_fetch), (double)io_ns / 1e6,
 		     ms_since(t_fetch, t_conn),
 		     ms_since(t_conn, t_end), ms_since(t0, t_end));
-	rpc_block_free(b);
+	btc_block_free(b);
 }

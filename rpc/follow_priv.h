@@ -1,7 +1,10 @@
 /* follow_priv.h - internal to rpc/: the follower's state, shared by
- * follow.c (lifecycle, setup, waiting, main loop), follow_sync.c (one sync
- * pass: fork search, disconnects, pipelined forward sync) and
- * follow_report.c (reachability and error logging).
+ * follow.c (lifecycle, setup, main loop), follow_fast.c (the live-block
+ * fast path), follow_sync.c (one sync pass: fork search, disconnects,
+ * pipelined forward sync), follow_report.c (reachability and error
+ * logging) and follow_wait.c (stop flag, sleep, ZMQ rawtx).  Calls go one
+ * way: follow.c -> follow_fast.c -> follow_sync.c -> follow_report.c and
+ * follow_wait.c, which call nothing of the others.
  */
 #ifndef SIGNETD_RPC_FOLLOW_PRIV_H
 #define SIGNETD_RPC_FOLLOW_PRIV_H
@@ -62,6 +65,7 @@ struct rpc_follower {
 	struct rpc_follower_status st;
 };
 
+/* follow_wait.c */
 bool rpc_follow_stopping(struct rpc_follower *f);
 /* Sleep up to ms, returning early on stop. */
 void rpc_follow_sleep_ms(struct rpc_follower *f, uint64_t ms);
@@ -71,8 +75,11 @@ void rpc_follow_sleep_ms(struct rpc_follower *f, uint64_t ms);
  * (the consumer's queue is the one bounded in bytes). */
 #define RAWTX_DRAIN_MAX 1000
 void rpc_follow_drain_rawtx(struct rpc_follower *f);
-/* Internal-order hash -> display hex. */
-void rpc_follow_hexrev(char out[65], const uint8_t h[32]);
+/* Hand one ZMQ rawtx to the consumer's mempool_tx (if any). */
+void rpc_follow_handle_rawtx(struct rpc_follower *f,
+			     const struct rpc_zmq_event *ev);
+/* Copy the ZMQ counters into the status; got_msg: a message just came. */
+void rpc_follow_note_zmq(struct rpc_follower *f, bool got_msg);
 
 /* follow_report.c */
 void rpc_follow_note_node_ok(struct rpc_follower *f,
@@ -87,8 +94,8 @@ int rpc_follow_fail(struct rpc_follower *f, const char *where, int rc);
  * went back, e.g. a lost group commit); count a connected block in the
  * status (and in `recent`). */
 int rpc_follow_connect_block(struct rpc_follower *f,
-			     const struct rpc_block *b);
-void rpc_follow_count_block(struct rpc_follower *f, const struct rpc_block *b);
+			     const struct btc_block *b);
+void rpc_follow_count_block(struct rpc_follower *f, const struct btc_block *b);
 
 /* follow_fast.c: the live-block fast path for a ZMQ hashblock (see there).
  * Anything unexpected is left to the sync pass that follows. */

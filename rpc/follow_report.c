@@ -5,7 +5,8 @@
  */
 #include <string.h>
 
-#include "../signetd/log.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "follow_priv.h"
 
 static bool is_conn_error(int rc)
@@ -27,7 +28,7 @@ void rpc_follow_note_node_ok(struct rpc_follower *f,
 
 	if (f->node_state == NODE_UP)
 		return;
-	rpc_follow_hexrev(h, ci->best_hash);
+	sd_hex_encode_rev(h, ci->best_hash, 32);
 	sd_log_info("rpc", "node_reachable",
 		    "chain=%s height=%d tip=%s headers=%d ibd=%d", ci->chain,
 		    ci->blocks, h, ci->headers, ci->ibd ? 1 : 0);

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "follow_priv.h"
 
 /* ---- node tip ---------------------------------------------------------- */
@@ -27,7 +27,7 @@ static void refresh_tip_time(struct rpc_follower *f, const uint8_t hash[32])
 
 	if (memcmp(hash, f->hdr_time_hash, 32) == 0)
 		return;
-	rpc_follow_hexrev(hex, hash);
+	sd_hex_encode_rev(hex, hash, 32);
 	snprintf(params, sizeof(params), "[\"%s\"]", hex);
 	if (rpc_call(f->client, "getblockheader", params, &res, &code, NULL) !=
 	    SD_OK)
@@ -132,8 +132,8 @@ static int disconnect_above(struct rpc_follower *f, int32_t ch,
 	uint8_t h[32];
 	int rc;
 
-	rpc_follow_hexrev(old_hex, chash);
-	rpc_follow_hexrev(new_hex, ci->best_hash);
+	sd_hex_encode_rev(old_hex, chash, 32);
+	sd_hex_encode_rev(new_hex, ci->best_hash, 32);
 	sd_log_warn("rpc", "reorg",
 		    "depth=%d fork_height=%d old_height=%d old_tip=%s "
 		    "new_height=%d new_tip=%s",
@@ -161,7 +161,7 @@ static int disconnect_above(struct rpc_follower *f, int32_t ch,
 
 /* ---- forward sync ------------------------------------------------------ */
 
-void rpc_follow_count_block(struct rpc_follower *f, const struct rpc_block *b)
+void rpc_follow_count_block(struct rpc_follower *f, const struct btc_block *b)
 {
 	pthread_mutex_lock(&f->smu);
 	f->st.blocks_connected++;
@@ -171,7 +171,7 @@ void rpc_follow_count_block(struct rpc_follower *f, const struct rpc_block *b)
 }
 
 static void progress(struct rpc_follower *f, int32_t height, int32_t tip,
-		     uint64_t connected, const struct rpc_block *b)
+		     uint64_t connected, const struct btc_block *b)
 {
 	uint64_t now = sd_mono_ms();
 
@@ -226,7 +226,7 @@ static int feed_hashes(struct rpc_follower *f, int32_t height, int32_t last,
  * blocks in one write (group commit) drops the whole batch when a write
  * fails, and its tip goes back to the last durable block. */
 static bool parent_is_consumer_tip(struct rpc_follower *f,
-				   const struct rpc_block *b)
+				   const struct btc_block *b)
 {
 	uint8_t hash[32];
 	int32_t tip;
@@ -242,7 +242,7 @@ static bool parent_is_consumer_tip(struct rpc_follower *f,
  * uncommitted blocks): the next pass fetches them again.  The backoff
  * carries over to that pass (a full disk: one try every 5 s, not a
  * refetch loop), until a block connects. */
-int rpc_follow_connect_block(struct rpc_follower *f, const struct rpc_block *b)
+int rpc_follow_connect_block(struct rpc_follower *f, const struct btc_block *b)
 {
 	uint64_t backoff = f->consumer_backoff ? f->consumer_backoff :
 						 BACKOFF_MIN_MS;
@@ -294,7 +294,7 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 	f->rate_t_ms = f->log_t_ms = t0;
 	f->rate_blocks = 0;
 	for (int32_t h = first; h <= last && !rpc_follow_stopping(f); h++) {
-		struct rpc_block *b;
+		struct btc_block *b;
 
 		rc = feed_hashes(f, h, last, ci);
 		if (rc != SD_OK)
@@ -308,16 +308,16 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 		if (check_prev && memcmp(b->hdr.prev_hash, prev, 32) != 0) {
 			char hx[65];
 
-			rpc_follow_hexrev(hx, b->hash);
+			sd_hex_encode_rev(hx, b->hash, 32);
 			sd_log_info("rpc", "reorg_during_sync",
 				    "height=%d hash=%s", h, hx);
-			rpc_block_free(b);
+			btc_block_free(b);
 			rc = PASS_RESTART;
 			break;
 		}
 		rc = rpc_follow_connect_block(f, b);
 		if (rc != SD_OK) {
-			rpc_block_free(b);
+			btc_block_free(b);
 			break;
 		}
 		memcpy(prev, b->hash, 32);
@@ -325,7 +325,7 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 		bytes += b->size_bytes;
 		n++;
 		progress(f, h, last, n, b);
-		rpc_block_free(b);
+		btc_block_free(b);
 		rpc_follow_drain_rawtx(f);
 		if ((n & 63) == 0)
 			rpc_zmqsub_service(f->zmq);

@@ -1,9 +1,9 @@
-/* json_block.c - `getblock <hash> 3` JSON -> struct rpc_block.
+/* json_block.c - `getblock <hash> 3` JSON -> struct btc_block.
  *
  * The JSON carries each tx's serialization ("hex") and the header fields,
  * so the block is rebuilt as wire bytes and goes through the same parser as
  * the REST path; the prevouts become a spenttxouts-format buffer for
- * rpc_block_attach_spent().  Both sources therefore yield identical structs,
+ * btc_block_attach_spent().  Both sources therefore yield identical structs,
  * and the JSON's hash and txids are checked against the recomputed ones.
  *
  * Amounts: the node prints BTC with 8 decimals; jansson reads them with
@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/util.h"
+#include "../common/util.h"
 #include "client_priv.h"
-#include "wire.h"
+#include "../bitcoin/wire.h"
 
-int rpc_block_from_json_t(json_t *j, struct rpc_block **out);
+int rpc_block_from_json_t(json_t *j, struct btc_block **out);
 
 static bool get_u32(json_t *o, const char *key, uint32_t *v)
 {
@@ -60,7 +60,7 @@ static bool get_sats(json_t *x, int64_t *sats)
 	/* v*1e8 >= 0 and is a multiple of its ulp <= 0.25: +0.5 is exact,
 	 * and truncation rounds to nearest */
 	*sats = (int64_t)(v * 1e8 + 0.5);
-	return *sats <= RPC_MAX_MONEY;
+	return *sats <= BTC_MAX_MONEY;
 }
 
 /* Header + CompactSize(n_tx) + every tx's "hex" -> wire bytes. */
@@ -101,7 +101,7 @@ static uint8_t *build_raw(json_t *j, json_t *txs, size_t *len)
 	sd_le32_put(p + 72, bits);
 	sd_le32_put(p + 76, nonce);
 	p += 80;
-	p += rpc_cs_put(p, n_tx);
+	p += btc_cs_put(p, n_tx);
 	for (size_t i = 0; i < n_tx; i++) {
 		json_t *h = json_object_get(json_array_get(txs, i), "hex");
 		size_t hl = json_string_length(h);
@@ -118,7 +118,7 @@ bad:
 
 /* The prevouts of every tx's "vin" (coinbase: none) in spenttxouts format,
  * checked against the parsed block's shape. */
-static uint8_t *build_spent(const struct rpc_block *b, json_t *txs,
+static uint8_t *build_spent(const struct btc_block *b, json_t *txs,
 			    size_t *len)
 {
 	size_t total = 9, off = 0;
@@ -128,7 +128,7 @@ static uint8_t *build_spent(const struct rpc_block *b, json_t *txs,
 	for (int pass = 0; pass < 2; pass++) {
 		buf = pass ? sd_xmalloc(total) : NULL;
 		if (pass)
-			off = rpc_cs_put(buf, b->n_tx);
+			off = btc_cs_put(buf, b->n_tx);
 		for (size_t i = 0; i < b->n_tx; i++) {
 			json_t *vin = json_object_get(json_array_get(txs, i),
 						      "vin");
@@ -137,7 +137,7 @@ static uint8_t *build_spent(const struct rpc_block *b, json_t *txs,
 			if (json_array_size(vin) != b->tx[i].n_in)
 				goto bad;
 			if (pass)
-				off += rpc_cs_put(buf + off, k);
+				off += btc_cs_put(buf + off, k);
 			else
 				total += 9;
 			for (size_t x = 0; x < k; x++) {
@@ -159,7 +159,7 @@ static uint8_t *build_spent(const struct rpc_block *b, json_t *txs,
 				}
 				sd_le64_put(buf + off, (uint64_t)sats);
 				off += 8;
-				off += rpc_cs_put(buf + off, hl / 2);
+				off += btc_cs_put(buf + off, hl / 2);
 				if (sd_hex_decode(buf + off, hl / 2,
 						  json_string_value(spk), hl) !=
 				    SD_OK)
@@ -175,10 +175,10 @@ bad:
 	return NULL;
 }
 
-int rpc_block_from_json_t(json_t *j, struct rpc_block **out)
+int rpc_block_from_json_t(json_t *j, struct btc_block **out)
 {
 	json_t *txs = json_object_get(j, "tx");
-	struct rpc_block *b = NULL;
+	struct btc_block *b = NULL;
 	uint8_t *raw, *spent, want[32];
 	size_t raw_len, spent_len;
 	json_t *hj;
@@ -192,7 +192,7 @@ int rpc_block_from_json_t(json_t *j, struct rpc_block **out)
 	raw = build_raw(j, txs, &raw_len);
 	if (!raw)
 		return SD_EPARSE;
-	rc = rpc_block_parse(raw, raw_len, &b);
+	rc = btc_block_parse(raw, raw_len, &b);
 	free(raw);
 	if (rc != SD_OK)
 		return SD_EPARSE;
@@ -206,7 +206,7 @@ int rpc_block_from_json_t(json_t *j, struct rpc_block **out)
 	spent = build_spent(b, txs, &spent_len);
 	if (!spent)
 		goto bad;
-	rc = rpc_block_attach_spent(b, spent, spent_len);
+	rc = btc_block_attach_spent(b, spent, spent_len);
 	free(spent);
 	if (rc != SD_OK)
 		goto bad;
@@ -217,11 +217,11 @@ int rpc_block_from_json_t(json_t *j, struct rpc_block **out)
 	*out = b;
 	return SD_OK;
 bad:
-	rpc_block_free(b);
+	btc_block_free(b);
 	return SD_EPARSE;
 }
 
-int rpc_block_from_json(const char *json, size_t len, struct rpc_block **out)
+int rpc_block_from_json(const char *json, size_t len, struct btc_block **out)
 {
 	json_error_t jerr;
 	json_t *j;

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 #include "client_priv.h"
 
 /* Internal: the block from a parsed `getblock 3` result (json_block.c). */
-int rpc_block_from_json_t(json_t *j, struct rpc_block **out);
+int rpc_block_from_json_t(json_t *j, struct btc_block **out);
 
 const char *rpc_block_source_name(enum rpc_block_source s)
 {
@@ -54,10 +54,10 @@ int rpc_rest_get(struct rpc_client *c, const char *path, uint8_t **body,
 	if (rc != SD_OK)
 		return rc;
 	/* hand the buffer over instead of copying it */
-	if (c->resp.data) {
-		*body = c->resp.data;
+	if (c->resp.p) {
+		*body = c->resp.p;
 		*len = c->resp.len;
-		c->resp.data = NULL;
+		c->resp.p = NULL;
 		c->resp.len = c->resp.cap = 0;
 	} else {
 		*body = sd_xcalloc(1, 1);
@@ -83,12 +83,12 @@ static int rest_status(long status, const char *what, char *err)
 }
 
 static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
-		      struct rpc_block **out, char *err, uint64_t *io_ns)
+		      struct btc_block **out, char *err, uint64_t *io_ns)
 {
 	uint64_t t0 = sd_mono_ns();
 	size_t n = strlen(c->base_url) + 128;
 	char hex[65], *url_b = sd_xmalloc(n), *url_s = sd_xmalloc(n);
-	struct rpc_block *b = NULL;
+	struct btc_block *b = NULL;
 	long st_b = 0, st_s = 0;
 	int rc;
 
@@ -107,20 +107,20 @@ static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
 		rc = rest_status(st_s, "rest spenttxouts", err);
 	if (rc != SD_OK)
 		return rc;
-	rc = rpc_block_parse(c->resp.data, c->resp.len, &b);
+	rc = btc_block_parse(c->resp.p, c->resp.len, &b);
 	if (rc != SD_OK) {
 		sd_set_err(err, "rest block %s: unparsable", hex);
 		return rc;
 	}
 	if (memcmp(b->hash, hash, 32) != 0) {
 		sd_set_err(err, "rest block %s: node sent another block", hex);
-		rpc_block_free(b);
+		btc_block_free(b);
 		return SD_EPARSE;
 	}
-	rc = rpc_block_attach_spent(b, c->resp2.data, c->resp2.len);
+	rc = btc_block_attach_spent(b, c->resp2.p, c->resp2.len);
 	if (rc != SD_OK) {
 		sd_set_err(err, "rest spenttxouts %s: unparsable", hex);
-		rpc_block_free(b);
+		btc_block_free(b);
 		return rc;
 	}
 	*out = b;
@@ -128,7 +128,7 @@ static int fetch_rest(struct rpc_client *c, const uint8_t hash[32],
 }
 
 static int fetch_rpc(struct rpc_client *c, const uint8_t hash[32],
-		     struct rpc_block **out, char *err, uint64_t *io_ns)
+		     struct btc_block **out, char *err, uint64_t *io_ns)
 {
 	uint64_t t0 = sd_mono_ns();
 	char hex[65], params[96];
@@ -152,7 +152,7 @@ static int fetch_rpc(struct rpc_client *c, const uint8_t hash[32],
 	}
 	if (memcmp((*out)->hash, hash, 32) != 0) {
 		sd_set_err(err, "getblock %s: node sent another block", hex);
-		rpc_block_free(*out);
+		btc_block_free(*out);
 		*out = NULL;
 		return SD_EPARSE;
 	}
@@ -161,14 +161,14 @@ static int fetch_rpc(struct rpc_client *c, const uint8_t hash[32],
 
 int rpc_fetch_block(struct rpc_client *c, enum rpc_block_source source,
 		    const uint8_t hash[32], int32_t height,
-		    struct rpc_block **out)
+		    struct btc_block **out)
 {
 	return rpc_fetch_block_timed(c, source, hash, height, out, NULL);
 }
 
 int rpc_fetch_block_timed(struct rpc_client *c, enum rpc_block_source source,
 			  const uint8_t hash[32], int32_t height,
-			  struct rpc_block **out, uint64_t *io_ns)
+			  struct btc_block **out, uint64_t *io_ns)
 {
 	char err[SD_ERRLEN] = "";
 	int rc;
@@ -204,7 +204,7 @@ int rpc_detect_block_source(struct rpc_client *c,
 			    enum rpc_block_source *chosen)
 {
 	char err[SD_ERRLEN] = "", q[SD_ERRLEN + 8];
-	struct rpc_block *b = NULL;
+	struct btc_block *b = NULL;
 	uint8_t genesis[32];
 	int rc;
 
@@ -212,7 +212,7 @@ int rpc_detect_block_source(struct rpc_client *c,
 	if (rc != SD_OK)
 		return rc;
 	rc = fetch_rest(c, genesis, &b, err, NULL);
-	rpc_block_free(b);
+	btc_block_free(b);
 	if (rc == SD_OK) {
 		*chosen = RPC_SOURCE_REST;
 		sd_log_info("rpc", "block_source_detected", "source=rest");
@@ -224,7 +224,7 @@ int rpc_detect_block_source(struct rpc_client *c,
 	{
 		char rerr[SD_ERRLEN] = "";
 		int rrc = fetch_rpc(c, genesis, &b, rerr, NULL);
-		rpc_block_free(b);
+		btc_block_free(b);
 		if (rrc != SD_OK) {
 			sd_log_error("rpc", "block_source_none", "err=%s",
 				     sd_log_q(q, sizeof(q), rerr));

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../signetd/err.h"
-#include "block.h"
+#include "../common/err.h"
+#include "../bitcoin/block.h"
 
 struct rpc_config {
 	const char *url;         /* e.g. "http://127.0.0.1:38332" */
@@ -83,12 +83,12 @@ int rpc_detect_block_source(struct rpc_client *c,
  * SD_ENOTFOUND, SD_EPARSE (node sent garbage), SD_ECONN, SD_ETIMEOUT... */
 int rpc_fetch_block(struct rpc_client *c, enum rpc_block_source source,
 		    const uint8_t hash[32], int32_t height,
-		    struct rpc_block **out) SD_WARN_UNUSED;
+		    struct btc_block **out) SD_WARN_UNUSED;
 
 /* Convert `getblock <hash> 3` JSON text into a block (with prevouts).
  * Exposed for tests and the fuzz target.  Returns SD_OK or SD_EPARSE. */
 int rpc_block_from_json(const char *json, size_t len,
-			struct rpc_block **out) SD_WARN_UNUSED;
+			struct btc_block **out) SD_WARN_UNUSED;
 
 /* Raw HTTP GET of a REST path (e.g. "/rest/chaininfo.json") relative to the
  * node URL.  On SD_OK *body (caller frees) and *len hold the body and
@@ -162,6 +162,106 @@ int rpc_get_raw_mempool(struct rpc_client *c, uint8_t (**txids)[32],
  * non-array is SD_EPARSE).  Exposed for fuzzing. */
 int rpc_parse_raw_mempool(const char *json, size_t len, uint8_t (**txids)[32],
 			  size_t *n) SD_WARN_UNUSED;
+
+/* ---- node facts for /status (signetd/status.c) ------------------------ */
+struct rpc_node_info {
+	char chain[16];
+	char subversion[96];
+	int64_t version;
+	int32_t blocks, headers;  /* -1 unknown */
+	char best_hash[65];
+	uint64_t tip_time;    /* header time of the node tip, 0 unknown */
+	bool ibd;
+	double verification_progress; /* 0..1 */
+	int64_t peers;
+	int64_t mempool_txs, mempool_bytes;
+};
+/* getblockchaininfo (then getblockheader of the tip when the node, before
+ * v28, gave no "time"), getnetworkinfo and getmempoolinfo, folded into *n:
+ * what a call does not give keeps its value, numbers out of range read as
+ * unknown.  SD_OK, or the first failure with err (SD_ERRLEN) saying why:
+ * the node's or the transport's message, "<method>: unparsable answer". */
+int rpc_get_node_info(struct rpc_client *c, struct rpc_node_info *n,
+		      char *err) SD_WARN_UNUSED;
+/* Fold the result (JSON text) of one of those calls into *n: method is
+ * "getblockchaininfo", "getblockheader", "getnetworkinfo" or
+ * "getmempoolinfo".  Returns SD_OK, SD_EPARSE (not a JSON object) or
+ * SD_EINVAL (other method).  Exposed for the fuzz target. */
+int rpc_parse_node_info(const char *method, const char *json, size_t len,
+			struct rpc_node_info *n) SD_WARN_UNUSED;
+
+/* ---- sendrawtransaction (the /forward-tx relay) ------------------------- */
+/* SD_OK + txid_hex; SD_ERPC with the node's refusal in err (SD_ERRLEN);
+ * SD_EINVAL "bad transaction hex" (not a string JSON can hold); SD_EPARSE
+ * "node sent no txid"; a transport error with "node unavailable: <why>"
+ * (never the node's address). */
+int rpc_send_raw_tx(struct rpc_client *c, const char *hex, char txid_hex[65],
+		    char *err) SD_WARN_UNUSED;
+
+/* ---- the generic call (the miner's --cli-compatible commands) ---------- */
+/* A positional argument as bitcoin-cli takes it: JSON text when json is
+ * set and s parses (object, array, number, bool), else the string s. */
+struct rpc_arg {
+	const char *s;
+	bool json;
+};
+/* rpc_call with params built from args; same results. */
+int rpc_call_args(struct rpc_client *c, const char *method,
+		  const struct rpc_arg *args, size_t nargs, char **result_json,
+		  int *rpc_code, char *err) SD_WARN_UNUSED;
+
+/* ---- the signet miner's answers (miner/; rpc/miner_answers.c) ----------
+ * The text is a result as rpc_call_args gives it, or bitcoin-cli's stdout
+ * after rpc_cli_result_json. */
+
+/* bitcoin-cli's stdout as JSON text: trailing blanks cut, empty -> null, a
+ * bare string (bitcoin-cli prints string results unquoted) -> that string.
+ * malloc'd; NULL when the text can be neither. */
+char *rpc_cli_result_json(const char *text);
+
+/* getblocktemplate, as the miner needs it: transactions as raw bytes. */
+struct rpc_template_tx {
+	uint8_t *raw;
+	size_t len;
+};
+struct rpc_block_template {
+	int32_t height, version;
+	uint8_t prev[32];
+	char prev_hex[65];
+	int64_t curtime, mintime, coinbasevalue;
+	uint32_t bits;
+	uint8_t *challenge;
+	size_t challenge_len;
+	size_t n_tx;
+	struct rpc_template_tx *tx;
+};
+/* any_top: a node's answer (any JSON value); else a file (an object or an
+ * array at the top, jansson's message on junk).  SD_OK, or SD_EPARSE with
+ * err (SD_ERRLEN) saying what is wrong; *t is cleared either way first. */
+int rpc_parse_block_template(const char *json, size_t len, bool any_top,
+			     struct rpc_block_template *t,
+			     char *err) SD_WARN_UNUSED;
+void rpc_block_template_clear(struct rpc_block_template *t);
+/* The string member key of an object (getblockchaininfo's bestblockhash,
+ * signet_challenge), or with key NULL the first element of an array
+ * (deriveaddresses).  SD_OK with *out malloc'd, else SD_ENOTFOUND. */
+int rpc_parse_string_member(const char *json, size_t len, const char *key,
+			    char **out) SD_WARN_UNUSED;
+/* getblockheader: bits (8 hex digits), height (an integer), time (0 when
+ * absent).  SD_OK or SD_EPARSE. */
+int rpc_parse_header_fields(const char *json, size_t len, uint32_t *bits,
+			    int32_t *height, int64_t *time) SD_WARN_UNUSED;
+/* validateaddress: SD_OK with the scriptPubKey (malloc'd) of a valid
+ * address, else SD_EINVAL. */
+int rpc_parse_address_spk(const char *json, size_t len, uint8_t **spk,
+			  size_t *spk_len) SD_WARN_UNUSED;
+/* walletprocesspsbt: SD_OK with the base64 PSBT (malloc'd) when complete,
+ * else SD_EINVAL. */
+int rpc_parse_psbt_result(const char *json, size_t len,
+			  char **psbt) SD_WARN_UNUSED;
+/* submitblock: *reject NULL when accepted (null), else the reason
+ * (malloc'd; "unknown" when it is not a string). */
+void rpc_parse_submit_result(const char *json, size_t len, char **reject);
 
 /* Statistics for /status and /metrics (monotonic counters, all clients). */
 struct rpc_stats {

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "../signetd/err.h"
+#include "../common/err.h"
 #include "rpc.h"
 
 #define RPC_ZMQ_EP_LEN 256

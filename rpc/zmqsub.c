@@ -16,8 +16,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "../signetd/log.h"
-#include "../signetd/util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 
 #define ZMQ_RCVHWM_MSGS 100000
 /* rawtx: what ZMQ itself may hold before the follower hands the txs to

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../signetd/err.h"
+#include "../common/err.h"
 
 enum rpc_zmq_topic {
 	RPC_ZMQ_HASHBLOCK = 0,

@@ -24,8 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "../common/buf.h"
+#include "../common/log.h"
+#include "../common/util.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_ENUM };
 
@@ -300,17 +301,6 @@ static int set_opt(struct sd_config *c, const struct opt *o, const char *v,
 	return fail(err, SD_EINVAL, "%s: %s: bad type", where, o->name);
 }
 
-int sd_config_set(struct sd_config *c, const char *key, const char *value,
-		  const char *where, char *err)
-{
-	const struct opt *o = find_opt(key);
-
-	if (!o)
-		return fail(err, SD_ENOTFOUND, "%s: unknown key %s", where,
-			    key);
-	return set_opt(c, o, value, true, false, where, err);
-}
-
 void sd_config_defaults(struct sd_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -342,23 +332,7 @@ void sd_config_free(struct sd_config *c)
 
 /* ---- the TOML subset ---------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void buf_put(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = sd_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_utf8(struct buf *b, uint32_t cp)
+static void buf_utf8(struct sd_buf *b, uint32_t cp)
 {
 	char u[4];
 	size_t n;
@@ -382,17 +356,17 @@ static void buf_utf8(struct buf *b, uint32_t cp)
 		u[3] = (char)(0x80 | (cp & 0x3f));
 		n = 4;
 	}
-	buf_put(b, u, n);
+	sd_buf_put(b, u, n);
 }
 
 /* Parse a "basic" string at *pp (just after the opening quote) into b.
  * Returns NULL or an error reason; *pp ends after the closing quote. */
 static const char *parse_basic(const char **pp, const char *end,
-			       struct buf *b)
+			       struct sd_buf *b)
 {
 	const char *p = *pp;
 
-	buf_put(b, "", 0);
+	sd_buf_put(b, "", 0);
 	while (p < end && *p != '"') {
 		unsigned char ch = (unsigned char)*p;
 
@@ -403,14 +377,14 @@ static const char *parse_basic(const char **pp, const char *end,
 			if (++p >= end)
 				return "unterminated string";
 			switch (*p) {
-			case '"': buf_put(b, "\"", 1); p++; continue;
-			case '\\': buf_put(b, "\\", 1); p++; continue;
-			case 'n': buf_put(b, "\n", 1); p++; continue;
-			case 't': buf_put(b, "\t", 1); p++; continue;
-			case 'r': buf_put(b, "\r", 1); p++; continue;
-			case 'b': buf_put(b, "\b", 1); p++; continue;
-			case 'f': buf_put(b, "\f", 1); p++; continue;
-			case 'e': buf_put(b, "\x1b", 1); p++; continue;
+			case '"': sd_buf_put(b, "\"", 1); p++; continue;
+			case '\\': sd_buf_put(b, "\\", 1); p++; continue;
+			case 'n': sd_buf_put(b, "\n", 1); p++; continue;
+			case 't': sd_buf_put(b, "\t", 1); p++; continue;
+			case 'r': sd_buf_put(b, "\r", 1); p++; continue;
+			case 'b': sd_buf_put(b, "\b", 1); p++; continue;
+			case 'f': sd_buf_put(b, "\f", 1); p++; continue;
+			case 'e': sd_buf_put(b, "\x1b", 1); p++; continue;
 			case 'u': nhex = 4; break;
 			case 'U': nhex = 8; break;
 			default: return "bad escape in string";
@@ -434,7 +408,7 @@ static const char *parse_basic(const char **pp, const char *end,
 			return "unterminated string";
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
 			return "control character in string";
-		buf_put(b, p, 1);
+		sd_buf_put(b, p, 1);
 		p++;
 	}
 	if (p >= end)
@@ -455,7 +429,7 @@ static int parse_line(struct sd_config *c, const char *p, const char *end,
 {
 	char where[300], key[64];
 	const char *reason = NULL;
-	struct buf val = {0};
+	struct sd_buf val = {0};
 	bool quoted = false;
 	const struct opt *o;
 	size_t klen = 0;
@@ -506,8 +480,8 @@ static int parse_line(struct sd_config *c, const char *p, const char *end,
 		if (p >= end || *p != '\'') {
 			reason = "unterminated string";
 		} else {
-			buf_put(&val, q, (size_t)(p - q));
-			if (memchr(val.p, '\0', val.len) || memchr(val.p, '\r',
+			sd_buf_put(&val, q, (size_t)(p - q));
+			if (memchr(val.s, '\0', val.len) || memchr(val.s, '\r',
 								   val.len))
 				reason = "control character in string";
 			p++;
@@ -520,8 +494,8 @@ static int parse_line(struct sd_config *c, const char *p, const char *end,
 
 		while (p < end && !isspace((unsigned char)*p) && *p != '#')
 			p++;
-		buf_put(&val, q, (size_t)(p - q));
-		if (memchr(val.p, '\0', val.len))
+		sd_buf_put(&val, q, (size_t)(p - q));
+		if (memchr(val.s, '\0', val.len))
 			reason = "NUL byte in value";
 	}
 	if (!reason) {
@@ -551,7 +525,7 @@ static int parse_line(struct sd_config *c, const char *p, const char *end,
 			    o->name);
 	}
 	seen[o - opts] = true;
-	rc = set_opt(c, o, val.p, quoted, true, where, err);
+	rc = set_opt(c, o, val.s, quoted, true, where, err);
 	free(val.p);
 	return rc;
 }
@@ -587,7 +561,7 @@ int sd_config_parse(struct sd_config *c, const char *text, size_t len,
 int sd_config_load_file(struct sd_config *c, const char *path, char *err)
 {
 	FILE *f = fopen(path, "rb");
-	struct buf b = {0};
+	struct sd_buf b = {0};
 	char chunk[4096];
 	struct stat st;
 	bool world;
@@ -600,7 +574,7 @@ int sd_config_load_file(struct sd_config *c, const char *path, char *err)
 				    path);
 		return fail(err, SD_EIO, "%s: %s", path, strerror(errno));
 	}
-	buf_put(&b, "", 0);
+	sd_buf_put(&b, "", 0);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		if (b.len + n > (1u << 20)) {
 			fclose(f);
@@ -608,7 +582,7 @@ int sd_config_load_file(struct sd_config *c, const char *path, char *err)
 			return fail(err, SD_EPARSE, "%s: larger than 1 MiB",
 				    path);
 		}
-		buf_put(&b, chunk, n);
+		sd_buf_put(&b, chunk, n);
 	}
 	if (ferror(f)) {
 		fclose(f);
@@ -617,7 +591,7 @@ int sd_config_load_file(struct sd_config *c, const char *path, char *err)
 	}
 	world = fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH);
 	fclose(f);
-	rc = sd_config_parse(c, b.p, b.len, path, err);
+	rc = sd_config_parse(c, b.s, b.len, path, err);
 	free(b.p);
 	if (rc == SD_OK && world && c->rpc_pass && c->rpc_pass[0]) {
 		char q[200];

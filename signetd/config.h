@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 struct sd_config {
 	/* upstream keys, upstream meanings */
@@ -86,10 +86,6 @@ int sd_config_apply_env(struct sd_config *c, char *err) SD_WARN_UNUSED;
  * taken out of rpc_endpoint into rpc_user/rpc_pass...).  Call after file
  * and env; checks nothing on the network. */
 int sd_config_finish(struct sd_config *c, char *err) SD_WARN_UNUSED;
-
-/* Set one key from text (as an env value: no quotes needed).  For tests. */
-int sd_config_set(struct sd_config *c, const char *key, const char *value,
-		  const char *where, char *err) SD_WARN_UNUSED;
 
 /* Log what a valid configuration will surprise an operator with (at
  * start, not for --print-config): config_tweaks_empty when /tweaks/:h

@@ -11,7 +11,6 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,12 +18,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../oracle/oracle.h"
+#include "../oracle/http/http.h"
+#include "../oracle/index/oracle.h"
 #include "../rpc/follow.h"
-#include "log.h"
+#include "../common/log.h"
 #include "mempool.h"
 #include "status.h"
-#include "util.h"
+#include "../common/util.h"
 
 /* Blocks prepared (tweaks, filters, spent index) on the follower's fetch
  * threads during a catch-up sync (cb_prepare), waiting for their connect:
@@ -107,7 +107,7 @@ static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 /* Fetch thread: compute the block's tweaks and filters while the
  * follower thread connects earlier blocks (the EC work overlaps the LMDB
  * writes; the writer only writes). */
-static void cb_prepare(void *ctx, const struct rpc_block *b)
+static void cb_prepare(void *ctx, const struct btc_block *b)
 {
 	struct daemon *d = ctx;
 	struct oracle_prepared op;
@@ -126,7 +126,7 @@ static void cb_prepare(void *ctx, const struct rpc_block *b)
 }
 
 /* Move the prepared parts of b, if any, to *out (true). */
-static bool take_prepared(struct daemon *d, const struct rpc_block *b,
+static bool take_prepared(struct daemon *d, const struct btc_block *b,
 			  struct oracle_prepared *out)
 {
 	struct prepared *p;
@@ -152,7 +152,7 @@ static void free_prepared(struct daemon *d)
 	pthread_mutex_unlock(&d->prep_mu);
 }
 
-static int cb_connect(void *ctx, const struct rpc_block *b)
+static int cb_connect(void *ctx, const struct btc_block *b)
 {
 	struct daemon *d = ctx;
 	struct oracle_prepared pre;
@@ -195,7 +195,7 @@ static int cb_disconnect(void *ctx, int32_t height, const uint8_t hash[32])
 	return oracle_index_disconnect(d->idx, height, hash);
 }
 
-static void cb_mempool_tx(void *ctx, const struct rpc_block *txblk,
+static void cb_mempool_tx(void *ctx, const struct btc_block *txblk,
 			  const uint8_t *raw, size_t raw_len)
 {
 	struct daemon *d = ctx;
@@ -244,10 +244,7 @@ static int hook_forward_tx(void *ctx, unsigned worker, long timeout_ms,
 			   const char *hex, char txid_hex[65], char *err)
 {
 	struct daemon *d = ctx;
-	json_t *params;
-	char *pj, *res = NULL;
-	int code = 0, rc;
-	json_t *j;
+	int rc;
 
 	if (worker >= ORACLE_HTTP_MAX_FORWARD_WORKERS)
 		return SD_EINVAL;
@@ -262,34 +259,7 @@ static int hook_forward_tx(void *ctx, unsigned worker, long timeout_ms,
 			return rc;
 		}
 	}
-	params = json_pack("[s]", hex);
-	pj = params ? json_dumps(params, JSON_COMPACT) : NULL;
-	json_decref(params);
-	if (!pj) {
-		snprintf(err, SD_ERRLEN, "bad transaction hex");
-		return SD_EINVAL;
-	}
-	rc = rpc_call(fwd_clients[worker], "sendrawtransaction", pj, &res,
-		      &code, err);
-	free(pj);
-	if (rc != SD_OK) {
-		/* the node's own refusal is passed on; nothing about how
-		 * it is reached (host, port, curl's text) */
-		if (rc != SD_ERPC)
-			snprintf(err, SD_ERRLEN, "node unavailable: %s",
-				 sd_strerror(rc));
-		return rc;
-	}
-	j = json_loads(res, JSON_DECODE_ANY, NULL);
-	free(res);
-	if (!json_is_string(j) || strlen(json_string_value(j)) != 64) {
-		json_decref(j);
-		snprintf(err, SD_ERRLEN, "node sent no txid");
-		return SD_EPARSE;
-	}
-	memcpy(txid_hex, json_string_value(j), 65);
-	json_decref(j);
-	return SD_OK;
+	return rpc_send_raw_tx(fwd_clients[worker], hex, txid_hex, err);
 }
 
 static void hook_forward_tx_release(void *ctx, unsigned worker)
@@ -347,28 +317,6 @@ static void *signal_main(void *arg)
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
-
-static int mkdir_p(const char *path)
-{
-	char *p = sd_xstrdup(path);
-
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-			free(p);
-			return SD_EIO;
-		}
-		*s = '/';
-	}
-	if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-		free(p);
-		return SD_EIO;
-	}
-	free(p);
-	return SD_OK;
-}
 
 static void rpc_config_of(const struct sd_config *cfg, struct rpc_config *rc,
 			  long timeout_ms)
@@ -449,7 +397,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 		return SD_EXIT_FAIL;
 	}
 
-	if (mkdir_p(datadir) != SD_OK) {
+	if (sd_mkdir_p(datadir) != SD_OK) {
 		int e = errno;
 
 		sd_log_error("daemon", "startup_failed",

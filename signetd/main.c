@@ -11,8 +11,8 @@
 #include "config.h"
 #include "daemon.h"
 #include "miner/miner.h"
-#include "log.h"
-#include "util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 
 static void usage(FILE *f)
 {

@@ -38,8 +38,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "util.h"
+#include "../common/log.h"
+#include "../common/util.h"
 
 #define RPC_TIMEOUT_MS 10000
 #define PC_BUCKETS 16384 /* prevout cache hash buckets (power of two) */
@@ -152,7 +152,7 @@ static void pc_evict_oldest(struct sd_mempool *m)
 	free(e);
 }
 
-static void pc_put(struct sd_mempool *m, const struct rpc_tx *tx)
+static void pc_put(struct sd_mempool *m, const struct btc_tx *tx)
 {
 	size_t spk_total = 0, bytes, n = tx->n_out;
 	struct pc_entry *e;
@@ -251,14 +251,14 @@ static void prune_now(struct sd_mempool *m)
 
 /* Unconfirmed parents of the inputs still missing: fetch each once (within
  * the per-tx budget), cache, resolve.  false when the budget ran out. */
-static bool fetch_parents(struct sd_mempool *m, const struct rpc_tx *tx,
+static bool fetch_parents(struct sd_mempool *m, const struct btc_tx *tx,
 			  struct rpc_txout_info *po)
 {
 	size_t parents = 0, bytes = 0;
 
 	for (size_t i = 0; i < tx->n_in; i++) {
-		const struct rpc_txin *in = &tx->in[i];
-		struct rpc_block *pb = NULL;
+		const struct btc_txin *in = &tx->in[i];
+		struct btc_block *pb = NULL;
 		uint8_t *raw = NULL;
 		size_t len = 0;
 		int rc;
@@ -282,13 +282,13 @@ static bool fetch_parents(struct sd_mempool *m, const struct rpc_tx *tx,
 		m->st.parent_fetches++;
 		m->st.parent_bytes += len;
 		pthread_mutex_unlock(&m->mu);
-		if (rpc_tx_parse(raw, len, &pb) == SD_OK &&
+		if (btc_tx_parse(raw, len, &pb) == SD_OK &&
 		    memcmp(pb->tx[0].txid, in->prev_txid, 32) == 0) {
 			pc_put(m, &pb->tx[0]);
 			/* (a parent too big for the cache: this input only) */
 			if (!pc_get(m, in->prev_txid, in->prev_vout, &po[i]) &&
 			    in->prev_vout < pb->tx[0].n_out) {
-				const struct rpc_txout *o =
+				const struct btc_txout *o =
 					&pb->tx[0].out[in->prev_vout];
 
 				po[i].spk = sd_xmalloc(o->spk.len + 1);
@@ -300,7 +300,7 @@ static bool fetch_parents(struct sd_mempool *m, const struct rpc_tx *tx,
 				po[i].found = true;
 			}
 		}
-		rpc_block_free(pb);
+		btc_block_free(pb);
 		free(raw);
 	}
 	return true;
@@ -308,7 +308,7 @@ static bool fetch_parents(struct sd_mempool *m, const struct rpc_tx *tx,
 
 /* Fill po[0..n_in-1].  Returns SD_OK (all found), SD_ENOTFOUND, SD_ENOSPC
  * (budget) or a node error. */
-static int resolve_prevouts(struct sd_mempool *m, const struct rpc_tx *tx,
+static int resolve_prevouts(struct sd_mempool *m, const struct btc_tx *tx,
 			    struct rpc_txout_info *po)
 {
 	uint8_t (*ids)[32];
@@ -396,14 +396,14 @@ static bool map_full(struct sd_mempool *m)
 
 static void process_tx(struct sd_mempool *m, const uint8_t *raw, size_t len)
 {
-	struct rpc_block *blk = NULL;
+	struct btc_block *blk = NULL;
 	struct rpc_txout_info *po = NULL;
-	struct rpc_tx *tx;
+	struct btc_tx *tx;
 	bool any_taproot = false, in_pool = false;
 	char txid[65], q[40];
 	int rc;
 
-	if (rpc_tx_parse(raw, len, &blk) != SD_OK)
+	if (btc_tx_parse(raw, len, &blk) != SD_OK)
 		return;
 	tx = &blk->tx[0];
 	COUNT(m, processed, 1);
@@ -451,7 +451,7 @@ static void process_tx(struct sd_mempool *m, const uint8_t *raw, size_t len)
 		goto out;
 	}
 	for (size_t i = 0; i < tx->n_in; i++) {
-		struct rpc_txin *in = &tx->in[i];
+		struct btc_txin *in = &tx->in[i];
 
 		in->has_prevout = true;
 		in->prevout_value = po[i].value;
@@ -473,7 +473,7 @@ out:
 		rpc_txout_info_clear(po, tx->n_in);
 		free(po);
 	}
-	rpc_block_free(blk);
+	btc_block_free(blk);
 }
 
 /* ---- thread and queue --------------------------------------------------- */

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../oracle/oracle.h"
+#include "../oracle/index/oracle.h"
 #include "../rpc/rpc.h"
-#include "err.h"
+#include "../common/err.h"
 
 /* Bounds (0 -> the default in brackets). */
 struct sd_mempool_limits {

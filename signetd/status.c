@@ -17,8 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "util.h"
+#include "../common/buf.h"
+#include "../common/log.h"
+#include "../common/util.h"
 
 struct sd_status {
 	const struct sd_config *cfg;
@@ -54,7 +55,7 @@ int sd_status_new(const struct sd_config *cfg, const struct rpc_config *rpc,
 	s->start_ms = sd_wall_ms();
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	s->node.blocks = s->node.headers = -1;
+	s->node.info.blocks = s->node.info.headers = -1;
 	snprintf(s->node.error, sizeof(s->node.error), "not polled yet");
 	*out = s;
 	return SD_OK;
@@ -89,157 +90,33 @@ void sd_status_attach_mempool(struct sd_status *s, struct sd_mempool *m)
 
 /* ---- the poller --------------------------------------------------------- */
 
-/* Call method; its result text in *res (caller frees).  NULL on failure
- * (err filled). */
-static char *call_text(struct sd_status *s, const char *method,
-		       const char *params, char *err)
+static void poll_once(struct sd_status *s)
 {
-	char *res = NULL;
-	int code = 0, rc;
+	struct sd_node_facts n;
+	char err[SD_ERRLEN], detail[SD_ERRLEN] = "";
+	int rc;
 
-	char detail[SD_ERRLEN] = "";
+	pthread_mutex_lock(&s->mu);
+	n = s->node;
+	pthread_mutex_unlock(&s->mu);
 
-	err[0] = '\0';
-	rc = rpc_call(s->rpc, method, params, &res, &code, detail);
+	rc = rpc_get_node_info(s->rpc, &n.info, detail);
 	if (rc != SD_OK) {
 		char q[200];
 
 		/* /status is readable by whoever reaches the port: it says
 		 * what failed, not where the node is (curl's text names the
 		 * node's host and port); the detail goes to the log */
-		if (code)
-			snprintf(err, SD_ERRLEN, "%s: %s (HTTP %d)", method,
-				 sd_strerror(rc), code);
-		else
-			snprintf(err, SD_ERRLEN, "%s: %s", method,
-				 sd_strerror(rc));
+		snprintf(err, sizeof(err), "node info: %s", sd_strerror(rc));
 		sd_log(s->down_logged ? SD_LOG_DEBUG : SD_LOG_WARN, "status",
-		       "node_call_failed", "method=%s err=%s detail=%s",
-		       method, sd_strerror(rc),
+		       "node_call_failed", "err=%s detail=%s", sd_strerror(rc),
 		       sd_log_q(q, sizeof(q), detail[0] ? detail : "-"));
-		return NULL;
-	}
-	return res;
-}
-
-/* An integer member in [lo, hi] (a JSON real is accepted when finite and
- * in range; it is truncated), else def: outside numbers never reach a
- * narrowing or double->int conversion out of range. */
-static int64_t jint(json_t *o, const char *key, int64_t lo, int64_t hi,
-		    int64_t def)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (json_is_integer(v)) {
-		json_int_t i = json_integer_value(v);
-
-		return i >= lo && i <= hi ? (int64_t)i : def;
-	}
-	if (json_is_real(v)) {
-		double d = json_real_value(v);
-
-		/* [lo, hi] as doubles; 2^63 itself is out */
-		if (isfinite(d) && d >= (double)lo && d < (double)hi)
-			return (int64_t)d;
-	}
-	return def;
-}
-
-static void jstr(json_t *o, const char *key, char *out, size_t outlen)
-{
-	json_t *v = json_object_get(o, key);
-
-	snprintf(out, outlen, "%s", json_is_string(v) ? json_string_value(v)
-						      : "");
-}
-
-/* Header times: uint32 in the block header. */
-#define TIME_MAX ((int64_t)UINT32_MAX)
-
-int sd_status_parse_node(const char *method, const char *json, size_t len,
-			 struct sd_node_facts *n)
-{
-	json_t *j = json_loadb(json, len, JSON_DECODE_ANY, NULL);
-	double vp;
-
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return SD_EPARSE;
-	}
-	if (strcmp(method, "getblockchaininfo") == 0) {
-		jstr(j, "chain", n->chain, sizeof(n->chain));
-		n->blocks = (int32_t)jint(j, "blocks", -1, INT32_MAX, -1);
-		n->headers = (int32_t)jint(j, "headers", -1, INT32_MAX, -1);
-		jstr(j, "bestblockhash", n->best_hash, sizeof(n->best_hash));
-		n->ibd = json_is_true(json_object_get(j,
-						      "initialblockdownload"));
-		vp = json_number_value(json_object_get(j,
-						       "verificationprogress"));
-		n->verification_progress = isfinite(vp) && vp > 0 ?
-						   (vp > 1 ? 1 : vp) : 0;
-		n->tip_time = (uint64_t)jint(j, "time", 0, TIME_MAX, 0);
-	} else if (strcmp(method, "getblockheader") == 0) {
-		n->tip_time = (uint64_t)jint(j, "time", 0, TIME_MAX, 0);
-	} else if (strcmp(method, "getnetworkinfo") == 0) {
-		jstr(j, "subversion", n->subversion, sizeof(n->subversion));
-		n->version = jint(j, "version", 0, INT32_MAX, 0);
-		n->peers = jint(j, "connections", 0, INT32_MAX, 0);
-	} else if (strcmp(method, "getmempoolinfo") == 0) {
-		n->mempool_txs = jint(j, "size", 0, INT64_MAX, 0);
-		n->mempool_bytes = jint(j, "bytes", 0, INT64_MAX, 0);
-	} else {
-		json_decref(j);
-		return SD_EINVAL;
-	}
-	json_decref(j);
-	return SD_OK;
-}
-
-/* One call, folded into *n.  false on failure (err filled). */
-static bool poll_call(struct sd_status *s, const char *method,
-		      const char *params, struct sd_node_facts *n, char *err)
-{
-	char *res = call_text(s, method, params, err);
-	int rc;
-
-	if (!res)
-		return false;
-	rc = sd_status_parse_node(method, res, strlen(res), n);
-	free(res);
-	if (rc != SD_OK) {
-		snprintf(err, SD_ERRLEN, "%s: unparsable answer", method);
-		return false;
-	}
-	return true;
-}
-
-static void poll_once(struct sd_status *s)
-{
-	struct sd_node_facts n;
-	char err[SD_ERRLEN];
-
-	pthread_mutex_lock(&s->mu);
-	n = s->node;
-	pthread_mutex_unlock(&s->mu);
-
-	if (!poll_call(s, "getblockchaininfo", NULL, &n, err))
 		goto failed;
-	if (n.tip_time == 0 && strlen(n.best_hash) == 64 &&
-	    strspn(n.best_hash, "0123456789abcdefABCDEF") == 64) {
-		/* nodes before v28 have no "time" in getblockchaininfo */
-		char params[80];
-
-		snprintf(params, sizeof(params), "[\"%s\"]", n.best_hash);
-		if (!poll_call(s, "getblockheader", params, &n, err))
-			goto failed;
 	}
-	if (!poll_call(s, "getnetworkinfo", NULL, &n, err) ||
-	    !poll_call(s, "getmempoolinfo", NULL, &n, err))
-		goto failed;
 
 	if (s->down_logged)
 		sd_log_info("status", "node_reachable", "height=%d",
-			    n.blocks);
+			    n.info.blocks);
 	s->down_logged = false;
 	n.reachable = n.ever = true;
 	n.error[0] = '\0';
@@ -315,7 +192,7 @@ int32_t sd_status_node_height(struct sd_status *s)
 	int32_t h;
 
 	pthread_mutex_lock(&s->mu);
-	h = s->node.reachable || s->node.ever ? s->node.blocks : -1;
+	h = s->node.reachable || s->node.ever ? s->node.info.blocks : -1;
 	pthread_mutex_unlock(&s->mu);
 	return h;
 }
@@ -327,7 +204,7 @@ bool sd_status_chain_ok(struct sd_status *s)
 	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	ok = !s->node.chain[0] || chain_matches(s->cfg->chain, s->node.chain);
+	ok = !s->node.info.chain[0] || chain_matches(s->cfg->chain, s->node.info.chain);
 	pthread_mutex_unlock(&s->mu);
 	return ok;
 }
@@ -408,7 +285,7 @@ static void gather(struct sd_status *s, struct view *v)
 		}
 	}
 
-	v->node_height = v->node.blocks;
+	v->node_height = v->node.info.blocks;
 	if (v->have_fol && v->fs.node_reachable &&
 	    v->fs.node_height > v->node_height)
 		v->node_height = v->fs.node_height;
@@ -416,20 +293,20 @@ static void gather(struct sd_status *s, struct view *v)
 			 ? (int64_t)v->node_height - v->idx_height
 			 : 0;
 	v->tip_age_s = -1;
-	if (v->node.tip_time) {
+	if (v->node.info.tip_time) {
 		int64_t age = (int64_t)(v->now_ms / 1000) -
-			      (int64_t)v->node.tip_time;
+			      (int64_t)v->node.info.tip_time;
 		v->tip_age_s = age < 0 ? 0 : age;
 	}
 
 	if (!v->node.reachable) {
 		add_reason(v, "node_unreachable");
 		down = true;
-	} else if (!chain_matches(s->cfg->chain, v->node.chain)) {
+	} else if (!chain_matches(s->cfg->chain, v->node.info.chain)) {
 		add_reason(v, "chain_mismatch");
 		down = true;
 	}
-	if (v->node.reachable && v->node.ibd) {
+	if (v->node.reachable && v->node.info.ibd) {
 		add_reason(v, "node_ibd");
 		degraded = true;
 	}
@@ -506,24 +383,24 @@ int sd_status_json(struct sd_status *s, char **body, size_t *len)
 	json_object_set_new(node, "error", str_or_null(v.node.error));
 	json_object_set_new(node, "last_seen_age_s",
 			    age_json(v.now_ms, v.node.last_ok_ms));
-	json_object_set_new(node, "chain", str_or_null(v.node.chain));
-	json_object_set_new(node, "version", str_or_null(v.node.subversion));
+	json_object_set_new(node, "chain", str_or_null(v.node.info.chain));
+	json_object_set_new(node, "version", str_or_null(v.node.info.subversion));
 	json_object_set_new(node, "height", json_integer(v.node_height));
-	json_object_set_new(node, "headers", json_integer(v.node.headers));
-	json_object_set_new(node, "hash", str_or_null(v.node.best_hash));
-	json_object_set_new(node, "time", v.node.tip_time ?
-				  json_integer((json_int_t)v.node.tip_time) :
+	json_object_set_new(node, "headers", json_integer(v.node.info.headers));
+	json_object_set_new(node, "hash", str_or_null(v.node.info.best_hash));
+	json_object_set_new(node, "time", v.node.info.tip_time ?
+				  json_integer((json_int_t)v.node.info.tip_time) :
 				  json_null());
 	json_object_set_new(node, "tip_age_s", v.tip_age_s >= 0 ?
 				  json_integer(v.tip_age_s) : json_null());
-	json_object_set_new(node, "ibd", json_boolean(v.node.ibd));
+	json_object_set_new(node, "ibd", json_boolean(v.node.info.ibd));
 	json_object_set_new(node, "verification_progress",
-			    json_real(v.node.verification_progress));
-	json_object_set_new(node, "peers", json_integer(v.node.peers));
+			    json_real(v.node.info.verification_progress));
+	json_object_set_new(node, "peers", json_integer(v.node.info.peers));
 	json_object_set_new(node, "mempool",
 			    json_pack("{s:I,s:I}", "txs",
-				      (json_int_t)v.node.mempool_txs, "bytes",
-				      (json_int_t)v.node.mempool_bytes));
+				      (json_int_t)v.node.info.mempool_txs, "bytes",
+				      (json_int_t)v.node.info.mempool_bytes));
 	json_object_set_new(o, "node", node);
 
 	zmq = json_object();
@@ -616,53 +493,25 @@ int sd_status_health(struct sd_status *s, bool *ok, char **body, size_t *len)
 
 /* ---- Prometheus text ---------------------------------------------------- */
 
-struct text {
-	char *p;
-	size_t len, cap;
-};
-
-static void tprintf(struct text *t, const char *fmt, ...) SD_PRINTF(2, 3);
-static void tprintf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		size_t room = t->cap - t->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(t->p ? t->p + t->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < room) {
-			t->len += (size_t)n;
-			return;
-		}
-		t->cap = (t->cap + (size_t)n + 1) * 2;
-		t->p = sd_xrealloc(t->p, t->cap);
-	}
-}
-
-static void metric(struct text *t, const char *name, const char *type,
+static void metric(struct sd_buf *t, const char *name, const char *type,
 		   const char *help, double value)
 {
 	if (!isfinite(value))
 		value = 0;
-	tprintf(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name,
+	sd_buf_printf(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name,
 		type, name, value);
 }
 
-static void labelled(struct text *t, const char *name, const char *help,
+static void labelled(struct sd_buf *t, const char *name, const char *help,
 		     const char *const *labels, const uint64_t *values, int n)
 {
-	tprintf(t, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	sd_buf_printf(t, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (int i = 0; i < n; i++)
-		tprintf(t, "%s{reason=\"%s\"} %lu\n", name, labels[i],
+		sd_buf_printf(t, "%s{reason=\"%s\"} %lu\n", name, labels[i],
 			(unsigned long)values[i]);
 }
 
-static void mempool_metrics(struct text *t, const struct sd_mempool_stats *m)
+static void mempool_metrics(struct sd_buf *t, const struct sd_mempool_stats *m)
 {
 	static const char *const drops[] = {"queue_full", "too_big",
 					    "map_full", "fetch_budget"};
@@ -722,43 +571,43 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	static const char *const lvl[] = {"trace", "debug", "info", "warn",
 					  "error"};
 	static const char *const states[] = {"ok", "degraded", "down"};
-	struct text t = {0};
+	struct sd_buf t = {0};
 	struct rpc_stats rs;
 	struct view v;
 
 	gather(s, &v);
 	rpc_stats_get(&rs);
 
-	tprintf(&t, "# HELP signetd_build_info signetd version.\n"
+	sd_buf_printf(&t, "# HELP signetd_build_info signetd version.\n"
 		    "# TYPE signetd_build_info gauge\n"
 		    "signetd_build_info{version=\"%s\"} 1\n", SIGNETD_VERSION);
 	metric(&t, "signetd_start_time_seconds", "gauge",
 	       "Start time of the process since the epoch.",
 	       (double)s->start_ms / 1000.0);
-	tprintf(&t, "# HELP signetd_health_status Overall state (1 = current)."
+	sd_buf_printf(&t, "# HELP signetd_health_status Overall state (1 = current)."
 		    "\n# TYPE signetd_health_status gauge\n");
 	for (int i = 0; i < 3; i++)
-		tprintf(&t, "signetd_health_status{status=\"%s\"} %d\n",
+		sd_buf_printf(&t, "signetd_health_status{status=\"%s\"} %d\n",
 			states[i], strcmp(v.state, states[i]) == 0);
 	metric(&t, "signetd_node_up", "gauge",
 	       "1 when the last node poll succeeded.", v.node.reachable);
 	metric(&t, "signetd_node_height", "gauge", "Node block height.",
 	       v.node_height);
 	metric(&t, "signetd_node_headers", "gauge", "Node header height.",
-	       v.node.headers);
+	       v.node.info.headers);
 	metric(&t, "signetd_node_peers", "gauge", "Node peer connections.",
-	       (double)v.node.peers);
+	       (double)v.node.info.peers);
 	metric(&t, "signetd_node_ibd", "gauge",
-	       "1 while the node is in initial block download.", v.node.ibd);
+	       "1 while the node is in initial block download.", v.node.info.ibd);
 	metric(&t, "signetd_node_verification_progress", "gauge",
 	       "Node verification progress (0..1).",
-	       v.node.verification_progress);
+	       v.node.info.verification_progress);
 	metric(&t, "signetd_mempool_transactions", "gauge",
 	       "Transactions in the node mempool.",
-	       (double)v.node.mempool_txs);
+	       (double)v.node.info.mempool_txs);
 	metric(&t, "signetd_mempool_bytes", "gauge",
 	       "Size of the node mempool (virtual bytes).",
-	       (double)v.node.mempool_bytes);
+	       (double)v.node.info.mempool_bytes);
 	metric(&t, "signetd_tip_age_seconds", "gauge",
 	       "Age of the node tip block (header time).",
 	       v.tip_age_s >= 0 ? (double)v.tip_age_s : 0);
@@ -822,14 +671,14 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	       (double)(v.fs.zmq_last_msg_ms / 1000));
 	if (v.have_mp)
 		mempool_metrics(&t, &v.ms);
-	tprintf(&t, "# HELP signetd_log_messages_total Log lines written, by "
+	sd_buf_printf(&t, "# HELP signetd_log_messages_total Log lines written, by "
 		    "level.\n# TYPE signetd_log_messages_total counter\n");
 	for (int i = SD_LOG_TRACE; i <= SD_LOG_ERROR; i++)
-		tprintf(&t, "signetd_log_messages_total{level=\"%s\"} %lu\n",
+		sd_buf_printf(&t, "signetd_log_messages_total{level=\"%s\"} %lu\n",
 			lvl[i], sd_log_count((enum sd_log_level)i));
 
 	/* oracle/http appends its own (requests, latency) after this text */
-	*body = t.p;
+	*body = t.s;
 	*len = t.len;
 	return SD_OK;
 }

@@ -17,11 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../oracle/oracle.h"
+#include "../oracle/http/http.h"
+#include "../oracle/index/oracle.h"
 #include "../rpc/follow.h"
 #include "../rpc/rpc.h"
 #include "config.h"
-#include "err.h"
+#include "../common/err.h"
 #include "mempool.h"
 
 struct sd_status;
@@ -32,25 +33,8 @@ struct sd_node_facts {
 	bool ever;            /* some poll ever did */
 	char error[SD_ERRLEN]; /* last poll's failure, "" when fine */
 	uint64_t last_ok_ms;  /* wall ms of the last good poll */
-	char chain[16];
-	char subversion[96];
-	int64_t version;
-	int32_t blocks, headers;  /* -1 unknown */
-	char best_hash[65];
-	uint64_t tip_time;    /* header time of the node tip, 0 unknown */
-	bool ibd;
-	double verification_progress; /* 0..1 */
-	int64_t peers;
-	int64_t mempool_txs, mempool_bytes;
+	struct rpc_node_info info; /* rpc_get_node_info() folds into it */
 };
-
-/* Fold the result (JSON text) of one of the poller's calls into *n:
- * method is "getblockchaininfo", "getblockheader", "getnetworkinfo" or
- * "getmempoolinfo".  Numbers out of range read as unknown.  Returns SD_OK,
- * SD_EPARSE (not a JSON object) or SD_EINVAL (other method).  Exposed for
- * the fuzz target. */
-int sd_status_parse_node(const char *method, const char *json, size_t len,
-			 struct sd_node_facts *n) SD_WARN_UNUSED;
 
 /* cfg must outlive the status; rpc is copied by rpc_client_new. */
 int sd_status_new(const struct sd_config *cfg, const struct rpc_config *rpc,

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "miner/miner_priv.h"
-#include "signetd/util.h"
+#include "common/util.h"
 #include "tests/lib/check.h"
 
 static int run(const char *const *args, const char *in, long timeout_ms,
@@ -144,7 +144,7 @@ static void test_key_check(void)
 	CHECK(strstr(err, "p2pk"));
 
 	/* p2wpkh: 00 14 <hash160> */
-	miner_hash160(pb, 33, h160);
+	btc_hash160(pb, 33, h160);
 	c[0] = 0x00;
 	c[1] = 0x14;
 	memcpy(c + 2, h160, 20);

@@ -11,7 +11,7 @@
 #include <secp256k1.h>
 
 #include "miner/miner.h"
-#include "signetd/util.h"
+#include "common/util.h"
 #include "tests/lib/check.h"
 
 static char *slurp(const char *name)
@@ -112,7 +112,7 @@ static void one_block(const char *name, const char *chal_name)
 	uint8_t *raw, *chal, h[32], commit[32];
 	size_t n, cn;
 	struct miner_block b, rebuilt;
-	struct miner_buf sol = {0}, stripped = {0}, t = {0}, psbt = {0};
+	struct sd_buf sol = {0}, stripped = {0}, t = {0}, psbt = {0};
 	struct miner_signet_txs st;
 	struct miner_txin in = {0};
 	bool found;
@@ -150,10 +150,10 @@ static void one_block(const char *name, const char *chal_name)
 		  field(ins, "commitment spk, solution stripped:", v, sizeof(v)));
 	CHECK(miner_solution_parse(sol.p, sol.len, &in) == SD_OK);
 	{ /* and back */
-		struct miner_buf again = {0};
+		struct sd_buf again = {0};
 		miner_solution_from_txin(&in, &again);
 		CHECK(again.len == sol.len && memcmp(again.p, sol.p, sol.len) == 0);
-		miner_buf_free(&again);
+		sd_buf_free(&again);
 	}
 
 	/* virtual transactions */
@@ -186,7 +186,7 @@ static void one_block(const char *name, const char *chal_name)
 		miner_sighash_bip143(&st.to_sign, code, 25, 0, h);
 		check_hex(h, 32, field(ins, "sighash", v, sizeof(v)));
 		CHECK(in.n_wit == 2 && in.wit[1].len == 33);
-		miner_hash160(in.wit[1].p, 33, h160);
+		btc_hash160(in.wit[1].p, 33, h160);
 		CHECK(memcmp(h160, chal + 2, 20) == 0);
 		verify_sig(in.wit[0].p, in.wit[0].len, in.wit[1].p, h);
 	}
@@ -226,7 +226,7 @@ static void one_block(const char *name, const char *chal_name)
 		CHECK(miner_psbt_build(&rebuilt, chal, cn, &psbt) == SD_OK);
 		{
 			struct miner_block back;
-			struct miner_buf s2 = {0};
+			struct sd_buf s2 = {0};
 			CHECK(miner_psbt_extract(psbt.p, psbt.len, &back, &s2) ==
 			      SD_OK);
 			CHECK(s2.len == 2 && s2.p[0] == 0 && s2.p[1] == 0);
@@ -234,7 +234,7 @@ static void one_block(const char *name, const char *chal_name)
 			miner_block_hash(&rebuilt, commit);
 			CHECK(memcmp(h, commit, 32) == 0);
 			miner_block_clear(&back);
-			miner_buf_free(&s2);
+			sd_buf_free(&s2);
 		}
 		CHECK(miner_block_add_solution(&rebuilt, sol.p, sol.len) == SD_OK);
 		rebuilt.nonce = b.nonce;
@@ -249,7 +249,7 @@ static void one_block(const char *name, const char *chal_name)
 		uint8_t hdr[80], target[32];
 		miner_block_header(&b, hdr);
 		miner_bits_to_target(b.bits, target);
-		miner_sha256d(h, hdr, 80);
+		btc_sha256d(h, hdr, 80);
 		CHECK(miner_hash_meets(h, target));
 	}
 
@@ -261,10 +261,10 @@ static void one_block(const char *name, const char *chal_name)
 		holder.n_in = 1;
 		miner_tx_clear(&holder);
 	}
-	miner_buf_free(&sol);
-	miner_buf_free(&stripped);
-	miner_buf_free(&t);
-	miner_buf_free(&psbt);
+	sd_buf_free(&sol);
+	sd_buf_free(&stripped);
+	sd_buf_free(&t);
+	sd_buf_free(&psbt);
 	miner_block_clear(&b);
 	free(raw);
 	free(chal);

@@ -1,8 +1,8 @@
 /* test_json_block.c - the getblock-3 JSON path without a node: every
  * regtest-a block is rendered as `getblock <h> 3` JSON (as Core prints it:
  * amounts with 8 decimals) with synthetic prevouts, and
- * rpc_block_from_json() must give the same struct as rpc_block_parse() +
- * rpc_block_attach_spent() of the same prevouts; amounts exact to the
+ * rpc_block_from_json() must give the same struct as btc_block_parse() +
+ * btc_block_attach_spent() of the same prevouts; amounts exact to the
  * satoshi; inconsistent JSON rejected.  Also the reply parsers. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../rpc/block.h"
-#include "../../rpc/rpc.h"
-#include "../../signetd/util.h"
+#include "../../bitcoin/block.h"
+#include "../rpc.h"
+#include "../../common/util.h"
 #include "../../tests/lib/check.h"
 
 #define MAX_MONEY (21000000LL * 100000000LL)
@@ -67,7 +67,7 @@ static int64_t next_value(void)
 
 /* Render b as getblock-3 JSON with prevout values from vals (one per
  * non-coinbase input, in order) and scripts {i, j, 0x51}. */
-static char *render(const struct rpc_block *b, int height,
+static char *render(const struct btc_block *b, int height,
 		    const int64_t *vals, size_t *len)
 {
 	struct sb s = {sd_xmalloc(4096), 0, 4096};
@@ -85,7 +85,7 @@ static char *render(const struct rpc_block *b, int height,
 	sd_hex_encode_rev(hex, b->hdr.prev_hash, 32);
 	sb_printf(&s, "\"previousblockhash\":\"%s\",\"tx\":[", hex);
 	for (size_t i = 0; i < b->n_tx; i++) {
-		const struct rpc_tx *tx = &b->tx[i];
+		const struct btc_tx *tx = &b->tx[i];
 		sd_hex_encode_rev(hex, tx->txid, 32);
 		sb_printf(&s, "%s{\"txid\":\"%s\",\"vin\":[", i ? "," : "", hex);
 		for (size_t j = 0; j < tx->n_in; j++) {
@@ -113,7 +113,7 @@ static char *render(const struct rpc_block *b, int height,
 }
 
 /* The same prevouts as spenttxouts binary. */
-static uint8_t *spent_bin(const struct rpc_block *b, const int64_t *vals,
+static uint8_t *spent_bin(const struct btc_block *b, const int64_t *vals,
 			  size_t *len)
 {
 	size_t cap = 16, v = 0;
@@ -166,7 +166,7 @@ static void test_all_blocks(void)
 	f = fopen(path, "r");
 	CHECK(f != NULL);
 	while ((n = getline(&line, &cap, f)) > 0) {
-		struct rpc_block *a, *j;
+		struct btc_block *a, *j;
 		uint8_t *raw, *sp, da[32], dj[32];
 		size_t rl, sl, jl, n_in = 0;
 		int64_t *vals;
@@ -180,14 +180,14 @@ static void test_all_blocks(void)
 		rl = (size_t)n / 2;
 		raw = sd_xmalloc(rl);
 		CHECK(sd_hex_decode(raw, rl, line, (size_t)n) == SD_OK);
-		CHECK(rpc_block_parse(raw, rl, &a) == SD_OK);
+		CHECK(btc_block_parse(raw, rl, &a) == SD_OK);
 		for (size_t i = 1; i < a->n_tx; i++)
 			n_in += a->tx[i].n_in;
 		vals = sd_xmalloc((n_in + 1) * sizeof(*vals));
 		for (size_t i = 0; i < n_in; i++)
 			vals[i] = next_value();
 		sp = spent_bin(a, vals, &sl);
-		CHECK(rpc_block_attach_spent(a, sp, sl) == SD_OK);
+		CHECK(btc_block_attach_spent(a, sp, sl) == SD_OK);
 		a->height = h;
 		js = render(a, h, vals, &jl);
 		CHECK_EQ_INT(rpc_block_from_json(js, jl, &j), SD_OK);
@@ -202,10 +202,10 @@ static void test_all_blocks(void)
 					checked_vals++;
 				}
 		}
-		rpc_block_digest(a, da);
-		rpc_block_digest(j, dj);
+		btc_block_digest(a, da);
+		btc_block_digest(j, dj);
 		CHECK(memcmp(da, dj, 32) == 0);
-		rpc_block_free(j);
+		btc_block_free(j);
 
 		if (h == 109) { /* inconsistent JSON is rejected */
 			char hx[65], *bad;
@@ -251,7 +251,7 @@ static void test_all_blocks(void)
 		free(sp);
 		free(vals);
 		free(raw);
-		rpc_block_free(a);
+		btc_block_free(a);
 	}
 	CHECK_EQ_INT(h, 400);
 	CHECK(checked_vals > 4000);

@@ -10,7 +10,7 @@
 
 #include "rpc/zmqdisc.h"
 #include "rpc/zmqsub.h"
-#include "signetd/util.h"
+#include "common/util.h"
 #include "tests/lib/check.h"
 
 static void send3(void *pub, const char *topic, const void *body, size_t len,

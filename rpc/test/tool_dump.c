@@ -1,7 +1,7 @@
 /* tool_dump.c - build/tools/rpc_dump: fetch blocks from a bitcoind through
  * one block source and print one line per block,
  *
- *   <height> <hash> <digest>      (digest = rpc_block_digest, prevouts too)
+ *   <height> <hash> <digest>      (digest = btc_block_digest, prevouts too)
  *
  * so two sources can be compared with diff; --txids adds "tx <height>
  * <txid>" lines.  Throughput goes to stderr.  On failure it prints
@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../rpc/rpc.h"
-#include "../../signetd/util.h"
+#include "../rpc.h"
+#include "../../common/util.h"
 
 #define CHUNK 500
 
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 	t0 = sd_mono_ns();
 	for (long r = 0; r < repeat; r++) {
 		for (long h = from; h <= to; h++) {
-			struct rpc_block *b;
+			struct btc_block *b;
 			char hex[65], dhex[65];
 			uint8_t d[32];
 
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 			blocks++;
 			bytes += b->size_bytes;
 			if (r == 0 && !quiet) {
-				rpc_block_digest(b, d);
+				btc_block_digest(b, d);
 				sd_hex_encode_rev(hex, b->hash, 32);
 				sd_hex_encode(dhex, d, 32);
 				printf("%ld %s %s\n", h, hex, dhex);
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 					printf("tx %ld %s\n", h, hex);
 				}
 			}
-			rpc_block_free(b);
+			btc_block_free(b);
 			if (r == 0 && h == pause_after) {
 				char line[16];
 				printf("paused\n");

@@ -18,8 +18,8 @@
 #include <time.h>
 
 #include "rpc/follow.h"
-#include "signetd/log.h"
-#include "signetd/util.h"
+#include "common/log.h"
+#include "common/util.h"
 
 struct chain {
 	int32_t lo, tip; /* heights lo..tip held; tip = -1: empty */
@@ -78,7 +78,7 @@ static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 	return SD_OK;
 }
 
-static int cb_connect(void *ctx, const struct rpc_block *b)
+static int cb_connect(void *ctx, const struct btc_block *b)
 {
 	struct chain *c = ctx;
 	char hex[65];
@@ -116,7 +116,7 @@ static int cb_connect(void *ctx, const struct rpc_block *b)
 		uint8_t d[32];
 		char dhex[65];
 
-		rpc_block_digest(b, d);
+		btc_block_digest(b, d);
 		sd_hex_encode(dhex, d, 32);
 		printf("connect %d %s %zu %s\n", b->height, hex, b->n_tx, dhex);
 	} else {
@@ -149,7 +149,7 @@ static int cb_disconnect(void *ctx, int32_t height, const uint8_t hash[32])
 	return SD_OK;
 }
 
-static void cb_mempool(void *ctx, const struct rpc_block *txb,
+static void cb_mempool(void *ctx, const struct btc_block *txb,
 		       const uint8_t *raw, size_t raw_len)
 {
 	char hex[65];

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "signetd/config.h"
-#include "signetd/log.h"
+#include "common/log.h"
 #include "tests/lib/check.h"
 
 static int parse(struct sd_config *c, const char *text, char *err)

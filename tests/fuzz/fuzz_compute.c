@@ -1,5 +1,5 @@
 /* fuzz_compute.c - BIP352 input-key extraction and the tweak on arbitrary
- * transactions: the input is parsed with rpc_tx_parse, each input gets a
+ * transactions: the input is parsed with btc_tx_parse, each input gets a
  * synthetic prevout chosen from its outpoint bytes (P2TR, P2WPKH,
  * P2SH-P2WPKH, P2PKH whose hash matches the scriptSig's last 33 bytes,
  * witness v2, pay-to-anchor, bare), then oracle_tx_compute runs, and the
@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../oracle/compute_int.h"
-#include "../../oracle/oracle.h"
+#include "../../oracle/index/compute_int.h"
+#include "../../oracle/index/oracle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void synth_prevout(struct rpc_txin *in, uint8_t spk[34])
+static void synth_prevout(struct btc_txin *in, uint8_t spk[34])
 {
-	const struct rpc_bytes *ss = &in->script_sig;
+	const struct btc_bytes *ss = &in->script_sig;
 	unsigned kind = in->prev_txid[31] % 8;
 
 	in->has_prevout = true;
@@ -48,7 +48,7 @@ static void synth_prevout(struct rpc_txin *in, uint8_t spk[34])
 		spk[1] = 0xa9;
 		spk[2] = 0x14;
 		if (ss->len >= 33)
-			oracle_hash160(ss->data + ss->len - 33, 33, spk + 3);
+			btc_hash160(ss->data + ss->len - 33, 33, spk + 3);
 		else
 			memcpy(spk + 3, in->prev_txid, 20);
 		spk[23] = 0x88;
@@ -78,13 +78,13 @@ static void synth_prevout(struct rpc_txin *in, uint8_t spk[34])
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct oracle_tx_info info, pinfo;
-	struct rpc_block *b;
-	struct rpc_tx *tx;
+	struct btc_block *b;
+	struct btc_tx *tx;
 	uint8_t (*spks)[34], *f;
 	size_t i, len;
 	secp256k1_pubkey pk;
 
-	if (rpc_tx_parse(data, size, &b) != SD_OK)
+	if (btc_tx_parse(data, size, &b) != SD_OK)
 		return 0;
 	tx = &b->tx[0];
 	spks = calloc(tx->n_in ? tx->n_in : 1, sizeof(*spks));
@@ -119,6 +119,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	free(spks);
-	rpc_block_free(b);
+	btc_block_free(b);
 	return 0;
 }

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../oracle/http_int.h"
-#include "../../signetd/util.h"
+#include "../../oracle/http/http_int.h"
+#include "../../common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

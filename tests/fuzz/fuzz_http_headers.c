@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../oracle/http_int.h"
+#include "../../oracle/http/http_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	list = malloc(n + strlen(etag) + 4);
 	/* a list with the ETag after the fuzzed entries (no quote left
 	 * open: entries are split at commas) */
-	sprintf(list, "%s, %s", inm, etag);
+	snprintf(list, n + strlen(etag) + 4, "%s, %s", inm, etag);
 	if (!http_etag_matches(list, etag))
 		abort();
 	if (http_cross_origin(NULL, host) || !http_cross_origin(origin, NULL))
@@ -53,10 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    http_cross_origin(origin, host))
 		abort();
 	self = malloc(strlen(host) + 9);
-	sprintf(self, "http://%s", host);
+	snprintf(self, strlen(host) + 9, "http://%s", host);
 	if (http_cross_origin(self, host))
 		abort();
-	sprintf(self, "https://%s", host);
+	snprintf(self, strlen(host) + 9, "https://%s", host);
 	if (http_cross_origin(self, host))
 		abort();
 	free(self);

@@ -21,15 +21,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	switch (data[0] % 6) {
 	case 0: {
-		struct rpc_block *b;
+		struct btc_block *b;
 		uint8_t d[32];
 		if (rpc_block_from_json(json, size - 1, &b) == SD_OK) {
-			rpc_block_digest(b, d);
+			btc_block_digest(b, d);
 			for (size_t i = 1; i < b->n_tx; i++)
 				for (size_t j = 0; j < b->tx[i].n_in; j++)
 					if (!b->tx[i].in[j].has_prevout)
 						abort();
-			rpc_block_free(b);
+			btc_block_free(b);
 		}
 		break;
 	}

@@ -14,12 +14,12 @@ static void check_solution(const uint8_t *d, size_t n)
 	struct miner_tx holder = {0};
 
 	if (miner_solution_parse(d, n, &in) == SD_OK) {
-		struct miner_buf again = {0};
+		struct sd_buf again = {0};
 		miner_solution_from_txin(&in, &again);
 		if (again.len != n || memcmp(again.p, d, n) != 0) {
 			/* non-canonical CompactSize is the only way to differ */
 		}
-		miner_buf_free(&again);
+		sd_buf_free(&again);
 	}
 	holder.in = malloc(sizeof(in));
 	holder.in[0] = in;
@@ -38,19 +38,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	if (sel == 0) {
 		bool found;
-		struct miner_buf sol = {0}, stripped = {0};
+		struct sd_buf sol = {0}, stripped = {0};
 		if (miner_signet_split(data, size, &found, &sol, &stripped) ==
 			    SD_OK &&
 		    found)
 			check_solution(sol.p, sol.len);
-		miner_buf_free(&sol);
-		miner_buf_free(&stripped);
+		sd_buf_free(&sol);
+		sd_buf_free(&stripped);
 	} else if (sel == 1) {
 		check_solution(data, size);
 	} else if (sel == 2) {
 		struct miner_block b;
 		if (miner_block_parse(data, size, &b) == SD_OK) {
-			struct miner_buf out = {0};
+			struct sd_buf out = {0};
 			struct miner_signet_txs t;
 			miner_block_serialize(&b, &out);
 			if (out.len != size || memcmp(out.p, data, size) != 0)
@@ -58,18 +58,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (miner_signet_txs(&b, (const uint8_t *)"\x51", 1,
 					     &t) == SD_OK)
 				miner_signet_txs_clear(&t);
-			miner_buf_free(&out);
+			sd_buf_free(&out);
 			miner_block_clear(&b);
 		}
 	} else {
 		struct miner_block b;
-		struct miner_buf sol = {0};
+		struct sd_buf sol = {0};
 		if (miner_psbt_extract(data, size, &b, &sol) == SD_OK) {
 			if (miner_block_add_solution(&b, sol.p, sol.len) == SD_OK)
 				miner_block_update_merkle(&b);
 			miner_block_clear(&b);
 		}
-		miner_buf_free(&sol);
+		sd_buf_free(&sol);
 	}
 	return 0;
 }

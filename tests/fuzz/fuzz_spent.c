@@ -1,4 +1,4 @@
-/* fuzz_spent.c - rpc_block_attach_spent() on a fixed small block (regtest-a
+/* fuzz_spent.c - btc_block_attach_spent() on a fixed small block (regtest-a
  * height 110: 5 txs) with fuzzed spent-outputs data.  A rejected buffer
  * must leave the block unchanged; an accepted one must fill every
  * non-coinbase input. */
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../rpc/block.h"
-#include "../../signetd/util.h"
+#include "../../bitcoin/block.h"
+#include "../../common/util.h"
 
 static const char block_hex[] =
 	"000000203ea91affa615dec51188a4faca8b01ef7644e1cebc281a808b9f3177"
@@ -62,7 +62,7 @@ static const char block_hex[] =
 	"d2f56b9dd3e533228e8a9cac8cfe6562f0505913903334c2f509cc3be21b8670"
 	"21acf20398708ed3c555ab08dee3be2b1f00000000";
 
-static struct rpc_block *blk;
+static struct btc_block *blk;
 static uint8_t blk_digest[32];
 
 static void init(void)
@@ -71,10 +71,10 @@ static void init(void)
 	uint8_t *raw = sd_xmalloc(n);
 
 	if (sd_hex_decode(raw, n, block_hex, n * 2) != SD_OK ||
-	    rpc_block_parse(raw, n, &blk) != SD_OK)
+	    btc_block_parse(raw, n, &blk) != SD_OK)
 		abort();
 	free(raw);
-	rpc_block_digest(blk, blk_digest);
+	btc_block_digest(blk, blk_digest);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,8 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!blk)
 		init();
-	if (rpc_block_attach_spent(blk, data, size) != SD_OK) {
-		rpc_block_digest(blk, d);
+	if (btc_block_attach_spent(blk, data, size) != SD_OK) {
+		btc_block_digest(blk, d);
 		if (memcmp(d, blk_digest, 32) != 0)
 			abort(); /* a failed attach changed the block */
 		return 0;
@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    blk->tx[i].in[j].prevout_value < 0)
 				abort();
 	/* start each input from the pristine block again */
-	rpc_block_free(blk);
+	btc_block_free(blk);
 	blk = NULL;
 	return 0;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "rpc/zmqdisc.h"
-#include "signetd/util.h"
+#include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

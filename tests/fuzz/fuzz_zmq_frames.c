@@ -1,6 +1,6 @@
 /* fuzz_zmq_frames.c - a ZMQ notification as the node (or anyone who can
  * reach the subscriber) sends it: frames checked by rpc_zmq_check_frames,
- * then a rawtx body parsed as the follower does (rpc_tx_parse).
+ * then a rawtx body parsed as the follower does (btc_tx_parse).
  *
  * Input: byte 0 topic (even hashblock, odd rawtx), byte 1 frame count
  * (% 5), then frame 0 and frame 2 each as a 1-byte length + bytes, and the
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../rpc/block.h"
+#include "../../bitcoin/block.h"
 #include "../../rpc/zmqsub.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,14 +59,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (lens[1] != 32)
 			abort();
 	} else {
-		struct rpc_block *b = NULL;
+		struct btc_block *b = NULL;
 
 		if (lens[1] > RPC_ZMQ_RAWTX_MAX)
 			abort();
-		if (rpc_tx_parse(fr[1], lens[1], &b) == SD_OK) {
+		if (btc_tx_parse(fr[1], lens[1], &b) == SD_OK) {
 			if (b->n_tx != 1)
 				abort();
-			rpc_block_free(b);
+			btc_block_free(b);
 		}
 	}
 	return 0;

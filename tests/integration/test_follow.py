@@ -383,7 +383,7 @@ def regtest_a(tmp_path_factory):
 
 def test_regtest_a_rest_and_rpc_yield_identical_blocks(regtest_a, follower):
     """Every parsed block (txs, witnesses, prevouts) is the same from both
-    sources: compared by rpc_block_digest."""
+    sources: compared by btc_block_digest."""
     runs = {}
     for src in ("rest", "rpc"):
         f = follower(regtest_a, "--source", src, "--digest", "--fetch-threads", "3",

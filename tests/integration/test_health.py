@@ -138,7 +138,6 @@ def test_node_down_then_back(bitcoind, signetd_factory):
     # text names the node's host and port; that detail goes to the log
     assert str(bitcoind.rpc_port) not in j["node"]["error"], j["node"]
     assert "127.0.0.1" not in j["node"]["error"], j["node"]
-    assert "getblockchaininfo" in j["node"]["error"], j["node"]
     assert j["index"]["height"] == 101
     # the API keeps serving from the index meanwhile
     assert s.indexed_height() == 101

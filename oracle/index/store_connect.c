@@ -1,0 +1,445 @@
+/* store_connect.c - index one block on top of the tip in one LMDB write
+ * transaction: block row, full tweak index, cut-through rows, taproot
+ * UTXO rows (and the in-memory outpoint map), filters, spent index, the
+ * spends (store_spend.c), the undo log and the tip pointer.
+ * Everything the block needs is computed before the transaction opens
+ * (EC work on the worker pool); rows keyed by height are written with
+ * MDB_APPEND in key order.  At the tip most transactions were in the
+ * mempool first: their tweaks come from the mempool table instead of
+ * being computed again (a txid fixes the tx and, through its outpoints,
+ * the prevouts, hence the tweak and the dust value).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/log.h"
+#include "../../common/util.h"
+#include "compute_int.h"
+#include "store_int.h"
+
+struct connect_arg {
+	const struct btc_block *b;
+	uint64_t body_ns;           /* time in connect_txn (commit excluded) */
+	uint64_t spend_ns;          /* of which marking the spent outputs */
+	size_t n_cut, n_utxo;
+	const struct oracle_prepared *flt;  /* filters, spent index */
+};
+
+static MDB_val mv(const void *p, size_t n)
+{
+	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
+
+	return v;
+}
+
+void st_undo_log(struct oracle_index *idx, enum st_table t,
+		 const uint8_t *key, size_t klen, const MDB_val *val)
+{
+	uint8_t hdr[3];
+
+	hdr[0] = t == ST_CUT ? ST_UNDO_CUT : t == ST_SPENT_BITS ?
+		 ST_UNDO_SPENT : ST_UNDO_UTXO;
+	hdr[1] = (uint8_t)(klen >> 8);
+	hdr[2] = (uint8_t)klen;
+	sd_buf_put(&idx->undo, hdr, 3);
+	sd_buf_put(&idx->undo, key, klen);
+	if (!val) {
+		hdr[0] = 0;
+		sd_buf_put(&idx->undo, hdr, 1);
+		return;
+	}
+	hdr[0] = 1;
+	hdr[1] = (uint8_t)(val->mv_size >> 8);
+	hdr[2] = (uint8_t)val->mv_size;
+	sd_buf_put(&idx->undo, hdr, 3);
+	sd_buf_put(&idx->undo, val->mv_data, val->mv_size);
+}
+
+int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
+		      size_t *end)
+{
+	size_t e;
+
+	if (off + 4 > len)
+		return MDB_CORRUPTED;
+	e = off + 3 + (((size_t)p[off + 1] << 8) | p[off + 2]);
+	if (e + 1 > len)
+		return MDB_CORRUPTED;
+	if (p[e] == 1) {
+		if (e + 3 > len)
+			return MDB_CORRUPTED;
+		e += 3 + (((size_t)p[e + 1] << 8) | p[e + 2]);
+	} else {
+		e += 1;
+	}
+	if (e > len)
+		return MDB_CORRUPTED;
+	*end = e;
+	return 0;
+}
+
+/* Fill infos[t] (and known[t]) of the txs whose tweak the mempool table
+ * already holds; returns how many.  Same probe as store_mempool.c. */
+static size_t prefill_from_mempool(struct oracle_index *idx,
+				   const struct btc_block *b, bool *known)
+{
+	size_t t, n = 0, mask, i;
+
+	pthread_mutex_lock(&idx->mp_mu);
+	mask = idx->mp_cap - 1;
+	for (t = 1; idx->mp_n && t < b->n_tx; t++) {
+		const uint8_t *txid = b->tx[t].txid;
+
+		for (i = (size_t)sd_le64_get(txid) & mask; idx->mp[i].used;
+		     i = (i + 1) & mask) {
+			const struct st_mp_entry *e = &idx->mp[i];
+			struct oracle_tx_info *in = &idx->infos[t];
+
+			if (memcmp(e->txid, txid, 32) != 0)
+				continue;
+			memset(in, 0, sizeof(*in));
+			in->has_taproot_output = true;
+			in->has_tweak = true;
+			memcpy(in->tweak, e->tweak, 33);
+			in->highest_value = e->highest_value;
+			known[t] = true;
+			n++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&idx->mp_mu);
+	return n;
+}
+
+/* oracle_block_compute, minus what the mempool table already knows. */
+static int compute_block(struct oracle_index *idx, const struct btc_block *b,
+			 size_t *from_mempool)
+{
+	bool *known;
+	size_t n;
+	int rc;
+
+	*from_mempool = 0;
+	pthread_mutex_lock(&idx->mp_mu);
+	n = idx->mp_n;
+	pthread_mutex_unlock(&idx->mp_mu);
+	if (n == 0)
+		return oracle_block_compute(idx->pool, b, idx->infos);
+	known = sd_xcalloc(b->n_tx, sizeof(*known));
+	n = prefill_from_mempool(idx, b, known);
+	rc = oracle_block_compute_known(idx->pool, b, idx->infos, known,
+					b->n_tx - n);
+	free(known);
+	*from_mempool = n;
+	return rc;
+}
+
+static int cmp_ord(const void *a, const void *b)
+{
+	return memcmp(((const struct st_tx_ord *)a)->dtxid,
+		      ((const struct st_tx_ord *)b)->dtxid, 32);
+}
+
+/* The tweak-bearing txs of b sorted by dtxid: the order of their
+ * cut-through and utxo keys (H | dtxid [| vout]) - sorting the txs, not
+ * the rows, puts a fan-out tx's thousand outputs in order for free. */
+static size_t sort_txs(struct oracle_index *idx, const struct btc_block *b,
+		       size_t *n_tr)
+{
+	size_t t, o, n = 0;
+
+	*n_tr = 0;
+	if (b->n_tx > idx->ord_cap) {
+		idx->ord_cap = b->n_tx * 2;
+		idx->ord = sd_xrealloc(idx->ord, idx->ord_cap *
+				       sizeof(*idx->ord));
+	}
+	for (t = 0; t < b->n_tx; t++) {
+		if (!idx->infos[t].has_tweak)
+			continue;
+		st_rev32(idx->ord[n].dtxid, b->tx[t].txid);
+		idx->ord[n++].t = (uint32_t)t;
+		for (o = 0; o < b->tx[t].n_out; o++)
+			*n_tr += oracle_spk_is_p2tr(&b->tx[t].out[o].spk);
+	}
+	if (n > 1)
+		qsort(idx->ord, n, sizeof(*idx->ord), cmp_ord);
+	return n;
+}
+
+/* Build the per-block rows in idx's scratch buffers (no LMDB yet), each
+ * kind in key order. */
+static size_t build_rows(struct oracle_index *idx, const struct btc_block *b,
+			 struct connect_arg *a)
+{
+	bool dust = idx->flags & ST_F_FULL_DUST;
+	bool full = idx->flags & (ST_F_FULL_BASIC | ST_F_FULL_DUST);
+	bool cut = idx->flags & ST_F_CUT_THROUGH;
+	bool utxo = !(idx->flags & ST_F_TWEAKS_ONLY);
+	size_t t, o, i, n_tweaks, n_tr;
+	uint8_t hbe[4], be[8];
+
+	sd_be32_put(hbe, (uint32_t)b->height);
+	idx->tweak_recs.len = 0;
+	n_tweaks = sort_txs(idx, b, &n_tr);
+	if (cut && n_tweaks > idx->cuts_cap) {
+		idx->cuts_cap = n_tweaks * 2;
+		idx->cuts = sd_xrealloc(idx->cuts, idx->cuts_cap *
+					sizeof(*idx->cuts));
+	}
+	if (utxo && n_tr > idx->utxos_cap) {
+		idx->utxos_cap = n_tr * 2;
+		idx->utxos = sd_xrealloc(idx->utxos, idx->utxos_cap *
+					 sizeof(*idx->utxos));
+	}
+	for (t = 0; full && t < b->n_tx; t++) {   /* block tx order */
+		const struct oracle_tx_info *in = &idx->infos[t];
+
+		if (!in->has_tweak)
+			continue;
+		sd_buf_put(&idx->tweak_recs, in->tweak, 33);
+		if (dust) {
+			sd_be64_put(be, in->highest_value);
+			sd_buf_put(&idx->tweak_recs, be, 8);
+		}
+	}
+	a->n_cut = a->n_utxo = 0;
+	for (i = 0; i < n_tweaks; i++) {
+		const struct st_tx_ord *od = &idx->ord[i];
+		const struct oracle_tx_info *in = &idx->infos[od->t];
+		const struct btc_tx *tx = &b->tx[od->t];
+
+		if (cut) {
+			struct st_cut_rec *c = &idx->cuts[a->n_cut++];
+
+			memcpy(c->key, hbe, 4);
+			memcpy(c->key + 4, od->dtxid, 32);
+			memcpy(c->val, in->tweak, 33);
+			sd_be64_put(c->val + 33, in->highest_value);
+		}
+		for (o = 0; utxo && o < tx->n_out; o++) {
+			struct st_utxo_rec *u;
+
+			if (!oracle_spk_is_p2tr(&tx->out[o].spk))
+				continue;
+			u = &idx->utxos[a->n_utxo++];
+			memcpy(u->key, hbe, 4);
+			memcpy(u->key + 4, od->dtxid, 32);
+			sd_be32_put(u->key + 36, (uint32_t)o);
+			sd_be64_put(u->val, (uint64_t)tx->out[o].value);
+			memcpy(u->val + 8, tx->out[o].spk.data, 34);
+			/* rank within the height (rows are in key order) */
+			sd_be32_put(u->val + ST_UTXO_ORD,
+				    (uint32_t)(a->n_utxo - 1));
+		}
+	}
+	return n_tweaks;
+}
+
+/* A height's row, appended (heights only grow). */
+static int put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
+		 size_t len)
+{
+	return st_put_h(txn, dbi, h, data, len, MDB_APPEND);
+}
+
+/* Rows of n records {key[klen], val[vlen]} of size rec, in key order,
+ * appended with one cursor. */
+static int append_rows(MDB_txn *txn, MDB_dbi dbi, const void *recs,
+		       size_t rec, size_t n, size_t klen, size_t vlen)
+{
+	const uint8_t *p = recs;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, dbi, &c)))
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++, p += rec) {
+		k = mv(p, klen);
+		v = mv(p + klen, vlen);
+		rc = mdb_cursor_put(c, &k, &v, MDB_APPEND);
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
+			    struct connect_arg *a);
+
+static int connect_txn(struct oracle_index *idx, MDB_txn *txn, void *arg)
+{
+	struct connect_arg *a = arg;
+	uint64_t t0 = sd_mono_ns();
+	int rc = connect_txn_body(idx, txn, a);
+
+	a->body_ns = sd_mono_ns() - t0;
+	return rc;
+}
+
+static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
+			    struct connect_arg *a)
+{
+	const struct btc_block *b = a->b;
+	uint32_t h = (uint32_t)b->height;
+	uint8_t row[ST_BLOCK_VAL];
+	size_t i;
+	int rc;
+
+	idx->undo.len = 0;
+	memcpy(row, b->hash, 32);
+	sd_be32_put(row + 32, b->hdr.time);
+	memcpy(row + 36, b->hdr.prev_hash, 32);
+	if ((rc = put_h(txn, idx->dbi[ST_BLOCKS], h, row, sizeof(row))))
+		return rc;
+	if (idx->tweak_recs.len &&
+	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], h, idx->tweak_recs.p,
+			idx->tweak_recs.len)))
+		return rc;
+	if ((rc = append_rows(txn, idx->dbi[ST_CUT], idx->cuts,
+			      sizeof(*idx->cuts), a->n_cut, ST_CUT_KEY,
+			      ST_CUT_VAL)))
+		return rc;
+	if (idx->flags & ST_F_TWEAKS_ONLY)
+		goto tip;
+	if ((rc = append_rows(txn, idx->dbi[ST_UTXO], idx->utxos,
+			      sizeof(*idx->utxos), a->n_utxo, ST_UTXO_KEY,
+			      ST_UTXO_VAL)))
+		return rc;
+	if (a->n_utxo) {    /* nothing spent yet */
+		idx->bits.len = 0;
+		sd_buf_reserve(&idx->bits, (a->n_utxo + 7) / 8);
+		memset(idx->bits.p, 0, (a->n_utxo + 7) / 8);
+		if ((rc = put_h(txn, idx->dbi[ST_SPENT_BITS], h,
+				idx->bits.p, (a->n_utxo + 7) / 8)))
+			return rc;
+	}
+	for (i = 0; i < a->n_utxo; i++) {
+		const struct st_utxo_rec *u = &idx->utxos[i];
+
+		/* no undo entry: disconnect derives these from utxos[H] */
+		st_outmap_add(&idx->om, st_outmap_key_fp(u->key),
+			      (uint32_t)b->height);
+	}
+	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], h, a->flt->fnew,
+			a->flt->fnew_len)) ||
+	    (rc = put_h(txn, idx->dbi[ST_FILTER_SPENT], h, a->flt->fspent,
+			a->flt->fspent_len)))
+		return rc;
+	if (a->flt->n_spent &&
+	    (rc = put_h(txn, idx->dbi[ST_SPENT_INDEX], h, a->flt->spent,
+			a->flt->n_spent * 8)))
+		return rc;
+	a->spend_ns = sd_mono_ns();
+	rc = st_spend_block(idx, txn, b);
+	a->spend_ns = sd_mono_ns() - a->spend_ns;
+	if (rc)
+		return rc;
+tip:
+	if (idx->undo.len &&
+	    (rc = put_h(txn, idx->dbi[ST_UNDO], h, idx->undo.p,
+			idx->undo.len)))
+		return rc;
+	return st_meta_set_tip(idx, txn, b->height, b->hash);
+}
+
+static int index_connect(struct oracle_index *idx, const struct btc_block *b,
+			 const struct oracle_prepared *pre)
+{
+	struct connect_arg a = { .b = b };
+	struct oracle_prepared own = { 0 };   /* filters built here */
+	uint64_t t0 = sd_mono_ns(), t1 = t0, t2;
+	size_t n_tweaks, from_mempool;
+	unsigned batch = 1;
+	bool deferred;
+	char hex[65];
+	double ms;
+	int rc;
+
+	if (!b || b->n_tx == 0 || b->height < 0)
+		return SD_EINVAL;
+	if (idx->tip_height < 0) {
+		if (b->height < idx->cfg.start_height)
+			return SD_ESTATE;
+	} else if (b->height != idx->tip_height + 1 ||
+		   memcmp(b->hdr.prev_hash, idx->tip_hash, 32) != 0) {
+		return SD_ESTATE;
+	}
+	if (b->n_tx > idx->infos_cap) {
+		idx->infos_cap = b->n_tx * 2;
+		idx->infos = sd_xrealloc(idx->infos, idx->infos_cap *
+					 sizeof(*idx->infos));
+	}
+	if (pre) {
+		memcpy(idx->infos, pre->infos, b->n_tx * sizeof(*idx->infos));
+		from_mempool = 0;
+	} else {
+		rc = compute_block(idx, b, &from_mempool);
+		if (rc != SD_OK)
+			return rc;
+	}
+	n_tweaks = build_rows(idx, b, &a);
+	a.flt = pre && pre->has_filters ? pre : &own;
+	if (!(idx->flags & ST_F_TWEAKS_ONLY) && !a.flt->has_filters &&
+	    (rc = oracle_block_filters(b, &own)) != SD_OK)
+		goto out;
+	t1 = sd_mono_ns();
+	deferred = idx->group_max > 1;
+	rc = deferred ? st_write_deferred(idx, "connect", connect_txn, &a) :
+			st_write(idx, "connect", connect_txn, &a);
+	if (rc != SD_OK)
+		goto out;
+	idx->tip_height = b->height;
+	memcpy(idx->tip_hash, b->hash, 32);
+	if (deferred) {
+		idx->pending_blocks++;
+		idx->pending_tweaks += n_tweaks;
+		batch = idx->pending_blocks;
+		if (batch >= idx->group_max &&
+		    (rc = oracle_index_flush(idx)) != SD_OK)
+			goto out;
+	} else {
+		idx->durable_height = b->height;
+		memcpy(idx->durable_hash, b->hash, 32);
+	}
+	t2 = sd_mono_ns();
+	ms = (double)(sd_mono_ns() - t0) / 1e6;
+	pthread_mutex_lock(&idx->stats_mu);
+	if (!deferred) {
+		idx->stat_tip = b->height;
+		idx->blocks_connected++;
+		idx->tweaks_indexed += n_tweaks;
+	}
+	idx->last_connect_ms = ms;
+	pthread_mutex_unlock(&idx->stats_mu);
+	st_mempool_drop_block(idx, b);
+	sd_hex_encode_rev(hex, b->hash, 32);
+	sd_log_info("oracle", "block_connected", "height=%d hash=%s txs=%zu "
+		    "tweaks=%zu ms=%.2f compute_ms=%.2f write_ms=%.2f "
+		    "from_mempool=%zu txn_ms=%.2f spend_ms=%.2f commit_ms=%.2f "
+		    "batch=%u",
+		    b->height, hex, b->n_tx, n_tweaks, ms,
+		    (double)(t1 - t0) / 1e6, ms - (double)(t1 - t0) / 1e6,
+		    from_mempool, (double)a.body_ns / 1e6,
+		    (double)a.spend_ns / 1e6,
+		    (double)(t2 - t1 - a.body_ns) / 1e6, batch);
+out:
+	oracle_prepared_free(&own);
+	return rc;
+}
+
+int oracle_index_connect(struct oracle_index *idx, const struct btc_block *b)
+{
+	return index_connect(idx, b, NULL);
+}
+
+int oracle_index_connect_prepared(struct oracle_index *idx,
+				  const struct btc_block *b,
+				  const struct oracle_prepared *p)
+{
+	if (!p || !p->infos)
+		return SD_EINVAL;
+	return index_connect(idx, b, p);
+}

@@ -1,0 +1,258 @@
+/* store_int.h - internals of the LMDB tweak index (store_*.c): the handle,
+ * the table list, the write-transaction runner with automatic map growth,
+ * key builders, the undo log.  Not an API: other modules use oracle.h.
+ * The on-disk layout is documented in oracle/STORAGE.md.
+ */
+#ifndef SIGNETD_ORACLE_INDEX_STORE_INT_H
+#define SIGNETD_ORACLE_INDEX_STORE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <lmdb.h>
+
+#include "../../common/buf.h"
+#include "oracle.h"
+
+/* 2: the outpoint index moved from the `outpoints` table to memory
+ * (store_outmap.c).  3: spent marks moved from the `utxos` rows to one
+ * bitmap per height (`spent_bits`).  Versions 1 and 2 are migrated at
+ * open. */
+#define ST_FORMAT_VERSION 3u
+
+/* Tables (LMDB named databases), in dump order. */
+enum st_table {
+	ST_META = 0,     /* "version" "network" "flags" "tip" */
+	ST_BLOCKS,       /* H -> hash32 | time BE32 | prev32 */
+	ST_TWEAK_INDEX,  /* H -> 33- or 41-byte records, block tx order */
+	ST_CUT,          /* H | dtxid32 -> tweak33 | highest BE64 */
+	ST_UTXO,         /* H | dtxid32 | vout BE32 -> value BE64|spk34|ord BE32 */
+	ST_SPENT_BITS,   /* H -> bitmap: bit ord = utxos row ord is spent */
+	ST_FILTER_NEW,   /* H -> GCS */
+	ST_FILTER_SPENT, /* H -> GCS */
+	ST_SPENT_INDEX,  /* H -> 8-byte entries */
+	ST_UNDO,         /* H -> undo log (before-images) */
+	ST_N
+};
+extern const char *const st_table_name[ST_N];
+
+/* Table codes in undo log entries (stable on disk, unlike the enum). */
+#define ST_UNDO_CUT 3          /* cut_through key, before-image */
+#define ST_UNDO_UTXO 4         /* formats 1-2: utxos before-image */
+#define ST_UNDO_V1_OUTPOINT 5  /* format 1: outpoints before-image */
+#define ST_UNDO_SPENT 6        /* utxos key, ord BE32: clear that bit */
+/* (migration rewrites 4 as 6 and drops 5: format 3 logs hold 3 and 6) */
+
+/* Index-kind flags stored in meta "flags" (one byte). */
+#define ST_F_TWEAKS_ONLY 0x01
+#define ST_F_FULL_BASIC  0x02
+#define ST_F_FULL_DUST   0x04
+#define ST_F_CUT_THROUGH 0x08
+
+#define ST_UTXO_KEY 40
+#define ST_UTXO_VAL 46
+#define ST_UTXO_ORD 42  /* offset of ord in a utxos value */
+#define ST_V2_UTXO_VAL 43  /* format 1/2: ... | spent(1) */
+#define ST_CUT_KEY 36
+#define ST_CUT_VAL 41
+#define ST_BLOCK_VAL 68
+
+struct st_utxo_rec {
+	uint8_t key[ST_UTXO_KEY];
+	uint8_t val[ST_UTXO_VAL];
+};
+struct st_cut_rec {
+	uint8_t key[ST_CUT_KEY];
+	uint8_t val[ST_CUT_VAL];
+};
+
+/* A spend of a tracked output: its utxos key (height of the first
+ * candidate the map gives), fingerprint, and whether the map holds more
+ * than one height for that fingerprint. */
+struct st_spend_rec {
+	uint8_t key[ST_UTXO_KEY];
+	bool several;
+	uint64_t fp;
+};
+
+struct st_tx_ord {
+	uint8_t dtxid[32];
+	uint32_t t;     /* index in the block */
+};
+
+struct st_mp_entry {
+	uint8_t txid[32];
+	uint8_t tweak[33];
+	bool used;
+	uint64_t highest_value;
+};
+
+/* Outpoint -> creating height of every unspent `utxos` row, in memory
+ * (store_outmap.c).  Writer thread only. */
+struct st_om_op;
+struct st_outmap {
+	uint64_t *fp;             /* fingerprint, 0 = empty slot */
+	uint32_t *h;              /* height of the creating block */
+	size_t cap, n;
+	struct st_om_op *log;     /* changes since the last commit */
+	size_t log_n, log_cap;
+};
+uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout);
+/* The same for the outpoint of a utxos key (H | dtxid | vout). */
+uint64_t st_outmap_key_fp(const uint8_t key[40]);
+void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h);
+bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h);
+/* The heights stored under fp, one per call: *pos = 0 to start. */
+bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
+		    uint32_t *h);
+void st_outmap_commit(struct st_outmap *m);    /* the txn committed */
+void st_outmap_rollback(struct st_outmap *m);  /* the txn is gone */
+void st_outmap_free(struct st_outmap *m);
+/* Rebuild m from the unspent utxos rows visible in txn. */
+int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
+		   struct st_outmap *m);
+/* Same multiset of (fingerprint, height) entries (tests). */
+bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b);
+
+struct oracle_index {
+	struct oracle_config cfg;   /* strings point to the copies below */
+	char *datadir, *network, *path;
+	unsigned flags;             /* ST_F_* */
+	MDB_env *env;
+	MDB_dbi dbi[ST_N];
+	/* Readers and the writer hold it shared while a txn is open; a map
+	 * resize takes it exclusively (LMDB: no txn may be active).
+	 * map_size: written under maplock (exclusive) and stats_mu. */
+	pthread_rwlock_t maplock;
+	size_t map_size;
+	struct oracle_pool *pool;
+
+	/* writer thread only */
+	int32_t tip_height;          /* includes pending (uncommitted) blocks */
+	uint8_t tip_hash[32];
+	int32_t durable_height;      /* last committed tip */
+	uint8_t durable_hash[32];
+	MDB_txn *wtxn;               /* group commit: open txn, or NULL */
+	unsigned group_max;          /* blocks per txn (<= 1: one each) */
+	unsigned pending_blocks;
+	struct st_outmap om;         /* includes pending blocks */
+	uint64_t pending_tweaks;
+	struct oracle_tx_info *infos;
+	size_t infos_cap;
+	struct st_utxo_rec *utxos;
+	size_t utxos_cap;
+	struct st_cut_rec *cuts;
+	size_t cuts_cap;
+	struct st_spend_rec *spends;
+	size_t spends_cap;
+	struct st_tx_ord *ord;
+	size_t ord_cap;
+	struct sd_buf tweak_recs, undo, bits;
+	size_t *undo_offs;
+	size_t undo_offs_cap;
+
+	pthread_mutex_t stats_mu;   /* guards the fields below */
+	int32_t stat_tip;
+	uint64_t blocks_connected, blocks_disconnected, tweaks_indexed;
+	bool disk_full;
+	double last_connect_ms;
+
+	pthread_mutex_t mp_mu;      /* mempool hash table (open addressing) */
+	struct st_mp_entry *mp;
+	size_t mp_cap, mp_n;
+};
+
+/* Run fn inside one write txn; commit if it returns 0.  fn returns 0, an
+ * LMDB/errno code, or an SD_* code (passed through after abort).
+ * MDB_MAP_FULL grows the map and retries; ENOSPC -> SD_ENOSPC (disk_full
+ * set, logged); other LMDB errors -> SD_EDB.  what names the operation. */
+int st_write(struct oracle_index *idx, const char *what,
+	     int (*fn)(struct oracle_index *idx, MDB_txn *txn, void *arg),
+	     void *arg);
+/* Group commit: run fn in the pending txn (opened on demand); on failure
+ * the pending blocks are dropped and idx's tip goes back to the durable
+ * one.  oracle_index_flush commits. */
+int st_write_deferred(struct oracle_index *idx, const char *what,
+		      int (*fn)(struct oracle_index *idx, MDB_txn *txn,
+				void *arg),
+		      void *arg);
+/* A read txn under the map lock (shared); st_read_end releases both. */
+int st_read_begin(struct oracle_index *idx, MDB_txn **txn);
+void st_read_end(struct oracle_index *idx, MDB_txn *txn);
+
+/* meta[key] = val (store_env.c). */
+int st_meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
+		const void *val, size_t len);
+/* The row of a height-keyed table (key = H BE32): get, put (flags as
+ * mdb_put: MDB_APPEND when writing the next height). */
+int st_get_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, MDB_val *v);
+int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
+	     size_t len, unsigned flags);
+/* The end of the undo log entry at p[off] (format in STORAGE.md);
+ * MDB_CORRUPTED when it runs past len. */
+int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
+		      size_t *end);
+
+/* Migrate a format `from` (1 or 2) index to ST_FORMAT_VERSION in txn
+ * (store_migrate.c). */
+int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from);
+
+/* meta "tip": *height = -1 when absent. */
+int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,
+		uint8_t hash[32]);
+int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
+		    const uint8_t hash[32]);
+
+/* Mark the tracked outputs block b spends (store_spend.c), in b's txn. */
+int st_spend_block(struct oracle_index *idx, MDB_txn *txn,
+		   const struct btc_block *b);
+
+/* Spent bitmaps (`spent_bits`, one value per height with utxos rows). */
+static inline bool st_bit_get(const uint8_t *bits, size_t nbytes,
+			      uint32_t ord, bool *spent)
+{
+	if ((size_t)(ord >> 3) >= nbytes)
+		return false;   /* no such row: corrupt */
+	*spent = (bits[ord >> 3] >> (ord & 7)) & 1;
+	return true;
+}
+/* The bitmap of height h in txn: *v points into the map.  A missing one
+ * is MDB_CORRUPTED when the height has utxos rows (callers know). */
+int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
+		MDB_val *v);
+/* Whether the utxos row v is spent per its height's bitmap; MDB_CORRUPTED
+ * for a malformed row or an ord outside the bitmap. */
+int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent);
+/* Set (spent) or clear bit ord of height h's bitmap in txn. */
+int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
+		uint32_t ord, bool spent);
+
+/* Undo log: before-image of (table, key) appended to idx->undo; val NULL
+ * means the row was absent. */
+void st_undo_log(struct oracle_index *idx, enum st_table t,
+		 const uint8_t *key, size_t klen, const MDB_val *val);
+
+/* Delete every row whose key starts with the 4-byte height prefix. */
+int st_del_height(struct oracle_index *idx, MDB_txn *txn, enum st_table t,
+		  int32_t height);
+
+static inline void st_rev32(uint8_t out[32], const uint8_t in[32])
+{
+	for (int i = 0; i < 32; i++)
+		out[i] = in[31 - i];
+}
+
+void st_stats_disk_full(struct oracle_index *idx, bool full);
+
+/* Mempool: drop the txids of block b (after it was connected). */
+void st_mempool_drop_block(struct oracle_index *idx,
+			   const struct btc_block *b);
+void st_mempool_free(struct oracle_index *idx);
+
+/* Canonical dump of every table ("table keyhex valhex" lines, table order
+ * then key order), for tests and tools/oracle_index --dump. */
+int oracle_store_dump(struct oracle_index *idx, FILE *f) SD_WARN_UNUSED;
+
+#endif
