@@ -83,7 +83,8 @@ static const struct opt opts[] = {
 	 "upstream v2's HTTP address: blindbit v2 routes there, beside host "
 	 "(v1); alone (host not set) it is the only listener, speaking v2"},
 	{"grpc_host", OPT_STR, F(grpc_host), "", 0, 0, NULL, 0,
-	 "upstream v2's gRPC address (\"\" = off; not served yet)"},
+	 "upstream v2's gRPC address: blindbit.oracle.v1.OracleService "
+	 "(\"\" = off)"},
 	{"max_cpu_cores", OPT_INT, F(max_cpu_cores), "0", 0, 1024, NULL, 0,
 	 "upstream v2's GOMAXPROCS: accepted and ignored (see "
 	 "max_parallel_tweak_computations, http_threads)"},
@@ -814,6 +815,9 @@ static int v2_keys(struct sd_config *c, char *err)
 		free(c->http_host);
 		c->http_host = NULL;
 	}
+	if (c->grpc_host[0] && !valid_listen(c->grpc_host))
+		return fail(err, SD_EINVAL, "grpc_host: \"%.60s\" is not "
+			    "host:port (port 1-65535)", c->grpc_host);
 	if (!c->http_host)
 		return SD_OK;
 	if (!valid_listen(c->http_host))
@@ -959,10 +963,6 @@ void sd_config_help(FILE *f)
 
 void sd_config_log_warnings(const struct sd_config *c)
 {
-	if (c->grpc_host[0])
-		sd_log_warn("config", "config_grpc_unavailable",
-			    "key=grpc_host note=\"this signetd has no gRPC "
-			    "server yet: grpc_host is ignored\"");
 	/* oracle/http_routes.c answers /tweaks/:h from the cut-through
 	 * rows only: without them every answer is [] (as upstream), and a
 	 * light client that reads /tweaks (blindbit-scan) silently finds

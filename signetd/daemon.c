@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "../oracle/oracle.h"
+#include "../oracle/oracle_grpc.h"
 #include "../rpc/follow.h"
 #include "log.h"
 #include "mempool.h"
@@ -52,6 +53,7 @@ struct daemon {
 	struct oracle_index *idx;
 	struct oracle_http *http;
 	struct oracle_http *http2;     /* v2 routes on http_host */
+	struct oracle_grpc *grpc;      /* OracleService on grpc_host */
 	struct rpc_follower *fol;
 	struct sd_status *status;
 	struct sd_mempool *mempool;
@@ -601,6 +603,21 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 		}
 	}
 
+	if (cfg->grpc_host[0]) {   /* upstream v2's gRPC service */
+		struct oracle_grpc_config gcfg = { .host = cfg->grpc_host };
+
+		err[0] = '\0';
+		rc = oracle_grpc_start(&gcfg, d.idx, &d.grpc, err);
+		if (rc != SD_OK) {
+			sd_log_error("daemon", "grpc_start_failed",
+				     "host=%s err=%s detail=%s",
+				     sd_log_q(q2, sizeof(q2), cfg->grpc_host),
+				     sd_log_q(qe, sizeof(qe), sd_strerror(rc)),
+				     sd_log_q(q, sizeof(q), err));
+			goto out;
+		}
+	}
+
 	pthread_mutex_lock(&d.stop_mu);
 	if (d.stop_requested)
 		rpc_follower_stop(d.fol);
@@ -619,6 +636,7 @@ out:
 	/* Reverse order; every step copes with the ones that never ran. */
 	if (d.status)
 		sd_status_stop(d.status);
+	oracle_grpc_stop(d.grpc);
 	if (d.http2)
 		oracle_http_stop(d.http2);
 	if (d.http)
