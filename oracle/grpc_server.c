@@ -42,11 +42,12 @@ struct gcall {
 	uint64_t next;           /* stream: next height */
 	bool have_prev;          /* stream: last message's block */
 	uint8_t last_hash[32];
-	bool op_busy, closed, cancelled_flag;
+	bool op_busy, closed, cancelled_flag, md_sent;
 	int cancelled;           /* RECV_CLOSE_ON_SERVER out-param */
 	grpc_slice details_slice;
 	bool have_details_slice;
 	uint64_t sent;
+	int final_status;        /* -1 until finish() */
 };
 
 struct oracle_grpc {
@@ -64,6 +65,14 @@ struct oracle_grpc {
 
 static void call_free(struct gcall *c)
 {
+	if (c->call && oracle_grpc_rpc_streams(c->rpc))
+		sd_log_info("grpc", "stream_end", "rpc=%s start=%llu end=%llu "
+			    "sent=%llu status=%d cancelled=%d",
+			    oracle_grpc_rpc_name(c->rpc),
+			    (unsigned long long)c->req.start,
+			    (unsigned long long)c->req.end,
+			    (unsigned long long)c->sent, c->final_status,
+			    c->cancelled_flag || c->final_status < 0);
 	c->g->live--;
 	if (c->call)
 		grpc_call_unref(c->call);
@@ -92,6 +101,7 @@ static void request_call(struct oracle_grpc *g)
 	c->op_tag.c = c;
 	c->close_tag.c = c;
 	c->close_tag.close = true;
+	c->final_status = -1;
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->md);
 	g->live++;
@@ -118,10 +128,15 @@ static bool start(struct gcall *c, const grpc_op *ops, size_t n,
 static void finish(struct gcall *c, grpc_byte_buffer *msg, int status,
 		   const char *details)
 {
-	grpc_op ops[2];
+	grpc_op ops[3];
 	size_t n = 0;
 
 	memset(ops, 0, sizeof(ops));
+	c->final_status = status;
+	if (!c->md_sent) {
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->md_sent = true;
+	}
 	if (msg) {
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n].data.send_message.send_message = msg;
@@ -290,6 +305,7 @@ static void on_new_call(struct oracle_grpc *g, struct gcall *c)
 	ops[1].op = GRPC_OP_RECV_MESSAGE;
 	ops[1].data.recv_message.recv_message = &c->recv;
 	c->phase = PH_RECV;
+	c->md_sent = true;
 	if (!start(c, ops, 2, &c->op_tag))
 		c->op_busy = false;
 	(void)g;
