@@ -10,15 +10,17 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 build=(build-essential cmake pkg-config
        libzmq3-dev libsecp256k1-dev libcurl4-openssl-dev libjansson-dev
-       liblmdb-dev libssl-dev libmicrohttpd-dev zlib1g-dev)
+       liblmdb-dev libssl-dev libmicrohttpd-dev zlib1g-dev
+       libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev)
 test=(clang libclang-rt-14-dev lmdb-utils
-      python3 python3-pytest python3-zmq python3-yaml nginx-light prometheus
+      python3 python3-pytest python3-zmq python3-yaml python3-grpcio
+      python3-grpc-tools nginx-light prometheus
       wrk curl ca-certificates valgrind systemd)
 pkgs=("${build[@]}" "${test[@]}")
 case "${1:-}" in
   --runtime-only)
     pkgs=(libzmq5 libsecp256k1-1 libcurl4 libjansson4 liblmdb0 libssl3
-          libmicrohttpd12 zlib1g)
+          libmicrohttpd12 zlib1g libgrpc29 libprotobuf-c1)
     shift ;;
   --build-only) pkgs=("${build[@]}"); shift ;;
 esac

@@ -80,6 +80,22 @@ static const struct opt opts[] = {
 	{"tweaks_cut_through_with_dust_filter", OPT_BOOL,
 	 F(tweaks_cut_through_with_dust_filter), "false", 0, 0, NULL, 0,
 	 "serve /tweaks with cut-through (not with tweaks_only)"},
+	{"http_host", OPT_STR, F(http_host), NULL, 0, 0, NULL, OPT_NULLABLE,
+	 "upstream v2's HTTP address: blindbit v2 routes there, beside host "
+	 "(v1); alone (host not set) it is the only listener, speaking v2"},
+	{"grpc_host", OPT_STR, F(grpc_host), "", 0, 0, NULL, 0,
+	 "upstream v2's gRPC address: blindbit.oracle.v1.OracleService "
+	 "(\"\" = off)"},
+	{"max_cpu_cores", OPT_INT, F(max_cpu_cores), "0", 0, 1024, NULL, 0,
+	 "upstream v2's GOMAXPROCS: accepted and ignored (see "
+	 "max_parallel_tweak_computations, http_threads)"},
+	{"core_rest_endpoint", OPT_STR, F(core_rest_endpoint), "", 0, 0, NULL,
+	 0, "upstream v2's node URL: rpc_endpoint when that is not set"},
+	{"core_rpc_endpoint", OPT_STR, F(core_rpc_endpoint), "", 0, 0, NULL, 0,
+	 "upstream v2's legacy node URL: rpc_endpoint when neither it nor "
+	 "core_rest_endpoint is set"},
+	{"api_version", OPT_INT, F(api_version), "1", 1, 2, NULL, 0,
+	 "blindbit API generation host speaks: 1 (v1 routes) or 2 (v2)"},
 	{"zmq_hashblock", OPT_STR, F(zmq_hashblock), NULL, 0, 0, NULL,
 	 OPT_NULLABLE,
 	 "ZMQ hashblock endpoint; unset = ask the node, \"off\" or \"\" = "
@@ -264,6 +280,12 @@ static int set_opt(struct sd_config *c, const struct opt *o, const char *v,
 	int64_t iv;
 	bool bv;
 
+	if (strcmp(where, "default") != 0) {
+		if (o->off == F(host))
+			c->host_given = true;
+		if (o->off == F(rpc_endpoint))
+			c->rpc_endpoint_given = true;
+	}
 	switch (o->type) {
 	case OPT_STR:
 	case OPT_ENUM:
@@ -751,10 +773,45 @@ static int endpoint_userinfo(struct sd_config *c, char *err)
 	return SD_OK;
 }
 
+/* Upstream v2 configs: http_host alone is the listener (speaking v2),
+ * http_host == host means one v2 listener, core_*_endpoint name the node
+ * when rpc_endpoint is not set. */
+static int v2_keys(struct sd_config *c, char *err)
+{
+	const char *node = c->core_rest_endpoint[0] ? c->core_rest_endpoint :
+			   c->core_rpc_endpoint;
+
+	if (!c->rpc_endpoint_given && node[0]) {
+		free(c->rpc_endpoint);
+		c->rpc_endpoint = sd_xstrdup(node);
+	}
+	if (c->http_host && !c->http_host[0]) {
+		free(c->http_host);
+		c->http_host = NULL;
+	}
+	if (c->grpc_host[0] && !valid_listen(c->grpc_host))
+		return fail(err, SD_EINVAL, "grpc_host: \"%.60s\" is not "
+			    "host:port (port 1-65535)", c->grpc_host);
+	if (!c->http_host)
+		return SD_OK;
+	if (!valid_listen(c->http_host))
+		return fail(err, SD_EINVAL, "http_host: \"%.60s\" is not "
+			    "host:port (port 1-65535)", c->http_host);
+	if (!c->host_given || strcmp(c->host, c->http_host) == 0) {
+		free(c->host);
+		c->host = c->http_host;
+		c->http_host = NULL;
+		c->api_version = 2;
+	}
+	return SD_OK;
+}
+
 int sd_config_finish(struct sd_config *c, char *err)
 {
 	int rc;
 
+	if ((rc = v2_keys(c, err)) != SD_OK)
+		return rc;
 	if (!valid_listen(c->host))
 		return fail(err, SD_EINVAL,
 			    "host: \"%.60s\" is not host:port (port 1-65535)",

@@ -31,7 +31,15 @@ struct sd_config {
 	bool tweaks_full_basic;
 	bool tweaks_full_with_dust_filter;
 	bool tweaks_cut_through_with_dust_filter;
+	/* upstream v2 keys */
+	char *http_host;       /* NULL/"": no v2 listener beside host */
+	char *grpc_host;       /* "": gRPC off */
+	int64_t max_cpu_cores; /* accepted, not used (Go's GOMAXPROCS) */
+	char *core_rest_endpoint; /* used as rpc_endpoint when that is unset */
+	char *core_rpc_endpoint;
 	/* ours */
+	int64_t api_version;   /* blindbit generation `host` speaks: 1 or 2 */
+	bool host_given, rpc_endpoint_given; /* set by file or env */
 	char *zmq_hashblock;   /* NULL: ask the node; "" : off */
 	char *zmq_rawtx;       /* same */
 	char *log_level;

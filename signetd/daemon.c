@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../oracle/grpc/grpc.h"
 #include "../oracle/http/http.h"
 #include "../oracle/index/oracle.h"
 #include "../rpc/follow.h"
@@ -51,6 +52,8 @@ struct daemon {
 	struct prepared prep[PREP_SLOTS];
 	struct oracle_index *idx;
 	struct oracle_http *http;
+	struct oracle_http *http2;     /* v2 routes on http_host */
+	struct oracle_grpc *grpc;      /* OracleService on grpc_host */
 	struct rpc_follower *fol;
 	struct sd_status *status;
 	struct sd_mempool *mempool;
@@ -498,6 +501,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	}
 
 	hcfg.host = cfg->host;
+	hcfg.api_version = (unsigned)cfg->api_version;
 	hcfg.threads = (unsigned)cfg->http_threads;
 	hcfg.max_connections = (unsigned)cfg->http_max_connections;
 	hcfg.max_connections_per_ip = cfg->http_max_connections_per_ip < 0 ?
@@ -528,6 +532,40 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 		goto out;
 	}
 
+	if (cfg->http_host) {   /* upstream v2's listener beside host */
+		struct oracle_http_hooks h2 = hooks;
+
+		h2.forward_tx = NULL;   /* v2 has no /forward-tx */
+		h2.forward_tx_release = NULL;
+		hcfg.host = cfg->http_host;
+		hcfg.api_version = 2;
+		err[0] = '\0';
+		rc = oracle_http_start(&hcfg, d.idx, &h2, &d.http2, err);
+		if (rc != SD_OK) {
+			sd_log_error("daemon", "http_start_failed",
+				     "host=%s err=%s detail=%s",
+				     sd_log_q(q2, sizeof(q2), cfg->http_host),
+				     sd_log_q(qe, sizeof(qe), sd_strerror(rc)),
+				     sd_log_q(q, sizeof(q), err));
+			goto out;
+		}
+	}
+
+	if (cfg->grpc_host[0]) {   /* upstream v2's gRPC service */
+		struct oracle_grpc_config gcfg = { .host = cfg->grpc_host };
+
+		err[0] = '\0';
+		rc = oracle_grpc_start(&gcfg, d.idx, &d.grpc, err);
+		if (rc != SD_OK) {
+			sd_log_error("daemon", "grpc_start_failed",
+				     "host=%s err=%s detail=%s",
+				     sd_log_q(q2, sizeof(q2), cfg->grpc_host),
+				     sd_log_q(qe, sizeof(qe), sd_strerror(rc)),
+				     sd_log_q(q, sizeof(q), err));
+			goto out;
+		}
+	}
+
 	pthread_mutex_lock(&d.stop_mu);
 	if (d.stop_requested)
 		rpc_follower_stop(d.fol);
@@ -546,6 +584,9 @@ out:
 	/* Reverse order; every step copes with the ones that never ran. */
 	if (d.status)
 		sd_status_stop(d.status);
+	oracle_grpc_stop(d.grpc);
+	if (d.http2)
+		oracle_http_stop(d.http2);
 	if (d.http)
 		oracle_http_stop(d.http);
 	sd_status_free(d.status);

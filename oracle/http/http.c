@@ -422,8 +422,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con,
 				cross_origin(con);
 		if (rq->preflight)
 			return MHD_YES;
-		oracle_route_parse(rq->method, rq->target, rq->target_len,
-				   &rq->rt);
+		if (h->cfg.api_version == 2)
+			oracle_route_parse_v2(rq->method, rq->target,
+					      rq->target_len, &rq->rt);
+		else
+			oracle_route_parse(rq->method, rq->target,
+					   rq->target_len, &rq->rt);
 		if (rq->rt.id != ORACLE_ROUTE_FORWARD_TX)
 			return MHD_YES;
 		cl = header(con, "Content-Length");
@@ -467,7 +471,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con,
 		return send_redirect(h, con, rq);
 	if (rq->rt.id == ORACLE_ROUTE_FORWARD_TX)
 		return forward_tx(h, con, rq);
-	http_route_answer(h, &rq->rt, &a);
+	if (h->cfg.api_version != 2 || !http_route_answer_v2(h, &rq->rt, &a))
+		http_route_answer(h, &rq->rt, &a);
 	return send_answer(h, con, rq, &a);
 }
 
@@ -677,12 +682,15 @@ int oracle_http_start(const struct oracle_http_config *cfg,
 		free_state(h);
 		return SD_EIO;
 	}
-	sd_log_info("http", "listening", "host=%s threads=%u max_conn=%u "
-		    "max_conn_per_ip=%u request_timeout_s=%u "
+	if (h->cfg.api_version != 2)
+		h->cfg.api_version = 1;
+	sd_log_info("http", "listening", "host=%s api=v%u threads=%u "
+		    "max_conn=%u max_conn_per_ip=%u request_timeout_s=%u "
 		    "forward_workers=%u forward_queue=%u "
 		    "forward_timeout_ms=%u forward_rate_per_min=%u "
 		    "forward_burst=%u forward_cors=%d",
-		    sd_log_q(q, sizeof(q), h->host), h->cfg.threads,
+		    sd_log_q(q, sizeof(q), h->host), h->cfg.api_version,
+		    h->cfg.threads,
 		    h->cfg.max_connections, h->cfg.max_connections_per_ip,
 		    h->cfg.request_timeout_s, h->cfg.forward_workers,
 		    h->cfg.forward_queue, h->cfg.forward_timeout_ms,

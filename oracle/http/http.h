@@ -42,6 +42,8 @@ struct oracle_http_hooks {
 
 struct oracle_http_config {
 	const char *host;             /* "127.0.0.1:8000" */
+	unsigned api_version;         /* blindbit routes: 0/1 -> v1, 2 -> v2
+					 (oracle/index/oracle_v2.h) */
 	unsigned threads;             /* 0 -> 2 */
 	unsigned max_connections;     /* 0 -> 1024 */
 	unsigned max_connections_per_ip; /* 0 -> 64 when host is not a

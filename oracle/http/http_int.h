@@ -246,6 +246,11 @@ struct http_answer {
 /* GET handlers (every route but /forward-tx, which http.c runs). */
 void http_route_answer(struct oracle_http *h, const struct oracle_route *rt,
 		       struct http_answer *ans);
+/* The v2 routes (http_v2.c) when h speaks v2; false: not a v2-only
+ * route (the extensions), answer with http_route_answer. */
+bool http_route_answer_v2(struct oracle_http *h,
+			  const struct oracle_route *rt,
+			  struct http_answer *ans);
 /* Fill a JSON error answer. */
 void http_answer_error(struct http_answer *a, unsigned status,
 		       const char *msg);

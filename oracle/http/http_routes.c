@@ -520,6 +520,11 @@ void http_route_answer(struct oracle_http *h, const struct oracle_route *rt,
 		hook_route(h, rt, a);
 		return;
 	case ORACLE_ROUTE_FORWARD_TX: /* http.c */
+	case ORACLE_ROUTE_V2_TWEAKS:  /* http_v2.c */
+	case ORACLE_ROUTE_V2_UTXOS:
+	case ORACLE_ROUTE_V2_SPENT_OUTPUTS:
+	case ORACLE_ROUTE_V2_COMPUTE_INDEX:
+	case ORACLE_ROUTE_V2_FULL_BLOCK:
 	case ORACLE_ROUTE_NONE:
 	case ORACLE_ROUTE_COUNT:
 		break;

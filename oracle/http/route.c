@@ -188,6 +188,35 @@ static const struct route_def routes[] = {
 	{"/forward-tx", ORACLE_ROUTE_FORWARD_TX, ORACLE_METHOD_POST, 0},
 };
 
+static const struct route_def routes_v2[] = {
+	{"/info", ORACLE_ROUTE_INFO, ORACLE_METHOD_GET, 0},
+	{"/block-height", ORACLE_ROUTE_BLOCK_HEIGHT, ORACLE_METHOD_GET, 0},
+	{"/block-hash/", ORACLE_ROUTE_BLOCK_HASH, ORACLE_METHOD_GET, 1},
+	{"/tweaks/", ORACLE_ROUTE_V2_TWEAKS, ORACLE_METHOD_GET, 1},
+	{"/utxos/", ORACLE_ROUTE_V2_UTXOS, ORACLE_METHOD_GET, 1},
+	{"/spent-outputs/", ORACLE_ROUTE_V2_SPENT_OUTPUTS, ORACLE_METHOD_GET,
+	 1},
+	{"/compute-index/", ORACLE_ROUTE_V2_COMPUTE_INDEX, ORACLE_METHOD_GET,
+	 1},
+	{"/full-block/", ORACLE_ROUTE_V2_FULL_BLOCK, ORACLE_METHOD_GET, 1},
+	{"/mempool/tweaks", ORACLE_ROUTE_MEMPOOL_TWEAKS, ORACLE_METHOD_GET, 0},
+	{"/status", ORACLE_ROUTE_STATUS, ORACLE_METHOD_GET, 0},
+	{"/health", ORACLE_ROUTE_HEALTH, ORACLE_METHOD_GET, 0},
+	{"/metrics", ORACLE_ROUTE_METRICS, ORACLE_METHOD_GET, 0},
+};
+
+struct route_table {
+	const struct route_def *defs;
+	size_t n;
+};
+
+static const struct route_table table_v1 = {
+	routes, sizeof(routes) / sizeof(routes[0])
+};
+static const struct route_table table_v2 = {
+	routes_v2, sizeof(routes_v2) / sizeof(routes_v2[0])
+};
+
 struct match {
 	const struct route_def *def;
 	const char *seg[2];
@@ -196,11 +225,12 @@ struct match {
 
 /* gin-style match: literals exactly, each param one non-empty segment
  * without '/'. */
-static bool match_path(enum oracle_route_method m, const char *p, size_t len,
+static bool match_path(const struct route_table *tb,
+		       enum oracle_route_method m, const char *p, size_t len,
 		       struct match *out)
 {
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		const struct route_def *d = &routes[i];
+	for (size_t i = 0; i < tb->n; i++) {
+		const struct route_def *d = &tb->defs[i];
 		size_t pl = strlen(d->prefix), pos;
 		int k;
 
@@ -246,7 +276,8 @@ enum oracle_route_method oracle_route_method(const char *name)
 	return ORACLE_METHOD_OTHER;
 }
 
-void oracle_route_parse(enum oracle_route_method method, const char *target,
+static void route_parse(const struct route_table *tb,
+			enum oracle_route_method method, const char *target,
 			size_t len, struct oracle_route *out)
 {
 	char buf[ORACLE_ROUTE_MAX_TARGET];
@@ -272,11 +303,11 @@ void oracle_route_parse(enum oracle_route_method method, const char *target,
 		path += PREFIX_LEN;
 		plen -= PREFIX_LEN;
 	}
-	if (!match_path(method, path, plen, &mt)) {
+	if (!match_path(tb, method, path, plen, &mt)) {
 		/* gin RedirectTrailingSlash: "/info/" -> "/info" */
 		if (plen > 1 && path[plen - 1] == '/' &&
 		    target[raw_plen - 1] == '/' &&
-		    match_path(method, path, plen - 1, &mt)) {
+		    match_path(tb, method, path, plen - 1, &mt)) {
 			out->redirect = true;
 			out->redirect_len = raw_plen - 1;
 			out->redirect_query_off = raw_plen;
@@ -309,6 +340,19 @@ void oracle_route_parse(enum oracle_route_method method, const char *target,
 		parse_dust(q ? q + 1 : "", qlen, out);
 }
 
+void oracle_route_parse(enum oracle_route_method method, const char *target,
+			size_t len, struct oracle_route *out)
+{
+	route_parse(&table_v1, method, target, len, out);
+}
+
+void oracle_route_parse_v2(enum oracle_route_method method,
+			   const char *target, size_t len,
+			   struct oracle_route *out)
+{
+	route_parse(&table_v2, method, target, len, out);
+}
+
 const char *oracle_route_name(enum oracle_route_id id)
 {
 	static const char *const names[ORACLE_ROUTE_COUNT] = {
@@ -326,6 +370,11 @@ const char *oracle_route_name(enum oracle_route_id id)
 		[ORACLE_ROUTE_STATUS] = "status",
 		[ORACLE_ROUTE_HEALTH] = "health",
 		[ORACLE_ROUTE_METRICS] = "metrics",
+		[ORACLE_ROUTE_V2_TWEAKS] = "v2_tweaks",
+		[ORACLE_ROUTE_V2_UTXOS] = "v2_utxos",
+		[ORACLE_ROUTE_V2_SPENT_OUTPUTS] = "v2_spent_outputs",
+		[ORACLE_ROUTE_V2_COMPUTE_INDEX] = "v2_compute_index",
+		[ORACLE_ROUTE_V2_FULL_BLOCK] = "v2_full_block",
 	};
 
 	if ((unsigned)id >= ORACLE_ROUTE_COUNT)

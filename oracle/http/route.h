@@ -30,6 +30,13 @@ enum oracle_route_id {
 	ORACLE_ROUTE_STATUS,         /* extension (daemon hook) */
 	ORACLE_ROUTE_HEALTH,         /* extension (daemon hook) */
 	ORACLE_ROUTE_METRICS,        /* extension (daemon hook) */
+	/* blindbit-oracle v2 (oracle_route_parse_v2; /info, /block-height,
+	 * /block-hash/:h keep their ids) */
+	ORACLE_ROUTE_V2_TWEAKS,
+	ORACLE_ROUTE_V2_UTXOS,
+	ORACLE_ROUTE_V2_SPENT_OUTPUTS,
+	ORACLE_ROUTE_V2_COMPUTE_INDEX,
+	ORACLE_ROUTE_V2_FULL_BLOCK,
 	ORACLE_ROUTE_COUNT
 };
 
@@ -70,6 +77,14 @@ struct oracle_route {
  * for method into *out.  Never fails: the outcome is in *out. */
 void oracle_route_parse(enum oracle_route_method method, const char *target,
 			size_t len, struct oracle_route *out);
+
+/* The same for blindbit-oracle v2's route table (upstream master: /info,
+ * /tweaks/:h, /utxos/:h, /spent-outputs/:h, /compute-index/:h,
+ * /full-block/:h; plus /block-height, /block-hash/:h and our /status,
+ * /health, /metrics, /mempool/tweaks).  No /forward-tx. */
+void oracle_route_parse_v2(enum oracle_route_method method,
+			   const char *target, size_t len,
+			   struct oracle_route *out);
 
 /* Method name -> enum (exact, case-sensitive as HTTP). */
 enum oracle_route_method oracle_route_method(const char *name);

@@ -338,6 +338,8 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	if (rc)
 		return rc;
 tip:
+	if ((rc = st_v2_put(idx, txn, b)))
+		return rc;
 	if (idx->undo.len &&
 	    (rc = put_h(txn, idx->dbi[ST_UNDO], h, idx->undo.p,
 			idx->undo.len)))

@@ -17,7 +17,7 @@
 
 const char *const st_table_name[ST_N] = {
 	"meta", "blocks", "tweak_index", "cut_through", "utxos", "spent_bits",
-	"filter_new_utxos", "filter_spent", "spent_index", "undo",
+	"filter_new_utxos", "filter_spent", "spent_index", "undo", "v2",
 };
 
 #define DEFAULT_MAP_SIZE ((size_t)1 << 30)
@@ -466,8 +466,8 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	if (rc)
 		return rc;
 	oa->migrated = 0;       /* a retried txn starts over */
-	if (v.mv_size == 4 && (sd_be32_get(v.mv_data) == 1 ||
-			       sd_be32_get(v.mv_data) == 2)) {
+	if (v.mv_size == 4 && sd_be32_get(v.mv_data) >= 1 &&
+	    sd_be32_get(v.mv_data) < ST_FORMAT_VERSION) {
 		oa->migrated = sd_be32_get(v.mv_data);
 		if ((rc = st_migrate(idx, txn, oa->migrated)))
 			return rc;
@@ -521,6 +521,7 @@ static void index_free(struct oracle_index *idx)
 	sd_buf_free(&idx->tweak_recs);
 	sd_buf_free(&idx->undo);
 	sd_buf_free(&idx->bits);
+	sd_buf_free(&idx->v2rec);
 	st_outmap_free(&idx->om);
 	free(idx->datadir);
 	free(idx->network);
@@ -599,7 +600,9 @@ int oracle_index_open(const struct oracle_config *cfg,
 		sd_log_info("oracle", "index_migrated", "from=%u to=%u "
 			    "change=%s", oa.migrated, ST_FORMAT_VERSION,
 			    oa.migrated == 1 ? "outpoint_table_to_memory,"
-			    "spent_marks_to_bitmaps" : "spent_marks_to_bitmaps");
+			    "spent_marks_to_bitmaps,v2_table" :
+			    oa.migrated == 2 ? "spent_marks_to_bitmaps,v2_table" :
+			    "v2_table");
 	if (rc == SD_OK) {
 		MDB_txn *txn;
 

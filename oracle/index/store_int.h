@@ -18,9 +18,9 @@
 
 /* 2: the outpoint index moved from the `outpoints` table to memory
  * (store_outmap.c).  3: spent marks moved from the `utxos` rows to one
- * bitmap per height (`spent_bits`).  Versions 1 and 2 are migrated at
- * open. */
-#define ST_FORMAT_VERSION 3u
+ * bitmap per height (`spent_bits`).  4: the `v2` table (store_v2.c).
+ * Versions 1 to 3 are migrated at open. */
+#define ST_FORMAT_VERSION 4u
 
 /* Tables (LMDB named databases), in dump order. */
 enum st_table {
@@ -34,6 +34,7 @@ enum st_table {
 	ST_FILTER_SPENT, /* H -> GCS */
 	ST_SPENT_INDEX,  /* H -> 8-byte entries */
 	ST_UNDO,         /* H -> undo log (before-images) */
+	ST_V2,           /* H -> blindbit v2 block record (store_v2.c) */
 	ST_N
 };
 extern const char *const st_table_name[ST_N];
@@ -149,7 +150,7 @@ struct oracle_index {
 	size_t spends_cap;
 	struct st_tx_ord *ord;
 	size_t ord_cap;
-	struct sd_buf tweak_recs, undo, bits;
+	struct sd_buf tweak_recs, undo, bits, v2rec;
 	size_t *undo_offs;
 	size_t undo_offs_cap;
 
@@ -162,6 +163,12 @@ struct oracle_index {
 	pthread_mutex_t mp_mu;      /* mempool hash table (open addressing) */
 	struct st_mp_entry *mp;
 	size_t mp_cap, mp_n;
+};
+
+/* A read view (store_reads.c). */
+struct oracle_read {
+	struct oracle_index *idx;
+	MDB_txn *txn;
 };
 
 /* Run fn inside one write txn; commit if it returns 0.  fn returns 0, an
@@ -195,9 +202,15 @@ int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
 int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
 		      size_t *end);
 
-/* Migrate a format `from` (1 or 2) index to ST_FORMAT_VERSION in txn
+/* Migrate a format `from` (1 to 3) index to ST_FORMAT_VERSION in txn
  * (store_migrate.c). */
 int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from);
+/* 3 -> 4 (store_v2.c): meta "v2_from" = tip + 1 (older heights have no
+ * v2 records), version 4. */
+int st_migrate_v4(struct oracle_index *idx, MDB_txn *txn);
+/* Write block b's v2 record (idx->infos filled) in b's txn. */
+int st_v2_put(struct oracle_index *idx, MDB_txn *txn,
+	      const struct btc_block *b);
 
 /* meta "tip": *height = -1 when absent. */
 int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,

@@ -189,5 +189,7 @@ int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from)
 		rc = migrate_v1(idx, txn);
 	if (rc == 0 && from <= 2)
 		rc = migrate_v2(idx, txn);
+	if (rc == 0 && from <= 3)
+		rc = st_migrate_v4(idx, txn);
 	return rc;
 }

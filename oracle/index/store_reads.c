@@ -9,11 +9,6 @@
 #include "../../common/util.h"
 #include "store_int.h"
 
-struct oracle_read {
-	struct oracle_index *idx;
-	MDB_txn *txn;
-};
-
 static const uint8_t empty_data[1];
 
 int oracle_read_begin(struct oracle_index *idx, struct oracle_read **out)

@@ -312,6 +312,70 @@ static void test_finish(void)
 	}
 }
 
+/* Upstream v2 keys: http_host alone is the (v2) listener; beside a host
+ * it is a second one; core_*_endpoint name the node when rpc_endpoint is
+ * not set. */
+static void test_v2_keys(void)
+{
+	struct sd_config c;
+	char err[SD_ERRLEN];
+
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\n"
+			       "http_host = \"0.0.0.0:7000\"\n"
+			       "grpc_host = \"127.0.0.1:7001\"\n"
+			       "max_cpu_cores = 2\n"
+			       "core_rest_endpoint = \"http://node:38332\"\n"
+			       "core_rpc_endpoint = \"http://other:1\"\n",
+			       err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.host, "0.0.0.0:7000");
+	CHECK(c.http_host == NULL);
+	CHECK_EQ_INT(c.api_version, 2);
+	CHECK_STREQ(c.rpc_endpoint, "http://node:38332");
+	CHECK_STREQ(c.grpc_host, "127.0.0.1:7001");
+	CHECK_EQ_INT(c.max_cpu_cores, 2);
+	sd_config_free(&c);
+
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\n"
+			       "host = \"127.0.0.1:8000\"\n"
+			       "http_host = \"127.0.0.1:7000\"\n"
+			       "rpc_endpoint = \"http://a:1\"\n"
+			       "core_rpc_endpoint = \"http://b:2\"\n", err),
+		     SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.host, "127.0.0.1:8000");
+	CHECK_STREQ(c.http_host, "127.0.0.1:7000");
+	CHECK_EQ_INT(c.api_version, 1);
+	CHECK_STREQ(c.rpc_endpoint, "http://a:1");
+	sd_config_free(&c);
+
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\n"
+			       "host = \"127.0.0.1:7000\"\n"
+			       "http_host = \"127.0.0.1:7000\"\n", err),
+		     SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.host, "127.0.0.1:7000");
+	CHECK(c.http_host == NULL);
+	CHECK_EQ_INT(c.api_version, 2);
+	sd_config_free(&c);
+
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\napi_version = 2\n"
+			       "http_host = \"\"\n", err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+	CHECK_STREQ(c.host, "127.0.0.1:8000");
+	CHECK(c.http_host == NULL);
+	CHECK_EQ_INT(c.api_version, 2);
+	sd_config_free(&c);
+
+	CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\n"
+			       "http_host = \"nope\"\n", err), SD_OK);
+	CHECK_EQ_INT(sd_config_finish(&c, err), SD_EINVAL);
+	CHECK(strstr(err, "http_host:"));
+	sd_config_free(&c);
+	CHECK_EQ_INT(parse(&c, "api_version = 3\n", err), SD_EINVAL);
+	sd_config_free(&c);
+}
+
 /* The UPPERCASE env var wins over the file; a bad env value names it. */
 static void test_env(void)
 {
@@ -550,6 +614,7 @@ int main(void)
 	test_bad();
 	test_nul_byte();
 	test_finish();
+	test_v2_keys();
 	test_env();
 	test_file();
 	test_contrib_example();

@@ -1,5 +1,6 @@
-/* fuzz_route.c - oracle_route_parse() on arbitrary request targets.  The
- * first byte picks the method.  Checks the parser's invariants: a redirect
+/* fuzz_route.c - oracle_route_parse() and oracle_route_parse_v2() on
+ * arbitrary request targets.  The first byte picks the method and, from
+ * its bit 7, the table (v1 / v2).  Checks the parser's invariants: a redirect
  * never also names a route and points inside the target; a height is only
  * set on height routes; a valid dustLimit only comes with a query; the
  * parse is deterministic. */
@@ -25,8 +26,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* copy so that reads past size are caught by ASan */
 	t = malloc(size - 1 ? size - 1 : 1);
 	memcpy(t, data + 1, size - 1);
-	oracle_route_parse(m, t, size - 1, &a);
-	oracle_route_parse(m, t, size - 1, &b);
+	if (data[0] & 0x80) {
+		oracle_route_parse_v2(m, t, size - 1, &a);
+		oracle_route_parse_v2(m, t, size - 1, &b);
+		if (a.id == ORACLE_ROUTE_FORWARD_TX ||
+		    a.id == ORACLE_ROUTE_TWEAK_INDEX ||
+		    a.id == ORACLE_ROUTE_FILTER ||
+		    a.id == ORACLE_ROUTE_SPENT_INDEX ||
+		    a.id == ORACLE_ROUTE_TWEAKS || a.id == ORACLE_ROUTE_UTXOS)
+			abort();    /* v1-only routes */
+		if (a.dust != 0 && a.id != ORACLE_ROUTE_MEMPOOL_TWEAKS)
+			abort();
+	} else {
+		oracle_route_parse(m, t, size - 1, &a);
+		oracle_route_parse(m, t, size - 1, &b);
+		if (a.id >= ORACLE_ROUTE_V2_TWEAKS)
+			abort();    /* v2-only routes */
+	}
 	if (memcmp(&a, &b, sizeof(a)) != 0)
 		abort();
 	if ((unsigned)a.id >= ORACLE_ROUTE_COUNT)

@@ -222,10 +222,72 @@ static void test_helpers(void)
 	CHECK(!oracle_route_parse_uint("1", 1, 0, &v));
 }
 
+/* blindbit-oracle v2's table (oracle_route_parse_v2). */
+static void test_v2(void)
+{
+	static const struct {
+		const char *target;
+		enum oracle_route_id id;
+		int height_ok;
+		uint32_t height;
+		const char *redirect;
+	} v2[] = {
+		{"/info", ORACLE_ROUTE_INFO, X, 0, NULL},
+		{"/block-height", ORACLE_ROUTE_BLOCK_HEIGHT, X, 0, NULL},
+		{"/block-hash/5", ORACLE_ROUTE_BLOCK_HASH, 1, 5, NULL},
+		{"/tweaks/110", ORACLE_ROUTE_V2_TWEAKS, 1, 110, NULL},
+		{"/tweaks/4294967295", ORACLE_ROUTE_V2_TWEAKS, 1, 4294967295u,
+		 NULL},
+		{"/tweaks/4294967296", ORACLE_ROUTE_V2_TWEAKS, 0, 0, NULL},
+		{"/tweaks/-1", ORACLE_ROUTE_V2_TWEAKS, 0, 0, NULL},
+		{"/tweaks/abc", ORACLE_ROUTE_V2_TWEAKS, 0, 0, NULL},
+		{"/utxos/7", ORACLE_ROUTE_V2_UTXOS, 1, 7, NULL},
+		{"/spent-outputs/7", ORACLE_ROUTE_V2_SPENT_OUTPUTS, 1, 7, NULL},
+		{"/compute-index/7", ORACLE_ROUTE_V2_COMPUTE_INDEX, 1, 7, NULL},
+		{"/full-block/007", ORACLE_ROUTE_V2_FULL_BLOCK, 1, 7, NULL},
+		{"/blindbit/full-block/7", ORACLE_ROUTE_V2_FULL_BLOCK, 1, 7,
+		 NULL},
+		{"/tweaks/5/", ORACLE_ROUTE_NONE, X, 0, "/tweaks/5"},
+		{"/info/", ORACLE_ROUTE_NONE, X, 0, "/info"},
+		{"/tweak-index/5", ORACLE_ROUTE_NONE, X, 0, NULL},
+		{"/filter/spent/5", ORACLE_ROUTE_NONE, X, 0, NULL},
+		{"/spent-index/5", ORACLE_ROUTE_NONE, X, 0, NULL},
+		{"/nope", ORACLE_ROUTE_NONE, X, 0, NULL},
+		{"/health", ORACLE_ROUTE_HEALTH, X, 0, NULL},
+	};
+	struct oracle_route r;
+
+	for (size_t i = 0; i < sizeof(v2) / sizeof(v2[0]); i++) {
+		oracle_route_parse_v2(ORACLE_METHOD_GET, v2[i].target,
+				      strlen(v2[i].target), &r);
+		fprintf(stderr, "v2 case %s\n", v2[i].target);
+		CHECK_EQ_INT(r.id, v2[i].id);
+		if (v2[i].height_ok != X) {
+			CHECK(r.has_height);
+			CHECK_EQ_INT(r.height_ok, v2[i].height_ok);
+			if (v2[i].height_ok)
+				CHECK(r.height == v2[i].height);
+		}
+		CHECK_EQ_INT(r.redirect, v2[i].redirect != NULL);
+		if (v2[i].redirect)
+			CHECK(r.redirect_len == strlen(v2[i].redirect) &&
+			      !memcmp(v2[i].target, v2[i].redirect,
+				      r.redirect_len));
+	}
+	oracle_route_parse_v2(ORACLE_METHOD_POST, "/forward-tx", 11, &r);
+	CHECK_EQ_INT(r.id, ORACLE_ROUTE_NONE);
+	/* and the v1 table does not know the v2 paths */
+	oracle_route_parse(ORACLE_METHOD_GET, "/compute-index/5", 16, &r);
+	CHECK_EQ_INT(r.id, ORACLE_ROUTE_NONE);
+	CHECK_STREQ(oracle_route_name(ORACLE_ROUTE_V2_FULL_BLOCK),
+		    "v2_full_block");
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run(&cases[i]);
+	test_v2();
 	test_max_dust();
 	test_lengths();
 	test_helpers();
