@@ -1,5 +1,5 @@
-/* oracle_grpc.h - blindbit-oracle v2's gRPC service
- * blindbit.oracle.v1.OracleService (oracle/proto/oracle_service.proto) on
+/* grpc.h - blindbit-oracle v2's gRPC service
+ * blindbit.oracle.v1.OracleService (oracle/grpc/proto/oracle_service.proto) on
  * gRPC core (libgrpc, C API), messages by protobuf-c, data from the index's
  * v2 records (oracle_v2.h).  docs/compat.md says what it answers.
  *

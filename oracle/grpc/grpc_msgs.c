@@ -1,5 +1,5 @@
 /* grpc_msgs.c - the OracleService's messages (protobuf-c, generated from
- * oracle/proto/oracle_service.proto at build time): request decoding and
+ * oracle/grpc/proto/oracle_service.proto at build time): request decoding and
  * response packing from the index's v2 records.  Same data and orders as
  * the v2 HTTP routes (http_v2.c): compute-index / full-block items sorted by
  * internal txid, spent outputs in block order; hashes and txids in display

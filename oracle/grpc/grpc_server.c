@@ -1,6 +1,6 @@
 /* grpc_server.c - blindbit.oracle.v1.OracleService on gRPC core's C API:
  * one completion queue, one thread driving every call as a small state
- * machine (oracle_grpc.h).  Per call two batches may be in flight: the
+ * machine (grpc.h).  Per call two batches may be in flight: the
  * RECV_CLOSE_ON_SERVER started when the call arrives (completes when the
  * client is gone or the call is over) and at most one send batch.
  * Streams: read + pack one message, send it, and only when that send

@@ -1,5 +1,5 @@
 """Python gRPC stubs generated at test time from our own
-oracle/proto/oracle_service.proto (grpc_tools.protoc, Debian
+oracle/grpc/proto/oracle_service.proto (grpc_tools.protoc, Debian
 python3-grpc-tools) and the recorder's message-to-JSON conversion (every
 field in .proto order with defaults, bytes as hex, unset message null)."""
 import os
@@ -20,7 +20,7 @@ def stubs():
     import grpc_tools
     out = tempfile.mkdtemp(prefix="sd-pb-")
     wkt = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
-    rc = protoc.main(["protoc", "-I" + os.path.join(REPO, "oracle", "proto"),
+    rc = protoc.main(["protoc", "-I" + os.path.join(REPO, "oracle", "grpc", "proto"),
                       "-I" + wkt, "--python_out=" + out, "--grpc_python_out=" + out,
                       "oracle_service.proto"])
     assert rc == 0, "grpc_tools.protoc failed"
