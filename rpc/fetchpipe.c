@@ -26,6 +26,9 @@ struct slot {
 	int32_t height;
 	int rc;
 	struct btc_block *b;
+	void *prep;             /* prepare's result, freed by discard */
+	void (*discard)(void *ctx, void *prepared);
+	void *discard_ctx;
 };
 
 struct worker {
@@ -50,15 +53,20 @@ struct rpc_fetchpipe {
 	struct slot *slots;
 	unsigned n_workers;
 	struct worker *workers;
-	void (*prepare)(void *ctx, const struct btc_block *b);
+	void *(*prepare)(void *ctx, const struct btc_block *b);
+	void (*discard)(void *ctx, void *prepared);
 	void *prepare_ctx;
 };
 
 static void drop_slots(struct rpc_fetchpipe *p)
 {
 	for (unsigned i = 0; i < p->ahead; i++) {
-		btc_block_free(p->slots[i].b);
-		p->slots[i] = (struct slot){ .state = SLOT_EMPTY };
+		struct slot *s = &p->slots[i];
+
+		btc_block_free(s->b);
+		if (s->prep)
+			s->discard(s->discard_ctx, s->prep);
+		*s = (struct slot){ .state = SLOT_EMPTY };
 	}
 	p->buffered = 0;
 }
@@ -86,8 +94,9 @@ static void *worker_main(void *arg)
 		int32_t h;
 		struct slot *s;
 		int rc;
-		void (*prepare)(void *ctx, const struct btc_block *b);
-		void *prepare_ctx;
+		void *(*prepare)(void *ctx, const struct btc_block *b);
+		void (*discard)(void *ctx, void *prepared);
+		void *prepare_ctx, *prep = NULL;
 
 		if (!claimable(p)) {
 			pthread_cond_wait(&p->cv_work, &p->mu);
@@ -101,6 +110,7 @@ static void *worker_main(void *arg)
 		s->state = SLOT_FETCHING;
 		s->height = h;
 		prepare = p->prepare;
+		discard = p->discard;
 		prepare_ctx = p->prepare_ctx;
 		pthread_mutex_unlock(&p->mu);
 
@@ -111,17 +121,22 @@ static void *worker_main(void *arg)
 			btc_block_free(b);
 			b = NULL;
 		} else if (prepare) {
-			prepare(prepare_ctx, b);
+			prep = prepare(prepare_ctx, b);
 		}
 
 		pthread_mutex_lock(&p->mu);
 		if (gen != p->gen || p->quit) {
 			btc_block_free(b);
+			if (prep)
+				discard(prepare_ctx, prep);
 			continue;
 		}
 		s->state = SLOT_DONE;
 		s->rc = rc;
 		s->b = b;
+		s->prep = prep;
+		s->discard = discard;
+		s->discard_ctx = prepare_ctx;
 		if (b)
 			p->buffered += b->size_bytes;
 		pthread_cond_broadcast(&p->cv_done);
@@ -131,11 +146,14 @@ static void *worker_main(void *arg)
 }
 
 void rpc_fetchpipe_set_prepare(struct rpc_fetchpipe *p,
-			       void (*fn)(void *ctx, const struct btc_block *b),
+			       void *(*fn)(void *ctx,
+					   const struct btc_block *b),
+			       void (*discard)(void *ctx, void *prepared),
 			       void *ctx)
 {
 	pthread_mutex_lock(&p->mu);
 	p->prepare = fn;
+	p->discard = discard;
 	p->prepare_ctx = ctx;
 	pthread_mutex_unlock(&p->mu);
 }
@@ -267,12 +285,13 @@ int32_t rpc_fetchpipe_hash_end(struct rpc_fetchpipe *p)
 }
 
 int rpc_fetchpipe_take(struct rpc_fetchpipe *p, int32_t height,
-		       struct btc_block **out)
+		       struct btc_block **out, void **prepared)
 {
 	struct slot *s = &p->slots[(uint32_t)height % p->ahead];
 	int rc;
 
 	*out = NULL;
+	*prepared = NULL;
 	pthread_mutex_lock(&p->mu);
 	if (!p->active || height != p->next_take) {
 		pthread_mutex_unlock(&p->mu);
@@ -286,6 +305,7 @@ int rpc_fetchpipe_take(struct rpc_fetchpipe *p, int32_t height,
 	}
 	rc = s->rc;
 	*out = s->b;
+	*prepared = s->prep;
 	if (s->b)
 		p->buffered -= s->b->size_bytes;
 	*s = (struct slot){ .state = SLOT_EMPTY };

@@ -31,10 +31,14 @@ void rpc_fetchpipe_free(struct rpc_fetchpipe *p);
 
 /* Optional work on each fetched block, run on the worker thread right
  * after the fetch (e.g. the index's tweak computation, so it overlaps
- * with the consumer writing earlier blocks); fn NULL = none.  Takes
- * effect for fetches claimed after the call. */
+ * with the consumer writing earlier blocks); fn NULL = none.  Its result
+ * comes out of rpc_fetchpipe_take with the block; the pipe hands the
+ * result of a block it drops to discard.  Takes effect for fetches
+ * claimed after the call. */
 void rpc_fetchpipe_set_prepare(struct rpc_fetchpipe *p,
-			       void (*fn)(void *ctx, const struct btc_block *b),
+			       void *(*fn)(void *ctx,
+					   const struct btc_block *b),
+			       void (*discard)(void *ctx, void *prepared),
 			       void *ctx);
 
 /* Begin a pass over heights [first, last] fetched via source. */
@@ -46,11 +50,13 @@ void rpc_fetchpipe_add_hashes(struct rpc_fetchpipe *p,
 			      const uint8_t (*hashes)[32], size_t n);
 /* First height of the pass whose hash is not known yet. */
 int32_t rpc_fetchpipe_hash_end(struct rpc_fetchpipe *p);
-/* Wait for the block at height (the next one in order) and take it.
- * Returns SD_OK (*out owned by the caller), the fetch error (the pass is
- * then dead: start a new one), or SD_ESTATE after rpc_fetchpipe_quit(). */
+/* Wait for the block at height (the next one in order) and take it with
+ * its prepared work (NULL when none).  Returns SD_OK (*out and *prepared
+ * owned by the caller), the fetch error (the pass is then dead: start a
+ * new one), or SD_ESTATE after rpc_fetchpipe_quit(). */
 int rpc_fetchpipe_take(struct rpc_fetchpipe *p, int32_t height,
-		       struct btc_block **out) SD_WARN_UNUSED;
+		       struct btc_block **out,
+		       void **prepared) SD_WARN_UNUSED;
 /* Drop the current pass (fetched blocks are freed). */
 void rpc_fetchpipe_reset(struct rpc_fetchpipe *p);
 /* Make every wait return: take() returns SD_ESTATE from now on. */

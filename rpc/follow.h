@@ -30,9 +30,12 @@ struct rpc_follower_cb {
 	/* Hash the consumer has at height (<= its tip). SD_ENOTFOUND if none. */
 	int (*hash_at)(void *ctx, int32_t height, uint8_t hash[32]);
 	/* Apply a block on top of the consumer tip (b->height == tip+1).  Must
-	 * be durable on return, or at `flush` when the consumer has one.  A non-OK return stops the follower's current
-	 * pass; it retries later with backoff. */
-	int (*connect)(void *ctx, const struct btc_block *b);
+	 * be durable on return, or at `flush` when the consumer has one.  A
+	 * non-OK return stops the follower's current pass; it retries later
+	 * with backoff.  prepared: what `prepare` returned for this block
+	 * (NULL when it did not run, and on every retry); connect owns it,
+	 * whatever it returns. */
+	int (*connect)(void *ctx, const struct btc_block *b, void *prepared);
 	/* Undo the consumer's tip block (height, hash). */
 	int (*disconnect)(void *ctx, int32_t height, const uint8_t hash[32]);
 	/* Optional (may be NULL): a mempool transaction from ZMQ rawtx,
@@ -43,9 +46,13 @@ struct rpc_follower_cb {
 	 * of a multi-block sync pass, before `connect` gets it, possibly
 	 * for several blocks at once (and for blocks that are then never
 	 * connected, after a reorg): per-block work that overlaps with
-	 * connecting the earlier blocks.  Must not touch consumer state
-	 * that connect uses without its own locking. */
-	void (*prepare)(void *ctx, const struct btc_block *b);
+	 * connecting the earlier blocks.  Its result (NULL: none) travels
+	 * with the block to `connect`, or to `discard`.  Must not touch
+	 * consumer state that connect uses without its own locking. */
+	void *(*prepare)(void *ctx, const struct btc_block *b);
+	/* With prepare: free what prepare returned for a block that is
+	 * never connected (a reorg, a failed or stopped pass); any thread. */
+	void (*discard)(void *ctx, void *prepared);
 	/* Optional (may be NULL): called after the last block of every sync
 	 * pass (before its `synced` log line) and at the end of the pass.  A
 	 * consumer may then defer durability: blocks connected in a pass are

@@ -96,7 +96,7 @@ void rpc_follow_fast_path(struct rpc_follower *f, const uint8_t hash[32])
 		miss(f, "not_on_tip", SD_OK, hex, ms_since(t0, t_fetch));
 		return;
 	}
-	rc = rpc_follow_connect_block(f, b);
+	rc = rpc_follow_connect_block(f, b, NULL);
 	if (rc != SD_OK) { /* stopping, or the consumer's tip went back */
 		btc_block_free(b);
 		return;

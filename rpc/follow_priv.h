@@ -89,12 +89,13 @@ void rpc_follow_note_error(struct rpc_follower *f, int rc, uint64_t retry_ms);
 /* Record where rc happened; returns rc. */
 int rpc_follow_fail(struct rpc_follower *f, const char *where, int rc);
 
-/* follow_sync.c: hand b to the consumer (retried with backoff until it
- * works or stop: SD_OK or SD_ESTATE; PASS_RESTART when the consumer's tip
- * went back, e.g. a lost group commit); count a connected block in the
- * status (and in `recent`). */
+/* follow_sync.c: hand b and its prepared work (owned by the consumer from
+ * the first try on) to the consumer (retried with backoff until it works
+ * or stop: SD_OK or SD_ESTATE; PASS_RESTART when the consumer's tip went
+ * back, e.g. a lost group commit); count a connected block in the status
+ * (and in `recent`). */
 int rpc_follow_connect_block(struct rpc_follower *f,
-			     const struct btc_block *b);
+			     const struct btc_block *b, void *prepared);
 void rpc_follow_count_block(struct rpc_follower *f, const struct btc_block *b);
 
 /* follow_fast.c: the live-block fast path for a ZMQ hashblock (see there).

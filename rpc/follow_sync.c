@@ -242,14 +242,16 @@ static bool parent_is_consumer_tip(struct rpc_follower *f,
  * uncommitted blocks): the next pass fetches them again.  The backoff
  * carries over to that pass (a full disk: one try every 5 s, not a
  * refetch loop), until a block connects. */
-int rpc_follow_connect_block(struct rpc_follower *f, const struct btc_block *b)
+int rpc_follow_connect_block(struct rpc_follower *f, const struct btc_block *b,
+			     void *prepared)
 {
 	uint64_t backoff = f->consumer_backoff ? f->consumer_backoff :
 						 BACKOFF_MIN_MS;
 	int rc;
 
 	for (;;) {
-		rc = f->cb.connect(f->cb.ctx, b);
+		rc = f->cb.connect(f->cb.ctx, b, prepared);
+		prepared = NULL; /* the consumer's now */
 		if (rc == SD_OK)
 			break;
 		f->err_where = "consumer_connect";
@@ -289,17 +291,18 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 	 * work too (overlapped with connect).  A single new block at the tip
 	 * is better served by the consumer's own worker pool. */
 	rpc_fetchpipe_set_prepare(f->pipe, last > first ? f->cb.prepare : NULL,
-				  f->cb.ctx);
+				  f->cb.discard, f->cb.ctx);
 	rpc_fetchpipe_start(f->pipe, f->source, first, last);
 	f->rate_t_ms = f->log_t_ms = t0;
 	f->rate_blocks = 0;
 	for (int32_t h = first; h <= last && !rpc_follow_stopping(f); h++) {
 		struct btc_block *b;
+		void *prep;
 
 		rc = feed_hashes(f, h, last, ci);
 		if (rc != SD_OK)
 			break;
-		rc = rpc_fetchpipe_take(f->pipe, h, &b);
+		rc = rpc_fetchpipe_take(f->pipe, h, &b, &prep);
 		if (rc != SD_OK) {
 			if (!rpc_follow_stopping(f))
 				rpc_follow_fail(f, "fetch_block", rc);
@@ -312,10 +315,12 @@ static int sync_forward(struct rpc_follower *f, int32_t first, int32_t last,
 			sd_log_info("rpc", "reorg_during_sync",
 				    "height=%d hash=%s", h, hx);
 			btc_block_free(b);
+			if (prep)
+				f->cb.discard(f->cb.ctx, prep);
 			rc = PASS_RESTART;
 			break;
 		}
-		rc = rpc_follow_connect_block(f, b);
+		rc = rpc_follow_connect_block(f, b, prep);
 		if (rc != SD_OK) {
 			btc_block_free(b);
 			break;

@@ -937,7 +937,7 @@ void sd_config_help(FILE *f)
 
 void sd_config_log_warnings(const struct sd_config *c)
 {
-	/* oracle/http_routes.c answers /tweaks/:h from the cut-through
+	/* oracle/http/http_routes.c answers /tweaks/:h from the cut-through
 	 * rows only: without them every answer is [] (as upstream), and a
 	 * light client that reads /tweaks (blindbit-scan) silently finds
 	 * nothing.  The default stays upstream's; say it at start. */

@@ -27,29 +27,16 @@
 #include "status.h"
 #include "../common/util.h"
 
-/* Blocks prepared (tweaks, filters, spent index) on the follower's fetch
- * threads during a catch-up sync (cb_prepare), waiting for their connect:
- * a small ring keyed by height, checked against the block hash (a reorg
- * may leave stale entries; they are overwritten). */
-#define PREP_SLOTS 128
-
-/* Blocks fetched (and prepared) ahead of the writer during a sync, at most
- * (the pipe also caps their bytes): deep enough that the EC work of the
- * next big blocks runs while the writer is busy with cheap-to-compute,
- * costly-to-write ones or a group commit.  <= PREP_SLOTS / 2. */
+/* Blocks fetched (and prepared: tweaks, filters, spent index, by
+ * cb_prepare on the fetch threads) ahead of the writer during a sync, at
+ * most (the pipe also caps their bytes): deep enough that the EC work of
+ * the next big blocks runs while the writer is busy with
+ * cheap-to-compute, costly-to-write ones or a group commit.  The prepared
+ * work travels with its block to cb_connect (or cb_discard). */
 #define FETCH_AHEAD 32
-
-struct prepared {
-	int32_t height;           /* -1: empty */
-	uint8_t hash[32];
-	size_t n_tx;
-	struct oracle_prepared p;
-};
 
 struct daemon {
 	const struct sd_config *cfg;
-	pthread_mutex_t prep_mu;
-	struct prepared prep[PREP_SLOTS];
 	struct oracle_index *idx;
 	struct oracle_http *http;
 	struct oracle_http *http2;     /* v2 routes on http_host */
@@ -109,56 +96,31 @@ static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 
 /* Fetch thread: compute the block's tweaks and filters while the
  * follower thread connects earlier blocks (the EC work overlaps the LMDB
- * writes; the writer only writes). */
-static void cb_prepare(void *ctx, const struct btc_block *b)
+ * writes; the writer only writes).  NULL on failure: connect computes
+ * (and reports) it again. */
+static void *cb_prepare(void *ctx, const struct btc_block *b)
 {
 	struct daemon *d = ctx;
-	struct oracle_prepared op;
-	struct prepared *p;
+	struct oracle_prepared *p = sd_xmalloc(sizeof(*p));
 
-	if (oracle_block_prepare(b, !d->cfg->tweaks_only, &op) != SD_OK)
-		return; /* connect computes (and reports) it again */
-	pthread_mutex_lock(&d->prep_mu);
-	p = &d->prep[(uint32_t)b->height % PREP_SLOTS];
-	oracle_prepared_free(&p->p);
-	p->height = b->height;
-	memcpy(p->hash, b->hash, 32);
-	p->n_tx = b->n_tx;
-	p->p = op;
-	pthread_mutex_unlock(&d->prep_mu);
-}
-
-/* Move the prepared parts of b, if any, to *out (true). */
-static bool take_prepared(struct daemon *d, const struct btc_block *b,
-			  struct oracle_prepared *out)
-{
-	struct prepared *p;
-	bool found = false;
-
-	pthread_mutex_lock(&d->prep_mu);
-	p = &d->prep[(uint32_t)b->height % PREP_SLOTS];
-	if (p->p.infos && p->height == b->height && p->n_tx == b->n_tx &&
-	    memcmp(p->hash, b->hash, 32) == 0) {
-		*out = p->p;
-		memset(&p->p, 0, sizeof(p->p));
-		found = true;
+	if (oracle_block_prepare(b, !d->cfg->tweaks_only, p) != SD_OK) {
+		free(p);
+		return NULL;
 	}
-	pthread_mutex_unlock(&d->prep_mu);
-	return found;
+	return p;
 }
 
-static void free_prepared(struct daemon *d)
+static void cb_discard(void *ctx, void *prepared)
 {
-	pthread_mutex_lock(&d->prep_mu);
-	for (size_t i = 0; i < PREP_SLOTS; i++)
-		oracle_prepared_free(&d->prep[i].p);
-	pthread_mutex_unlock(&d->prep_mu);
+	(void)ctx;
+	oracle_prepared_free(prepared);
+	free(prepared);
 }
 
-static int cb_connect(void *ctx, const struct btc_block *b)
+static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 {
 	struct daemon *d = ctx;
-	struct oracle_prepared pre;
+	struct oracle_prepared *pre = prepared;
 	int32_t node_height;
 	int rc;
 
@@ -169,12 +131,14 @@ static int cb_connect(void *ctx, const struct btc_block *b)
 				     "configured=%s note=not_indexing",
 				     d->cfg->chain);
 		d->chain_warned = true;
+		if (pre)
+			cb_discard(d, pre);
 		return SD_ESTATE;
 	}
 	d->chain_warned = false;
-	if (take_prepared(d, b, &pre)) {
-		rc = oracle_index_connect_prepared(d->idx, b, &pre);
-		oracle_prepared_free(&pre);
+	if (pre) {
+		rc = oracle_index_connect_prepared(d->idx, b, pre);
+		cb_discard(d, pre);
 	} else {
 		rc = oracle_index_connect(d->idx, b);
 	}
@@ -390,7 +354,6 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	d.cfg = cfg;
 	pthread_mutex_init(&d.fwd_mu, NULL);
 	pthread_mutex_init(&d.stop_mu, NULL);
-	pthread_mutex_init(&d.prep_mu, NULL);
 	/* Before any thread exists: every thread inherits this mask. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -482,6 +445,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	cb.disconnect = cb_disconnect;
 	cb.mempool_tx = cb_mempool_tx;
 	cb.prepare = cb_prepare;
+	cb.discard = cb_discard;
 	cb.flush = cb_flush;
 	rc = rpc_follower_new(&fcfg, &cb, &d.fol);
 	if (rc != SD_OK) {
@@ -596,7 +560,6 @@ out:
 	d.fol = NULL;
 	pthread_mutex_unlock(&d.stop_mu);
 	sd_mempool_free(d.mempool);
-	free_prepared(&d); /* the fetch threads are joined */
 	rpc_client_free(d.fwd);
 	if (d.idx)
 		oracle_index_close(d.idx);

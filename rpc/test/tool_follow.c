@@ -78,11 +78,12 @@ static int cb_hash_at(void *ctx, int32_t height, uint8_t hash[32])
 	return SD_OK;
 }
 
-static int cb_connect(void *ctx, const struct btc_block *b)
+static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 {
 	struct chain *c = ctx;
 	char hex[65];
 
+	(void)prepared; /* no prepare callback */
 	if (c->tip >= 0 && b->height != c->tip + 1) {
 		fprintf(stderr, "tool_follow: connect height %d on tip %d\n",
 			b->height, c->tip);
