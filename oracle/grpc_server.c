@@ -248,8 +248,15 @@ static void on_request(struct gcall *c)
 			       "(below 2^32)");
 			return;
 		}
-		if (oracle_index_tip(g->idx, &tip, th) != SD_OK)
-			tip = -1;
+		{   /* the committed tip, from a read view */
+			struct oracle_read *r;
+
+			if (oracle_read_begin(g->idx, &r) == SD_OK) {
+				if (oracle_read_tip(r, &tip, th) != SD_OK)
+					tip = -1;
+				oracle_read_end(r);
+			}
+		}
 		if (c->req.end >= c->req.start &&
 		    c->req.end > (uint64_t)((int64_t)tip + 1) +
 					 ORACLE_GRPC_MAX_PAST_TIP - 1) {
@@ -397,7 +404,21 @@ int oracle_grpc_start(const struct oracle_grpc_config *cfg,
 	g->idx = idx;
 	g->host = sd_xstrdup(cfg->host);
 	g->cq = grpc_completion_queue_create_for_next(NULL);
-	g->server = grpc_server_create(NULL, NULL);
+	{
+		/* requests are a few bytes; a client gets at most this many
+		 * calls at once per connection */
+		grpc_arg args[2] = {
+			{ .type = GRPC_ARG_INTEGER,
+			  .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+			  .value.integer = 4096 },
+			{ .type = GRPC_ARG_INTEGER,
+			  .key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS,
+			  .value.integer = 256 },
+		};
+		grpc_channel_args ca = { .num_args = 2, .args = args };
+
+		g->server = grpc_server_create(&ca, NULL);
+	}
 	grpc_server_register_completion_queue(g->server, g->cq, NULL);
 	cr = grpc_insecure_server_credentials_create();
 	port = grpc_server_add_http2_port(g->server, g->host, cr);
