@@ -72,15 +72,26 @@ int oracle_grpc_decode(enum oracle_grpc_rpc rpc, const uint8_t *buf,
 #define ORACLE_GRPC_UNIMPLEMENTED 12
 #define ORACLE_GRPC_INTERNAL 13
 
+/* A stream's view of the chain it has sent (oracle_grpc_pack, streams):
+ * in: the last block it sent (last_height -1: none yet); out: the block
+ * of this message (known false past the tip) and whether the sent block
+ * is still the index's at its height (diverged: a reorg since). */
+struct oracle_grpc_chain {
+	int64_t last_height;
+	uint8_t last_hash[32];
+	bool known;
+	uint8_t hash[32];
+	bool diverged;
+};
+
 /* The packed response of a unary rpc, or of one stream message at
  * `height` (req->height for unary height rpcs), read in one short read
  * view.  *out (malloc'd, caller frees) on SD_OK; else *status and msg
- * (SD_ERRLEN bytes) say what to answer.  For streams, *hash and *prev get
- * the block's hash and its parent's (both zero and *known false for a
- * height not indexed). */
+ * (SD_ERRLEN bytes) say what to answer.  chk: NULL, or for streams see
+ * above (checked in the same read view). */
 int oracle_grpc_pack(struct oracle_index *idx, enum oracle_grpc_rpc rpc,
 		     uint64_t height, uint8_t **out, size_t *len,
-		     bool *known, uint8_t hash[32], uint8_t prev[32],
-		     int *status, char *msg) SD_WARN_UNUSED;
+		     struct oracle_grpc_chain *chk, int *status, char *msg)
+	SD_WARN_UNUSED;
 
 #endif

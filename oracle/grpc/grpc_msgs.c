@@ -134,7 +134,7 @@ static int txid_cmp(const void *a, const void *b)
 /* Everything one message needs, copied out of the read view. */
 struct block_data {
 	bool known;
-	uint8_t hash[32], prev[32], dhash[32];
+	uint8_t hash[32], dhash[32];
 	struct oracle_v2_tx *txs;    /* pointers into `rec` */
 	size_t n_txs;
 	uint8_t *rec;                /* copy of the v2 record */
@@ -150,20 +150,34 @@ static void block_data_free(struct block_data *d)
 /* Read height h (txs with a tweak only unless all_txs), sorted by txid
  * when sorted.  SD_OK, SD_ESTATE (no v2 record: migrated index), SD_EDB. */
 static int block_read(struct oracle_index *idx, uint64_t h, bool all_txs,
-		      bool sorted, struct block_data *d)
+		      bool sorted, struct oracle_grpc_chain *chk,
+		      struct block_data *d)
 {
 	struct oracle_read *r;
 	const uint8_t *rec;
 	struct oracle_v2_tx tx;
 	size_t off = 0, cap = 0;
+	uint8_t hk[32];
 	int rc;
 
 	memset(d, 0, sizeof(*d));
-	if (h > (uint64_t)INT32_MAX)
-		return SD_OK;
 	if ((rc = oracle_read_begin(idx, &r)) != SD_OK)
 		return rc;
-	rc = oracle_read_block_prev(r, (int32_t)h, d->hash, d->prev);
+	if (chk && chk->last_height >= 0 &&
+	    chk->last_height <= (int64_t)INT32_MAX) {
+		rc = oracle_read_block(r, (int32_t)chk->last_height, hk, NULL);
+		if (rc != SD_OK && rc != SD_ENOTFOUND) {
+			oracle_read_end(r);
+			return rc;
+		}
+		chk->diverged = rc == SD_ENOTFOUND ||
+				memcmp(hk, chk->last_hash, 32) != 0;
+	}
+	if (h > (uint64_t)INT32_MAX) {
+		oracle_read_end(r);
+		return SD_OK;
+	}
+	rc = oracle_read_block(r, (int32_t)h, d->hash, NULL);
 	if (rc == SD_ENOTFOUND) {
 		oracle_read_end(r);
 		return SD_OK;
@@ -418,8 +432,7 @@ static int pack_tip(struct oracle_index *idx, enum oracle_grpc_rpc rpc,
 
 int oracle_grpc_pack(struct oracle_index *idx, enum oracle_grpc_rpc rpc,
 		     uint64_t height, uint8_t **out, size_t *len,
-		     bool *known, uint8_t hash[32], uint8_t prev[32],
-		     int *status, char *msg)
+		     struct oracle_grpc_chain *chk, int *status, char *msg)
 {
 	struct block_data d;
 	int rc;
@@ -428,8 +441,10 @@ int oracle_grpc_pack(struct oracle_index *idx, enum oracle_grpc_rpc rpc,
 	*len = 0;
 	*status = ORACLE_GRPC_OK;
 	msg[0] = '\0';
-	if (known)
-		*known = false;
+	if (chk) {
+		chk->known = false;
+		chk->diverged = false;
+	}
 	switch (rpc) {
 	case ORACLE_GRPC_GET_INFO:
 	case ORACLE_GRPC_GET_BEST_BLOCK_HEIGHT:
@@ -452,7 +467,7 @@ int oracle_grpc_pack(struct oracle_index *idx, enum oracle_grpc_rpc rpc,
 	}
 	rc = block_read(idx, height, rpc == ORACLE_GRPC_GET_FULL_BLOCK ||
 			rpc == ORACLE_GRPC_GET_SPENT_OUTPUTS_SHORT,
-			rpc != ORACLE_GRPC_GET_SPENT_OUTPUTS_SHORT, &d);
+			rpc != ORACLE_GRPC_GET_SPENT_OUTPUTS_SHORT, chk, &d);
 	if (rc != SD_OK) {
 		*status = rpc == ORACLE_GRPC_GET_FULL_BLOCK ?
 				  ORACLE_GRPC_INTERNAL :
@@ -465,10 +480,9 @@ int oracle_grpc_pack(struct oracle_index *idx, enum oracle_grpc_rpc rpc,
 		block_data_free(&d);
 		return rc;
 	}
-	if (known) {
-		*known = d.known;
-		memcpy(hash, d.hash, 32);
-		memcpy(prev, d.prev, 32);
+	if (chk) {
+		chk->known = d.known;
+		memcpy(chk->hash, d.hash, 32);
 	}
 	switch (rpc) {
 	case ORACLE_GRPC_STREAM_COMPUTE_INDEX:

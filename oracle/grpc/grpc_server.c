@@ -40,8 +40,7 @@ struct gcall {
 	enum oracle_grpc_rpc rpc;
 	struct oracle_grpc_request req;
 	uint64_t next;           /* stream: next height */
-	bool have_prev;          /* stream: last message's block */
-	uint8_t last_hash[32];
+	struct oracle_grpc_chain chain;  /* stream: the last block sent */
 	bool op_busy, closed, cancelled_flag, md_sent;
 	int cancelled;           /* RECV_CLOSE_ON_SERVER out-param */
 	grpc_slice details_slice;
@@ -102,6 +101,7 @@ static void request_call(struct oracle_grpc *g)
 	c->close_tag.c = c;
 	c->close_tag.close = true;
 	c->final_status = -1;
+	c->chain.last_height = -1;
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->md);
 	g->live++;
@@ -171,10 +171,9 @@ static grpc_byte_buffer *to_buffer(uint8_t *p, size_t len)
 /* Send the stream's next message, or its final status. */
 static void stream_step(struct gcall *c)
 {
-	uint8_t *buf, hash[32], prev[32];
+	uint8_t *buf;
 	char msg[SD_ERRLEN];
 	size_t len;
-	bool known;
 	int status;
 	grpc_op op;
 
@@ -182,23 +181,26 @@ static void stream_step(struct gcall *c)
 		finish(c, NULL, ORACLE_GRPC_OK, NULL);
 		return;
 	}
-	if (oracle_grpc_pack(c->g->idx, c->rpc, c->next, &buf, &len, &known,
-			     hash, prev, &status, msg) != SD_OK) {
+	if (oracle_grpc_pack(c->g->idx, c->rpc, c->next, &buf, &len,
+			     &c->chain, &status, msg) != SD_OK) {
 		finish(c, NULL, status, msg);
 		return;
 	}
-	/* never a mix of two branches: the block must follow the previous
-	 * message's (a reorg between two messages ends the stream) */
-	if (known && c->have_prev && memcmp(prev, c->last_hash, 32)) {
+	/* never a mix of two branches: every block sent is still the
+	 * index's at its height when the next message is read (a reorg
+	 * below a block already sent ends the stream) */
+	if (c->chain.diverged) {
 		free(buf);
-		snprintf(msg, sizeof(msg), "chain reorganized below height "
-			 "%llu during the stream: resume from a height you "
-			 "know", (unsigned long long)c->next);
+		snprintf(msg, sizeof(msg), "chain reorganized at or below "
+			 "height %lld, sent in this stream: resume from a "
+			 "height you know", (long long)c->chain.last_height);
 		finish(c, NULL, ORACLE_GRPC_ABORTED, msg);
 		return;
 	}
-	c->have_prev = known;
-	memcpy(c->last_hash, hash, 32);
+	if (c->chain.known) {
+		c->chain.last_height = (int64_t)c->next;
+		memcpy(c->chain.last_hash, c->chain.hash, 32);
+	}
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_SEND_MESSAGE;
 	op.data.send_message.send_message = to_buffer(buf, len);
@@ -248,8 +250,15 @@ static void on_request(struct gcall *c)
 			       "(below 2^32)");
 			return;
 		}
-		if (oracle_index_tip(g->idx, &tip, th) != SD_OK)
-			tip = -1;
+		{   /* the committed tip, from a read view */
+			struct oracle_read *r;
+
+			if (oracle_read_begin(g->idx, &r) == SD_OK) {
+				if (oracle_read_tip(r, &tip, th) != SD_OK)
+					tip = -1;
+				oracle_read_end(r);
+			}
+		}
 		if (c->req.end >= c->req.start &&
 		    c->req.end > (uint64_t)((int64_t)tip + 1) +
 					 ORACLE_GRPC_MAX_PAST_TIP - 1) {
@@ -265,7 +274,7 @@ static void on_request(struct gcall *c)
 		return;
 	}
 	if (oracle_grpc_pack(g->idx, c->rpc, c->req.height, &buf, &len, NULL,
-			     NULL, NULL, &status, msg) != SD_OK) {
+			     &status, msg) != SD_OK) {
 		finish(c, NULL, status, msg);
 		return;
 	}
@@ -397,7 +406,21 @@ int oracle_grpc_start(const struct oracle_grpc_config *cfg,
 	g->idx = idx;
 	g->host = sd_xstrdup(cfg->host);
 	g->cq = grpc_completion_queue_create_for_next(NULL);
-	g->server = grpc_server_create(NULL, NULL);
+	{
+		/* requests are a few bytes; a client gets at most this many
+		 * calls at once per connection */
+		grpc_arg args[2] = {
+			{ .type = GRPC_ARG_INTEGER,
+			  .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+			  .value.integer = 4096 },
+			{ .type = GRPC_ARG_INTEGER,
+			  .key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS,
+			  .value.integer = 256 },
+		};
+		grpc_channel_args ca = { .num_args = 2, .args = args };
+
+		g->server = grpc_server_create(&ca, NULL);
+	}
 	grpc_server_register_completion_queue(g->server, g->cq, NULL);
 	cr = grpc_insecure_server_credentials_create();
 	port = grpc_server_add_http2_port(g->server, g->host, cr);

@@ -35,10 +35,6 @@ struct oracle_v2_tx {
 int oracle_read_v2(struct oracle_read *r, int32_t height, const uint8_t **rec,
 		   size_t *len) SD_WARN_UNUSED;
 
-/* Hash and parent hash of an indexed height (SD_ENOTFOUND if not). */
-int oracle_read_block_prev(struct oracle_read *r, int32_t height,
-			   uint8_t hash[32], uint8_t prev[32]) SD_WARN_UNUSED;
-
 /* Next tx of a record from *off (0 to start): 1 and *tx, 0 at the end,
  * -1 when the record is malformed. */
 int oracle_v2_next(const uint8_t *rec, size_t len, size_t *off,

@@ -199,22 +199,3 @@ int oracle_v2_next(const uint8_t *rec, size_t len, size_t *off,
 	return 1;
 }
 
-int oracle_read_block_prev(struct oracle_read *r, int32_t height,
-			   uint8_t hash[32], uint8_t prev[32])
-{
-	uint8_t hbe[4];
-	MDB_val k = { .mv_size = 4, .mv_data = hbe }, v;
-	int rc;
-
-	if (height < 0)
-		return SD_ENOTFOUND;
-	sd_be32_put(hbe, (uint32_t)height);
-	rc = mdb_get(r->txn, r->idx->dbi[ST_BLOCKS], &k, &v);
-	if (rc)
-		return rc == MDB_NOTFOUND ? SD_ENOTFOUND : SD_EDB;
-	if (v.mv_size != ST_BLOCK_VAL)
-		return SD_EDB;
-	memcpy(hash, v.mv_data, 32);
-	memcpy(prev, (const uint8_t *)v.mv_data + 36, 32);
-	return SD_OK;
-}
