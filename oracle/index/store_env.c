@@ -592,8 +592,26 @@ int oracle_index_open(const struct oracle_config *cfg,
 		return rc == ENOSPC ? SD_ENOSPC : SD_EDB;
 	}
 	/* a file bigger than the requested map keeps its size */
-	if (mdb_env_info(idx->env, &info) == 0)
+	if (mdb_env_info(idx->env, &info) == 0) {
+		MDB_stat est;
+
 		idx->map_size = info.me_mapsize;
+		/* A reopened index fills its map (the map is the file's size):
+		 * grow by one step now, while no txn is open, or the first
+		 * write batch hits MDB_MAP_FULL and is lost and refetched
+		 * (bench/scale: after every restart). */
+		if (mdb_env_stat(idx->env, &est) == 0) {
+			size_t used = ((size_t)info.me_last_pgno + 1) *
+				      est.ms_psize;
+			size_t step = idx->map_size < MAX_MAP_STEP ?
+					      idx->map_size : MAX_MAP_STEP;
+
+			if (used + step / 2 > idx->map_size &&
+			    mdb_env_set_mapsize(idx->env,
+						idx->map_size + step) == 0)
+				idx->map_size += step;
+		}
+	}
 	(void)mdb_reader_check(idx->env, NULL); /* slots of dead processes */
 	rc = st_write(idx, "open", open_tables, &oa);
 	if (rc == SD_OK && oa.migrated)
