@@ -46,9 +46,13 @@ ctest --test-dir build/asan --no-tests=error --output-on-failure -j"$jobs" --tim
 echo "== integration tests again, every clock ${CLOCK_OFFSET:-+400 days} ahead (libfaketime)"
 # Recorded chains age and thresholds drift: the suite must pass next year.
 # On the release build: libfaketime interposes every clock read, which
-# under ASan too pushes the latency tests past their bounds.  (The stack
-# test runs podman, whose own clock checks faketime upsets.)
-tests/clock/ahead.sh build/werror -L integration -E 'integration.stack' -j"$jobs" --timeout 1500 "$@"
+# under ASan too pushes the latency tests past their bounds.  Two tests stay
+# in the normal pass only, neither reads a date: integration.stack (podman's
+# own clock checks break under faketime) and integration.api_abuse (latency
+# and connection-hold bounds under floods, which libfaketime's interposed
+# clock reads distort: p99 204 ms against 100, held connections dropped).
+tests/clock/ahead.sh build/werror -L integration -E 'integration.(stack|api_abuse)' \
+  -j"$jobs" --timeout 1500 "$@"
 echo "== fuzz (clang libFuzzer + ASan/UBSan): every target fuzzes ${FUZZ_SECONDS:-10} s"
 CC=clang cmake -S . -B build/fuzz -DSIGNETD_WERROR=ON -DSIGNETD_FUZZ=ON \
   -DSIGNETD_SANITIZE=address,undefined -DSIGNETD_INTEGRATION_TESTS=OFF \
