@@ -101,6 +101,12 @@ void http_metrics_render(struct http_metrics *m, struct http_cache *c,
 			 char **buf, size_t *len);
 
 /* ---- JSON bodies (upstream's field order, compact, no newline) ---- */
+/* A JSON value serialized as upstream does (compact, key order kept) into
+ * a body, j released; and a hex string of n <= 64 bytes (rev: reversed, as
+ * hashes are shown).  Shared by the v1 and v2 bodies. */
+struct json_t;
+struct http_body *http_json_body(struct json_t *j);
+struct json_t *http_json_hex(const uint8_t *p, size_t n, bool rev);
 struct http_body *http_json_error(const char *msg);
 struct http_body *http_json_info(const char *network, int32_t height,
 				 const struct oracle_config *cfg);

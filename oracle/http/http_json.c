@@ -10,8 +10,8 @@
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
 
-/* Serialize and release j. */
-static struct http_body *finish(json_t *j)
+/* Serialize and release j (http_int.h). */
+struct http_body *http_json_body(struct json_t *j)
 {
 	char *s = json_dumps(j, DUMP_FLAGS);
 
@@ -21,7 +21,7 @@ static struct http_body *finish(json_t *j)
 	return http_body_new(s, strlen(s));
 }
 
-static json_t *hex_str(const uint8_t *p, size_t n, bool rev)
+struct json_t *http_json_hex(const uint8_t *p, size_t n, bool rev)
 {
 	char buf[2 * 64 + 1];
 
@@ -45,7 +45,7 @@ static json_t *hex_str_long(const uint8_t *p, size_t n)
 
 struct http_body *http_json_error(const char *msg)
 {
-	return finish(json_pack("{s:s}", "error", msg));
+	return http_json_body(json_pack("{s:s}", "error", msg));
 }
 
 struct http_body *http_json_info(const char *network, int32_t height,
@@ -63,20 +63,20 @@ struct http_body *http_json_info(const char *network, int32_t height,
 	json_object_set_new(
 		j, "tweaks_cut_through_with_dust_filter",
 		json_boolean(cfg->tweaks_cut_through_with_dust_filter));
-	return finish(j);
+	return http_json_body(j);
 }
 
 struct http_body *http_json_block_height(int32_t height)
 {
-	return finish(json_pack("{s:I}", "block_height", (json_int_t)height));
+	return http_json_body(json_pack("{s:I}", "block_height", (json_int_t)height));
 }
 
 struct http_body *http_json_block_hash(const uint8_t hash[32])
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "block_hash", hex_str(hash, 32, true));
-	return finish(j);
+	json_object_set_new(j, "block_hash", http_json_hex(hash, 32, true));
+	return http_json_body(j);
 }
 
 struct http_body *http_json_tweak_recs(const uint8_t *recs, size_t n,
@@ -89,9 +89,9 @@ struct http_body *http_json_tweak_recs(const uint8_t *recs, size_t n,
 
 		if (dust && rec_len >= 41 && sd_be64_get(r + 33) < dust)
 			continue;
-		json_array_append_new(a, hex_str(r, 33, false));
+		json_array_append_new(a, http_json_hex(r, 33, false));
 	}
-	return finish(a);
+	return http_json_body(a);
 }
 
 /* gin.H: keys sorted. */
@@ -100,11 +100,11 @@ struct http_body *http_json_filter(const uint8_t hash[32], uint32_t height,
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "block_hash", hex_str(hash, 32, true));
+	json_object_set_new(j, "block_hash", http_json_hex(hash, 32, true));
 	json_object_set_new(j, "block_height", json_integer(height));
 	json_object_set_new(j, "data", hex_str_long(data, len));
 	json_object_set_new(j, "filter_type", json_integer(4));
-	return finish(j);
+	return http_json_body(j);
 }
 
 struct http_body *http_json_spent_index(const uint8_t hash[32],
@@ -113,15 +113,15 @@ struct http_body *http_json_spent_index(const uint8_t hash[32],
 	json_t *j = json_object(), *a = json_array();
 
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, hex_str(data + 8 * i, 8, false));
-	json_object_set_new(j, "block_hash", hex_str(hash, 32, true));
+		json_array_append_new(a, http_json_hex(data + 8 * i, 8, false));
+	json_object_set_new(j, "block_hash", http_json_hex(hash, 32, true));
 	json_object_set_new(j, "data", a);
-	return finish(j);
+	return http_json_body(j);
 }
 
 struct http_body *http_json_txid(const char *txid_hex)
 {
-	return finish(json_string(txid_hex));
+	return http_json_body(json_string(txid_hex));
 }
 
 struct http_json_list {
@@ -138,7 +138,7 @@ struct http_json_list *http_json_list_new(void)
 
 void http_json_list_tweak(struct http_json_list *l, const uint8_t tweak[33])
 {
-	json_array_append_new(l->a, hex_str(tweak, 33, false));
+	json_array_append_new(l->a, http_json_hex(tweak, 33, false));
 }
 
 /* types.UTXO field order. */
@@ -146,12 +146,12 @@ void http_json_list_utxo(struct http_json_list *l, const struct oracle_utxo *u)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "txid", hex_str(u->txid, 32, true));
+	json_object_set_new(o, "txid", http_json_hex(u->txid, 32, true));
 	json_object_set_new(o, "vout", json_integer(u->vout));
 	json_object_set_new(o, "value", json_integer((json_int_t)u->value));
-	json_object_set_new(o, "scriptpubkey", hex_str(u->spk, 34, false));
+	json_object_set_new(o, "scriptpubkey", http_json_hex(u->spk, 34, false));
 	json_object_set_new(o, "block_height", json_integer(u->block_height));
-	json_object_set_new(o, "block_hash", hex_str(u->block_hash, 32, true));
+	json_object_set_new(o, "block_hash", http_json_hex(u->block_hash, 32, true));
 	json_object_set_new(o, "timestamp",
 			    json_integer((json_int_t)u->timestamp));
 	json_object_set_new(o, "spent", json_boolean(u->spent));
@@ -163,8 +163,8 @@ void http_json_list_mempool(struct http_json_list *l, const uint8_t txid[32],
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "txid", hex_str(txid, 32, true));
-	json_object_set_new(o, "tweak", hex_str(tweak, 33, false));
+	json_object_set_new(o, "txid", http_json_hex(txid, 32, true));
+	json_object_set_new(o, "tweak", http_json_hex(tweak, 33, false));
 	json_object_set_new(o, "highest_value",
 			    json_integer((json_int_t)highest_value));
 	json_array_append_new(l->a, o);
@@ -172,7 +172,7 @@ void http_json_list_mempool(struct http_json_list *l, const uint8_t txid[32],
 
 struct http_body *http_json_list_finish(struct http_json_list *l)
 {
-	struct http_body *b = finish(l->a);
+	struct http_body *b = http_json_body(l->a);
 
 	free(l);
 	return b;

@@ -14,30 +14,8 @@
 #include "http_int.h"
 #include "../index/oracle_v2.h"
 
-#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
 #define E_DB "could could not retrieve data from database" /* sic, v1 */
 #define E_HEIGHT "could not parse block height"
-
-static struct http_body *finish(json_t *j)
-{
-	char *s = json_dumps(j, DUMP_FLAGS);
-
-	json_decref(j);
-	if (!s)
-		abort(); /* only on OOM */
-	return http_body_new(s, strlen(s));
-}
-
-static json_t *hex(const uint8_t *p, size_t n, bool rev)
-{
-	char buf[2 * 64 + 1];
-
-	if (rev)
-		sd_hex_encode_rev(buf, p, n);
-	else
-		sd_hex_encode(buf, p, n);
-	return json_stringn(buf, 2 * n);
-}
 
 static void answer(struct http_answer *a, unsigned status,
 		   struct http_body *b)
@@ -51,7 +29,7 @@ static void answer(struct http_answer *a, unsigned status,
 static void answer_v2_error(struct http_answer *a, unsigned status,
 			    const char *msg)
 {
-	answer(a, status, finish(json_pack("{s:b,s:{s:s}}", "success", 0,
+	answer(a, status, http_json_body(json_pack("{s:b,s:{s:s}}", "success", 0,
 					   "data", "error", msg)));
 }
 
@@ -84,11 +62,11 @@ static json_t *utxo_light(const uint8_t *o, bool with_txid,
 	json_t *u = json_object();
 
 	if (with_txid)
-		json_object_set_new(u, "txid", hex(txid, 32, true));
+		json_object_set_new(u, "txid", http_json_hex(txid, 32, true));
 	json_object_set_new(u, "vout", json_integer(sd_be32_get(o)));
 	json_object_set_new(u, "amount",
 			    json_integer((json_int_t)sd_be64_get(o + 4)));
-	json_object_set_new(u, "pubkey", hex(o + 12, 32, false));
+	json_object_set_new(u, "pubkey", http_json_hex(o + 12, 32, false));
 	return u;
 }
 
@@ -106,7 +84,7 @@ static json_t *render_index(enum oracle_route_id id, const uint8_t *rec,
 		switch (id) {
 		case ORACLE_ROUTE_V2_TWEAKS:
 			if (tx.has_tweak)
-				json_array_append_new(ix, hex(tx.tweak, 33,
+				json_array_append_new(ix, http_json_hex(tx.tweak, 33,
 							      false));
 			break;
 		case ORACLE_ROUTE_V2_UTXOS:
@@ -119,7 +97,7 @@ static json_t *render_index(enum oracle_route_id id, const uint8_t *rec,
 		case ORACLE_ROUTE_V2_SPENT_OUTPUTS:
 			for (uint32_t i = 0; i < tx.n_in; i++)
 				json_array_append_new(
-					ix, hex(tx.ins + i * ORACLE_V2_IN_LEN +
+					ix, http_json_hex(tx.ins + i * ORACLE_V2_IN_LEN +
 							36, 8, false));
 			break;
 		default: /* compute-index, full-block: sorted below */
@@ -144,12 +122,12 @@ static json_t *render_index(enum oracle_route_id id, const uint8_t *rec,
 	for (size_t t = 0; t < n; t++) {
 		json_t *it = json_object(), *l = json_array();
 
-		json_object_set_new(it, "txid", hex(txs[t].txid, 32, true));
-		json_object_set_new(it, "tweak", hex(txs[t].tweak, 33, false));
+		json_object_set_new(it, "txid", http_json_hex(txs[t].txid, 32, true));
+		json_object_set_new(it, "tweak", http_json_hex(txs[t].tweak, 33, false));
 		if (id == ORACLE_ROUTE_V2_COMPUTE_INDEX) {
 			for (uint32_t i = 0; i < txs[t].n_out; i++)
 				json_array_append_new(
-					l, hex(txs[t].outs +
+					l, http_json_hex(txs[t].outs +
 						       i * ORACLE_V2_OUT_LEN +
 						       12, 8, false));
 			json_object_set_new(it, "outputs", l);
@@ -165,7 +143,7 @@ static json_t *render_index(enum oracle_route_id id, const uint8_t *rec,
 				for (int k = 0; k < 32; k++)
 					op[k] = in[31 - k];
 				memcpy(op + 32, in + 32, 4);
-				json_array_append_new(l, hex(op, 36, false));
+				json_array_append_new(l, http_json_hex(op, 36, false));
 			}
 			for (uint32_t i = 0; i < txs[t].n_out; i++)
 				json_array_append_new(
@@ -226,12 +204,12 @@ static void block_route(struct oracle_http *h, const struct oracle_route *rt,
 	}
 	bid = json_object();
 	json_object_set_new(bid, "block_hash",
-			    known ? hex(bhash, 32, true) : json_string(""));
+			    known ? http_json_hex(bhash, 32, true) : json_string(""));
 	json_object_set_new(bid, "block_height", json_integer(rt->height));
 	j = json_object();
 	json_object_set_new(j, "block_identifier", bid);
 	json_object_set_new(j, "index", ix);
-	answer(a, 200, finish(j));
+	answer(a, 200, http_json_body(j));
 }
 
 static void tip_route(struct oracle_http *h, const struct oracle_route *rt,
@@ -271,9 +249,9 @@ static void tip_route(struct oracle_http *h, const struct oracle_route *rt,
 			answer_v2_error(a, 400, E_HEIGHT);
 			return;
 		}
-		answer(a, 200, finish(json_pack(
+		answer(a, 200, http_json_body(json_pack(
 			"{s:o}", "block_hash",
-			known ? hex(hash, 32, true) : json_string(""))));
+			known ? http_json_hex(hash, 32, true) : json_string(""))));
 		return;
 	}
 }
