@@ -138,12 +138,27 @@ int rpc_parse_batch_hashes(const char *body, size_t len, int32_t from,
 	return rc;
 }
 
+/* Close and post a JSON-RPC batch body (ends with "]"; freed).  A 503 is
+ * the node's work queue being full: SD_ECONN, retried like a lost link. */
+static int batch_post(struct rpc_client *c, char *body, size_t len)
+{
+	long status = 0;
+	int rc;
+
+	body[len++] = ']';
+	body[len] = '\0';
+	rc = rpc_http(c, c->rpc_url, body, len, &status, NULL);
+	free(body);
+	if (rc == SD_OK && status == 503)
+		rc = SD_ECONN;
+	return rc;
+}
+
 int rpc_get_block_hashes(struct rpc_client *c, int32_t from, size_t n,
 			 uint8_t (*hashes)[32])
 {
 	size_t cap, len = 0;
 	char *body;
-	long status = 0;
 	int rc;
 
 	if (n == 0)
@@ -161,15 +176,8 @@ int rpc_get_block_hashes(struct rpc_client *c, int32_t from, size_t n,
 			"\"method\":\"getblockhash\",\"params\":[%ld]}",
 			i ? "," : "", h, h);
 	}
-	body[len++] = ']';
-	body[len] = '\0';
-	rc = rpc_http(c, c->rpc_url, body, len, &status, NULL);
-	free(body);
-	if (rc != SD_OK)
-		return rc;
-	if (status == 503)
-		rc = SD_ECONN;
-	else
+	rc = batch_post(c, body, len);
+	if (rc == SD_OK)
 		rc = rpc_parse_batch_hashes((const char *)c->resp.p,
 					    c->resp.len, from, n, hashes);
 	if (rc != SD_OK)
@@ -310,7 +318,6 @@ static int txouts_batch(struct rpc_client *c, const uint8_t (*txids)[32],
 {
 	size_t cap = 2 + n * 160, len = 0;
 	char *body = sd_xmalloc(cap), hex[65];
-	long status = 0;
 	int rc;
 
 	body[len++] = '[';
@@ -322,15 +329,8 @@ static int txouts_batch(struct rpc_client *c, const uint8_t (*txids)[32],
 			"false]}", i ? "," : "", i, hex,
 			(unsigned long)vouts[i]);
 	}
-	body[len++] = ']';
-	body[len] = '\0';
-	rc = rpc_http(c, c->rpc_url, body, len, &status, NULL);
-	free(body);
-	if (rc != SD_OK)
-		return rc;
-	if (status == 503)
-		rc = SD_ECONN;
-	else
+	rc = batch_post(c, body, len);
+	if (rc == SD_OK)
 		rc = rpc_parse_txouts((const char *)c->resp.p, c->resp.len,
 				      n, out);
 	if (rc != SD_OK)
