@@ -13,35 +13,28 @@
 int miner_template_parse(const char *json, size_t len, bool any_top,
 			 struct miner_template *t, char err[SD_ERRLEN])
 {
-	struct rpc_block_template g;
+	struct rpc_block_template *g = &t->gbt;
 
 	memset(t, 0, sizeof(*t));
-	if (rpc_parse_block_template(json, len, any_top, &g, err) != SD_OK)
+	if (rpc_parse_block_template(json, len, any_top, g, err) != SD_OK)
 		return SD_EPARSE;
-	t->height = g.height;
-	t->version = g.version;
-	memcpy(t->prev, g.prev, 32);
-	memcpy(t->prev_hex, g.prev_hex, 65);
-	t->curtime = g.curtime;
-	t->mintime = g.mintime;
-	t->coinbasevalue = g.coinbasevalue;
-	t->bits = g.bits;
-	t->challenge = g.challenge; /* taken */
-	t->challenge_len = g.challenge_len;
-	g.challenge = NULL;
-	t->tx = sd_xcalloc(g.n_tx + 1, sizeof(*t->tx));
-	for (size_t i = 0; i < g.n_tx; i++) {
-		struct miner_rd r = {g.tx[i].raw, g.tx[i].len, 0};
+	t->tx = sd_xcalloc(g->n_tx + 1, sizeof(*t->tx));
+	for (size_t i = 0; i < g->n_tx; i++) {
+		struct miner_rd r = {g->tx[i].raw, g->tx[i].len, 0};
 
-		if (miner_tx_parse(&r, &t->tx[i]) || r.pos != g.tx[i].len) {
+		if (miner_tx_parse(&r, &t->tx[i]) || r.pos != g->tx[i].len) {
 			snprintf(err, SD_ERRLEN, "template tx %zu: bad tx", i);
 			miner_template_clear(t);
-			rpc_block_template_clear(&g);
 			return SD_EPARSE;
 		}
 		t->n_tx++;
 	}
-	rpc_block_template_clear(&g);
+	/* the raw copies are parsed now: keep only the header fields */
+	for (size_t i = 0; i < g->n_tx; i++)
+		free(g->tx[i].raw);
+	free(g->tx);
+	g->tx = NULL;
+	g->n_tx = 0;
 	return SD_OK;
 }
 
@@ -50,7 +43,7 @@ void miner_template_clear(struct miner_template *t)
 	for (size_t i = 0; i < t->n_tx; i++)
 		miner_tx_clear(&t->tx[i]);
 	free(t->tx);
-	free(t->challenge);
+	rpc_block_template_clear(&t->gbt);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -74,17 +67,17 @@ void miner_build_block(const struct miner_template *t,
 	char tag[32];
 
 	memset(b, 0, sizeof(*b));
-	b->version = t->version;
-	memcpy(b->prev, t->prev, 32);
+	b->version = t->gbt.version;
+	memcpy(b->prev, t->gbt.prev, 32);
 	b->time = time;
-	b->bits = t->bits;
+	b->bits = t->gbt.bits;
 	b->nonce = 0;
 	b->n_tx = t->n_tx + 1;
 	b->tx = sd_xcalloc(b->n_tx, sizeof(*b->tx));
 	for (size_t i = 0; i < t->n_tx; i++)
 		tx_copy(&t->tx[i], &b->tx[i + 1]);
-	cs.height = t->height;
-	cs.value = t->coinbasevalue;
+	cs.height = t->gbt.height;
+	cs.value = t->gbt.coinbasevalue;
 	cs.spk = r->spk.p;
 	cs.spk_len = r->spk.len;
 	if (r->have_relay) {

@@ -32,14 +32,14 @@ int miner_cmd_genpsbt(const struct miner_opts *o)
 	}
 	rc = 1;
 	if (miner_node_open(o, &n) ||
-	    miner_reward_resolve(n, o, t.height, &r, err)) {
+	    miner_reward_resolve(n, o, t.gbt.height, &r, err)) {
 		sd_log_error(MINER_MOD, "reward_address_failed", "err=%s",
 			     sd_log_q(q, sizeof(q), err));
 		goto out;
 	}
-	time = t.curtime < t.mintime ? t.mintime : t.curtime;
+	time = t.gbt.curtime < t.gbt.mintime ? t.gbt.mintime : t.gbt.curtime;
 	miner_build_block(&t, o, &r, (uint32_t)time, &b);
-	if (miner_psbt_build(&b, t.challenge, t.challenge_len, &psbt) == SD_OK) {
+	if (miner_psbt_build(&b, t.gbt.challenge, t.gbt.challenge_len, &psbt) == SD_OK) {
 		b64 = miner_base64_encode(psbt.p, psbt.len);
 		printf("%s\n", b64);
 		free(b64);

@@ -242,7 +242,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 	*reject = NULL;
 	for (int attempt = 0;; attempt++) {
 		miner_build_block(t, o, r, (uint32_t)(block_time + attempt), b);
-		rc = sign_block(n, key, b, t->challenge, t->challenge_len, &sol,
+		rc = sign_block(n, key, b, t->gbt.challenge, t->gbt.challenge_len, &sol,
 				err);
 		if (rc == SD_OK)
 			rc = miner_block_add_solution(b, sol.p, sol.len);
@@ -250,7 +250,7 @@ static int mine_one(struct miner_node *n, const struct miner_opts *o,
 			rc = miner_do_grind(o, b, gr, err);
 		if (rc == SD_ENOTFOUND && attempt < 16) {
 			sd_log_warn(MINER_MOD, "nonce_space_exhausted",
-				    "height=%d time=%u", t->height, b->time);
+				    "height=%d time=%u", t->gbt.height, b->time);
 			miner_block_clear(b);
 			continue;
 		}
@@ -428,26 +428,26 @@ static int generate_loop(const struct miner_opts *o, struct generate_run *g)
 			goto out;
 		}
 		free(gbt);
-		if (strcmp(t.prev_hex, tip.hash) != 0) {
+		if (strcmp(t.gbt.prev_hex, tip.hash) != 0) {
 			sd_log_warn(MINER_MOD, "template_stale",
-				    "template_prev=%s tip=%s", t.prev_hex,
+				    "template_prev=%s tip=%s", t.gbt.prev_hex,
 				    tip.hash);
 			miner_template_clear(&t);
 			sleep_s(0.2);
 			continue;
 		}
-		if (t.mintime > block_time) {
+		if (t.gbt.mintime > block_time) {
 			sd_log_info(MINER_MOD, "block_time_raised",
 				    "from=%lld to=%lld", (long long)block_time,
-				    (long long)t.mintime);
-			block_time = t.mintime;
+				    (long long)t.gbt.mintime);
+			block_time = t.gbt.mintime;
 			if (block_time > now + 1 && !o->has_set_time) {
 				miner_template_clear(&t);
 				sleep_s((double)(block_time - now));
 				continue;
 			}
 		}
-		if (miner_reward_resolve(n, o, t.height, g->reward, err)) {
+		if (miner_reward_resolve(n, o, t.gbt.height, g->reward, err)) {
 			if (miner_stopping()) {
 				miner_template_clear(&t);
 				goto stopped;
@@ -466,7 +466,7 @@ static int generate_loop(const struct miner_opts *o, struct generate_run *g)
 				goto stopped;
 			}
 			sd_log_error(MINER_MOD, "mining_failed", "height=%d err=%s",
-				     t.height, sd_log_q(q, sizeof(q), err));
+				     t.gbt.height, sd_log_q(q, sizeof(q), err));
 			miner_template_clear(&t);
 			goto out;
 		}
@@ -477,7 +477,7 @@ static int generate_loop(const struct miner_opts *o, struct generate_run *g)
 		}
 		if (reject) {
 			sd_log_warn(MINER_MOD, "block_rejected",
-				    "height=%d hash=%s reason=%s", t.height, hash,
+				    "height=%d hash=%s reason=%s", t.gbt.height, hash,
 				    sd_log_q(q, sizeof(q), reject));
 			free(reject);
 		} else {
@@ -485,15 +485,15 @@ static int generate_loop(const struct miner_opts *o, struct generate_run *g)
 			bool mine2;
 			g->mined++;
 			memcpy(last_mined, hash, 65);
-			miner_next_block_time(g->tm, (int64_t)time(NULL), t.height,
-					      b.time, t.bits, hash, false, &nb,
+			miner_next_block_time(g->tm, (int64_t)time(NULL), t.gbt.height,
+					      b.time, t.gbt.bits, hash, false, &nb,
 					      &na, &mine2);
 			miner_fmt_hms(nextbuf, sizeof(nextbuf),
 				      (double)(nb - (int64_t)time(NULL)));
 			sd_log_info(MINER_MOD, "block_mined",
 				    "height=%d hash=%s txs=%zu grind_s=%.3f "
 				    "hashes=%llu time=%u next_in=%s next=%s",
-				    t.height, hash, b.n_tx, gr.seconds,
+				    t.gbt.height, hash, b.n_tx, gr.seconds,
 				    (unsigned long long)gr.hashes, b.time,
 				    nextbuf, mine2 ? "mine" : "backup");
 		}

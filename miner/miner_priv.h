@@ -98,15 +98,9 @@ int miner_cmd_keygen(const struct miner_opts *o);
 
 /* ---- shared block pipeline (build.c) ---- */
 struct miner_template {
-	int32_t height, version;
-	uint8_t prev[32];
-	char prev_hex[65];
-	int64_t curtime, mintime, coinbasevalue;
-	uint32_t bits;
-	uint8_t *challenge;
-	size_t challenge_len;
+	struct rpc_block_template gbt; /* header fields; its raw txs freed */
 	size_t n_tx;
-	struct miner_tx *tx;
+	struct miner_tx *tx;            /* gbt's transactions, parsed */
 };
 /* getblocktemplate JSON text (any_top: a node's answer; else stdin) into
  * t, every transaction parsed. */
