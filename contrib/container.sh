@@ -218,6 +218,11 @@ cmd_build() {
     -f "$src/contrib/Dockerfile" --ignorefile "$src/contrib/Dockerfile.dockerignore" \
     -t "$tag" "$src" >/dev/null
   log "$tag built ($(podman image inspect -f '{{.Size}}' "$tag") bytes)"
+  # Each build leaves its builder stage (~0.8 GB) and the image it replaced
+  # untagged.  Drop the untagged ones older than 6 h: recent ones stay as the
+  # layer cache of the next build, the tagged images' layers always stay.
+  podman image prune -f --filter until=6h >/dev/null 2>&1 \
+    || log "warning: podman image prune failed (disk use grows)"
 }
 
 case "${1:-}" in
