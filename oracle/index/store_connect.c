@@ -1,7 +1,8 @@
 /* store_connect.c - index one block on top of the tip in one LMDB write
  * transaction: block row, full tweak index, cut-through rows, taproot
  * UTXO rows (and the in-memory outpoint map), filters, spent index, the
- * spends (store_spend.c), the undo log and the tip pointer.
+ * spends (store_spend.c), the undo log (store_undo.c: this block's row,
+ * the rows that left the undo_depth window pruned) and the tip pointer.
  * Everything the block needs is computed before the transaction opens
  * (EC work on the worker pool); rows keyed by height are written with
  * MDB_APPEND in key order.  At the tip most transactions were in the
@@ -294,7 +295,8 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 tip:
 	if ((rc = st_v2_put(idx, txn, b)))
 		return rc;
-	if ((rc = st_undo_put(idx, txn, h)))
+	if ((rc = st_undo_put(idx, txn, h)) ||
+	    (rc = st_undo_prune(idx, txn, h)))
 		return rc;
 	return st_meta_set_tip(idx, txn, b->height, b->hash);
 }
@@ -361,6 +363,7 @@ static int index_connect(struct oracle_index *idx, const struct btc_block *b,
 	t2 = sd_mono_ns();
 	ms = (double)(sd_mono_ns() - t0) / 1e6;
 	pthread_mutex_lock(&idx->stats_mu);
+	idx->reorg_too_deep = false;
 	if (!deferred) {
 		idx->stat_tip = b->height;
 		idx->blocks_connected++;

@@ -122,6 +122,9 @@ int oracle_index_disconnect(struct oracle_index *idx, int32_t height,
 	    memcmp(hash, idx->tip_hash, 32) != 0)
 		return SD_ESTATE;
 	rc = st_write(idx, "disconnect", disconnect_txn, &a);
+	pthread_mutex_lock(&idx->stats_mu);
+	idx->reorg_too_deep = rc == SD_ENOTFOUND;   /* undo row pruned */
+	pthread_mutex_unlock(&idx->stats_mu);
 	if (rc != SD_OK)
 		return rc;
 	idx->tip_height = idx->durable_height = a.new_tip;

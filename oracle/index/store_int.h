@@ -158,6 +158,7 @@ struct oracle_index {
 	int32_t stat_tip;
 	uint64_t blocks_connected, blocks_disconnected, tweaks_indexed;
 	bool disk_full;
+	bool reorg_too_deep;        /* last disconnect hit a pruned row */
 	double last_connect_ms;
 
 	pthread_mutex_t mp_mu;      /* mempool hash table (open addressing) */
@@ -249,8 +250,18 @@ void st_undo_log(struct oracle_index *idx, enum st_table t,
 int st_undo_put(struct oracle_index *idx, MDB_txn *txn, uint32_t h);
 /* Disconnect: replay undo[height] newest first (spent bits cleared and
  * their outputs back in the map, cut-through rows restored); no row =
- * nothing to do.  Uses idx->undo and idx->undo_offs. */
+ * nothing to do; SD_ENOTFOUND (nothing done) when height is below
+ * undo_from.  Uses idx->undo and idx->undo_offs. */
 int st_undo_replay(struct oracle_index *idx, MDB_txn *txn, int32_t height);
+/* Connect of height h, in its txn: meta "undo_from" up to
+ * h - undo_depth + 1 and at most a few rows below it deleted, oldest
+ * first (nothing for a tweaks_only index). */
+int st_undo_prune(struct oracle_index *idx, MDB_txn *txn, uint32_t h);
+/* meta "undo_from": the lowest height whose undo row is kept (0 when
+ * absent: nothing was ever pruned). */
+int st_undo_from(struct oracle_index *idx, MDB_txn *txn, uint32_t *from);
+/* cfg.undo_depth resolved (0 -> default, at least the minimum). */
+uint32_t st_undo_depth(const struct oracle_index *idx);
 /* The end of the undo log entry at p[off] (format in STORAGE.md);
  * MDB_CORRUPTED when it runs past len. */
 int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,

@@ -4,11 +4,92 @@
  * (st_undo_log, from store_spend.c) and writes them as one row; disconnect
  * replays the row newest first (spent bits cleared, their outputs back in
  * the outpoint map, cut-through rows restored).
+ *
+ * Retention: only the last undo_depth blocks can be disconnected.  Each
+ * connect moves meta "undo_from" (the lowest height a disconnect may
+ * reach) up to tip - undo_depth + 1 and deletes at most ST_UNDO_PRUNE_MAX
+ * rows below it, oldest first, in the same txn: an index that kept every
+ * row (older versions) drains a few rows a block instead of stalling one
+ * connect on years of them.  A row below undo_from is dead even before
+ * the drain reaches it.
  */
 #include <string.h>
 
 #include "../../common/util.h"
 #include "store_int.h"
+
+/* Rows deleted per connect at most: 1 in the steady state (the row that
+ * just fell out of the window), the rest drains an old backlog. */
+#define ST_UNDO_PRUNE_MAX 4
+
+static const char undo_from_key[] = "undo_from";
+
+uint32_t st_undo_depth(const struct oracle_index *idx)
+{
+	uint32_t d = idx->cfg.undo_depth;
+
+	if (d == 0)
+		return ORACLE_UNDO_DEPTH_DEFAULT;
+	return d < ORACLE_UNDO_DEPTH_MIN ? ORACLE_UNDO_DEPTH_MIN : d;
+}
+
+int st_undo_from(struct oracle_index *idx, MDB_txn *txn, uint32_t *from)
+{
+	MDB_val k = { .mv_size = sizeof(undo_from_key) - 1,
+		      .mv_data = (void *)undo_from_key }, v;
+	int rc = mdb_get(txn, idx->dbi[ST_META], &k, &v);
+
+	*from = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;       /* never pruned: every row is there */
+	if (rc)
+		return rc;
+	if (v.mv_size != 4)
+		return MDB_CORRUPTED;
+	*from = sd_be32_get(v.mv_data);
+	return 0;
+}
+
+int st_undo_prune(struct oracle_index *idx, MDB_txn *txn, uint32_t h)
+{
+	uint32_t depth = st_undo_depth(idx), from, old;
+	uint8_t be[4];
+	MDB_cursor *c;
+	MDB_val k, v;
+	unsigned n = 0;
+	int rc;
+
+	if ((idx->flags & ST_F_TWEAKS_ONLY) || h < depth)
+		return 0;       /* no undo rows / nothing out of the window */
+	from = h - depth + 1;
+	if ((rc = st_undo_from(idx, txn, &old)))
+		return rc;
+	if (from > old) {
+		sd_be32_put(be, from);
+		if ((rc = st_meta_put(idx, txn, undo_from_key, be, 4)))
+			return rc;
+	} else {
+		from = old;     /* never lowered (undo_depth may have grown) */
+	}
+	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UNDO], &c)))
+		return rc;
+	/* oldest first; after a delete, the first row again (as
+	 * st_del_height: no cursor position to trust) */
+	while (n < ST_UNDO_PRUNE_MAX &&
+	       (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size != 4) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if (sd_be32_get(k.mv_data) >= from)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)))
+			break;
+		n++;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
+}
 
 void st_undo_log(struct oracle_index *idx, enum st_table t,
 		 const uint8_t *key, size_t klen, const MDB_val *val)
@@ -142,9 +223,14 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 
 int st_undo_replay(struct oracle_index *idx, MDB_txn *txn, int32_t height)
 {
+	uint32_t from;
 	MDB_val v;
 	int rc;
 
+	if ((rc = st_undo_from(idx, txn, &from)))
+		return rc;
+	if ((uint32_t)height < from)
+		return SD_ENOTFOUND;    /* pruned: deeper than undo_depth */
 	rc = st_get_h(txn, idx->dbi[ST_UNDO], (uint32_t)height, &v);
 	if (rc == MDB_NOTFOUND)
 		return 0;       /* the block changed nothing below it */
