@@ -111,6 +111,9 @@ static const struct opt opts[] = {
 	 "how to fetch blocks: REST+spenttxouts, getblock 3, or detect"},
 	{"immutable_depth", OPT_INT, F(immutable_depth), "6", 1, 1000000, NULL,
 	 0, "confirmations before block answers are Cache-Control immutable"},
+	{"undo_depth", OPT_INT, F(undo_depth), "1000", 6, INT32_MAX, NULL, 0,
+	 "blocks a reorg may undo (undo rows kept); a deeper reorg needs a "
+	 "reindex"},
 	{"health_max_tip_age", OPT_INT, F(health_max_tip_age), "3600", 0,
 	 I64MAX, NULL, 0,
 	 "seconds; an older node tip makes /health degraded (0 = off)"},

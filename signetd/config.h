@@ -46,6 +46,7 @@ struct sd_config {
 	char *log_file;        /* "" -> stderr only; relative to datadir */
 	char *block_source;    /* auto rest rpc */
 	int64_t immutable_depth;
+	int64_t undo_depth;    /* blocks a disconnect may reach */
 	int64_t health_max_tip_age;   /* seconds; 0 = not checked */
 	int64_t health_max_index_lag; /* blocks */
 	int64_t http_threads;

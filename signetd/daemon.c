@@ -46,6 +46,7 @@ struct daemon {
 	struct sd_mempool *mempool;
 	bool chain_warned;        /* follower thread only */
 	bool prune_due;           /* follower thread: a tip block connected */
+	bool deep_reorg_logged;   /* follower thread: reorg_too_deep said */
 
 	struct rpc_client *fwd;   /* /forward-tx, shared by HTTP threads */
 	pthread_mutex_t fwd_mu;
@@ -142,6 +143,8 @@ static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 	} else {
 		rc = oracle_index_connect(d->idx, b);
 	}
+	if (rc == SD_OK)
+		d->deep_reorg_logged = false;
 	if (rc != SD_OK || !d->mempool)
 		return rc;
 	/* the connect took the block's txs out of the mempool table */
@@ -155,11 +158,30 @@ static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 	return rc;
 }
 
+/* A reorg deeper than the undo rows kept (undo_depth) cannot be undone:
+ * the index stays on the old chain, /health says down (reason
+ * reorg_too_deep), the follower retries with its capped backoff, and
+ * this says so once, with what to do. */
 static int cb_disconnect(void *ctx, int32_t height, const uint8_t hash[32])
 {
 	struct daemon *d = ctx;
+	int rc = oracle_index_disconnect(d->idx, height, hash);
+	struct rpc_follower_status fs;
 
-	return oracle_index_disconnect(d->idx, height, hash);
+	if (rc == SD_OK) {
+		d->deep_reorg_logged = false;
+	} else if (rc == SD_ENOTFOUND && !d->deep_reorg_logged) {
+		rpc_follower_status_get(d->fol, &fs);
+		sd_log_error("daemon", "reorg_too_deep",
+			     "depth=%d height=%d undo_depth=%lld "
+			     "action=\"reindex: stop signetd, delete "
+			     "<datadir>/index, start it (or raise undo_depth "
+			     "for the next time)\"",
+			     fs.last_reorg_depth, height,
+			     (long long)d->cfg->undo_depth);
+		d->deep_reorg_logged = true;
+	}
+	return rc;
 }
 
 static void cb_mempool_tx(void *ctx, const struct btc_block *txblk,
@@ -392,6 +414,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 		cfg->tweaks_cut_through_with_dust_filter;
 	ocfg.tweak_threads = (unsigned)cfg->max_parallel_tweak_computations;
 	ocfg.start_height = (int32_t)cfg->sync_start_height;
+	ocfg.undo_depth = (uint32_t)cfg->undo_depth;
 	rc = oracle_index_open(&ocfg, &d.idx, err);
 	if (rc != SD_OK) {
 		sd_log_error("daemon", "index_open_failed", "err=%s detail=%s",

@@ -323,6 +323,10 @@ static void gather(struct sd_status *s, struct view *v)
 		add_reason(v, "disk_full");
 		degraded = true;
 	}
+	if (v->have_idx && v->os.reorg_too_deep) {
+		add_reason(v, "reorg_too_deep");  /* stuck: reindex */
+		down = true;
+	}
 	if (!v->have_idx) {
 		add_reason(v, "index_closed");
 		down = true;

@@ -4,7 +4,8 @@
  * for chain, network and mempool info, so that answering /status never
  * waits on the node.  The answers combine that snapshot with the
  * follower's and the index's counters.  Overall state:
- *   down      node unreachable, or it follows another chain;
+ *   down      node unreachable, or it follows another chain, or the
+ *             index cannot undo a reorg (deeper than undo_depth);
  *   degraded  node in IBD, node tip older than health_max_tip_age, index
  *             more than health_max_index_lag blocks behind, disk full;
  *   ok        otherwise.

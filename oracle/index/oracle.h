@@ -104,7 +104,15 @@ struct oracle_config {
 	bool tweaks_cut_through_with_dust_filter;
 	unsigned tweak_threads;  /* worker pool size; 0 -> number of cores */
 	int32_t start_height;    /* blocks below are never indexed */
+	/* Undo rows are kept for the last undo_depth blocks only: a reorg
+	 * deeper than that cannot be undone (oracle_index_disconnect answers
+	 * SD_ENOTFOUND; the index must be rebuilt).  0 -> the default; below
+	 * the minimum counts as the minimum.  A tweaks_only index needs no
+	 * undo rows and disconnects at any depth. */
+	uint32_t undo_depth;
 };
+#define ORACLE_UNDO_DEPTH_DEFAULT 1000u
+#define ORACLE_UNDO_DEPTH_MIN 6u
 
 struct oracle_index;
 
@@ -144,7 +152,6 @@ int oracle_index_connect_prepared(struct oracle_index *idx,
 				  const struct btc_block *b,
 				  const struct oracle_prepared *p)
 	SD_WARN_UNUSED;
-/* Undo the tip block exactly (undo records). */
 /* Group commit (catch-up): with n > 1, connects leave their write txn
  * open and commit every n blocks or at oracle_index_flush (any other
  * write, disconnect and close flush first).  Readers see blocks once
@@ -154,6 +161,9 @@ int oracle_index_connect_prepared(struct oracle_index *idx,
 void oracle_index_set_group_commit(struct oracle_index *idx, unsigned n);
 int oracle_index_flush(struct oracle_index *idx) SD_WARN_UNUSED;
 
+/* Undo the tip block exactly (undo records).  SD_ESTATE when (height,
+ * hash) is not the tip; SD_ENOTFOUND, nothing changed, when the block is
+ * deeper than the undo rows kept (undo_depth; stats reorg_too_deep). */
 int oracle_index_disconnect(struct oracle_index *idx, int32_t height,
 			    const uint8_t hash[32]) SD_WARN_UNUSED;
 
@@ -180,6 +190,8 @@ struct oracle_stats {
 	uint64_t map_bytes;        /* current LMDB map size */
 	size_t mempool_tweaks;
 	bool disk_full;            /* last write failed with ENOSPC */
+	bool reorg_too_deep;       /* the last disconnect was refused: its
+				    * undo row was pruned (reindex) */
 	double last_connect_ms;    /* compute + write of last block */
 };
 void oracle_index_stats(struct oracle_index *idx, struct oracle_stats *out);

@@ -1,7 +1,8 @@
 /* store_connect.c - index one block on top of the tip in one LMDB write
  * transaction: block row, full tweak index, cut-through rows, taproot
  * UTXO rows (and the in-memory outpoint map), filters, spent index, the
- * spends (store_spend.c), the undo log and the tip pointer.
+ * spends (store_spend.c), the undo log (store_undo.c: this block's row,
+ * the rows that left the undo_depth window pruned) and the tip pointer.
  * Everything the block needs is computed before the transaction opens
  * (EC work on the worker pool); rows keyed by height are written with
  * MDB_APPEND in key order.  At the tip most transactions were in the
@@ -30,52 +31,6 @@ static MDB_val mv(const void *p, size_t n)
 	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
 
 	return v;
-}
-
-void st_undo_log(struct oracle_index *idx, enum st_table t,
-		 const uint8_t *key, size_t klen, const MDB_val *val)
-{
-	uint8_t hdr[3];
-
-	hdr[0] = t == ST_CUT ? ST_UNDO_CUT : t == ST_SPENT_BITS ?
-		 ST_UNDO_SPENT : ST_UNDO_UTXO;
-	hdr[1] = (uint8_t)(klen >> 8);
-	hdr[2] = (uint8_t)klen;
-	sd_buf_put(&idx->undo, hdr, 3);
-	sd_buf_put(&idx->undo, key, klen);
-	if (!val) {
-		hdr[0] = 0;
-		sd_buf_put(&idx->undo, hdr, 1);
-		return;
-	}
-	hdr[0] = 1;
-	hdr[1] = (uint8_t)(val->mv_size >> 8);
-	hdr[2] = (uint8_t)val->mv_size;
-	sd_buf_put(&idx->undo, hdr, 3);
-	sd_buf_put(&idx->undo, val->mv_data, val->mv_size);
-}
-
-int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
-		      size_t *end)
-{
-	size_t e;
-
-	if (off + 4 > len)
-		return MDB_CORRUPTED;
-	e = off + 3 + (((size_t)p[off + 1] << 8) | p[off + 2]);
-	if (e + 1 > len)
-		return MDB_CORRUPTED;
-	if (p[e] == 1) {
-		if (e + 3 > len)
-			return MDB_CORRUPTED;
-		e += 3 + (((size_t)p[e + 1] << 8) | p[e + 2]);
-	} else {
-		e += 1;
-	}
-	if (e > len)
-		return MDB_CORRUPTED;
-	*end = e;
-	return 0;
 }
 
 /* Fill infos[t] (and known[t]) of the txs whose tweak the mempool table
@@ -288,7 +243,7 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	size_t i;
 	int rc;
 
-	idx->undo.len = 0;
+	st_undo_begin(idx);
 	memcpy(row, b->hash, 32);
 	sd_be32_put(row + 32, b->hdr.time);
 	memcpy(row + 36, b->hdr.prev_hash, 32);
@@ -340,9 +295,8 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 tip:
 	if ((rc = st_v2_put(idx, txn, b)))
 		return rc;
-	if (idx->undo.len &&
-	    (rc = put_h(txn, idx->dbi[ST_UNDO], h, idx->undo.p,
-			idx->undo.len)))
+	if ((rc = st_undo_put(idx, txn, h)) ||
+	    (rc = st_undo_prune(idx, txn, h)))
 		return rc;
 	return st_meta_set_tip(idx, txn, b->height, b->hash);
 }
@@ -409,6 +363,7 @@ static int index_connect(struct oracle_index *idx, const struct btc_block *b,
 	t2 = sd_mono_ns();
 	ms = (double)(sd_mono_ns() - t0) / 1e6;
 	pthread_mutex_lock(&idx->stats_mu);
+	idx->reorg_too_deep = false;
 	if (!deferred) {
 		idx->stat_tip = b->height;
 		idx->blocks_connected++;

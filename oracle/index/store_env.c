@@ -712,6 +712,7 @@ void oracle_index_stats(struct oracle_index *idx, struct oracle_stats *out)
 	out->blocks_disconnected = idx->blocks_disconnected;
 	out->tweaks_indexed = idx->tweaks_indexed;
 	out->disk_full = idx->disk_full;
+	out->reorg_too_deep = idx->reorg_too_deep;
 	out->last_connect_ms = idx->last_connect_ms;
 	out->map_bytes = idx->map_size;
 	pthread_mutex_unlock(&idx->stats_mu);

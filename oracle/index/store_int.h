@@ -158,6 +158,7 @@ struct oracle_index {
 	int32_t stat_tip;
 	uint64_t blocks_connected, blocks_disconnected, tweaks_indexed;
 	bool disk_full;
+	bool reorg_too_deep;        /* last disconnect hit a pruned row */
 	double last_connect_ms;
 
 	pthread_mutex_t mp_mu;      /* mempool hash table (open addressing) */
@@ -197,10 +198,6 @@ int st_meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
 int st_get_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, MDB_val *v);
 int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
 	     size_t len, unsigned flags);
-/* The end of the undo log entry at p[off] (format in STORAGE.md);
- * MDB_CORRUPTED when it runs past len. */
-int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
-		      size_t *end);
 
 /* Migrate a format `from` (1 to 3) index to ST_FORMAT_VERSION in txn
  * (store_migrate.c). */
@@ -242,10 +239,33 @@ int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent);
 int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		uint32_t ord, bool spent);
 
-/* Undo log: before-image of (table, key) appended to idx->undo; val NULL
- * means the row was absent. */
+/* ---- the undo log (store_undo.c; format in STORAGE.md) ---- */
+/* Connect: start block's log (idx->undo emptied). */
+void st_undo_begin(struct oracle_index *idx);
+/* Before-image of (table, key) appended to idx->undo; val NULL means the
+ * row was absent. */
 void st_undo_log(struct oracle_index *idx, enum st_table t,
 		 const uint8_t *key, size_t klen, const MDB_val *val);
+/* Connect: write idx->undo as undo[h] (no row when empty), in h's txn. */
+int st_undo_put(struct oracle_index *idx, MDB_txn *txn, uint32_t h);
+/* Disconnect: replay undo[height] newest first (spent bits cleared and
+ * their outputs back in the map, cut-through rows restored); no row =
+ * nothing to do; SD_ENOTFOUND (nothing done) when height is below
+ * undo_from.  Uses idx->undo and idx->undo_offs. */
+int st_undo_replay(struct oracle_index *idx, MDB_txn *txn, int32_t height);
+/* Connect of height h, in its txn: meta "undo_from" up to
+ * h - undo_depth + 1 and at most a few rows below it deleted, oldest
+ * first (nothing for a tweaks_only index). */
+int st_undo_prune(struct oracle_index *idx, MDB_txn *txn, uint32_t h);
+/* meta "undo_from": the lowest height whose undo row is kept (0 when
+ * absent: nothing was ever pruned). */
+int st_undo_from(struct oracle_index *idx, MDB_txn *txn, uint32_t *from);
+/* cfg.undo_depth resolved (0 -> default, at least the minimum). */
+uint32_t st_undo_depth(const struct oracle_index *idx);
+/* The end of the undo log entry at p[off] (format in STORAGE.md);
+ * MDB_CORRUPTED when it runs past len. */
+int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
+		      size_t *end);
 
 /* Delete every row whose key starts with the 4-byte height prefix. */
 int st_del_height(struct oracle_index *idx, MDB_txn *txn, enum st_table t,

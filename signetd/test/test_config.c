@@ -41,6 +41,7 @@ static void test_defaults(void)
 	CHECK_STREQ(c.log_level, "info");
 	CHECK_STREQ(c.block_source, "auto");
 	CHECK_EQ_INT(c.immutable_depth, 6);
+	CHECK_EQ_INT(c.undo_depth, 1000);
 	CHECK_EQ_INT(c.http_threads, 2);
 
 	/* defaults alone lack credentials: finish() says which key */
@@ -203,6 +204,7 @@ static const struct bad_case bad[] = {
 	{"\n\nmax_parallel_requests = 0", "t.toml:3: max_parallel_requests: "
 					  "0 is out of range 1..64"},
 	{"sync_start_height = -1", "t.toml:1: sync_start_height: -1 is out"},
+	{"undo_depth = 5", "t.toml:1: undo_depth: 5 is out of range 6.."},
 	{"sync_start_height = 99999999999999999999",
 	 "t.toml:1: sync_start_height: expected an integer"},
 	{"sync_start_height = 1__0", "sync_start_height: expected an integer"},

@@ -1,0 +1,84 @@
+"""undo_depth against a real bitcoind: a reorg within the window is
+followed; one deeper than undo_depth leaves the index on a prefix of the
+old chain, logs reorg_too_deep once (depth, undo_depth, what to do) while
+the follower keeps retrying, and /health answers 503 "down" with reason
+reorg_too_deep; a reindex (the index directory deleted) follows the new
+chain."""
+import json
+import re
+import shutil
+import os
+import time
+
+from conftest import wait_until
+
+
+def health(s):
+    st, _, body = s.get("/health")
+    return st, json.loads(body)
+
+
+def index_hash(s):
+    return s.get_json("/status")["index"]["hash"]
+
+
+def test_reorg_deeper_than_undo_depth(bitcoind, signetd_factory):
+    bitcoind.generate(110)
+    s = signetd_factory(bitcoind, config={"undo_depth": 6}).start()
+    s.wait_synced(110)
+    wait_until(lambda: health(s)[0] == 200, timeout=15, what="/health ok")
+
+    # within the window (3 blocks of 6): followed
+    bitcoind.rpc("invalidateblock", bitcoind.rpc("getblockhash", 108))
+    bitcoind.generate(4)
+    best = bitcoind.rpc("getbestblockhash")
+    wait_until(lambda: index_hash(s) == best, timeout=60,
+               what="3-block reorg indexed")
+    assert s.get_json("/status")["last_reorg"]["depth"] == 3
+
+    # 12 deep, undo rows for 6: the index disconnects 111..106 (undo_from
+    # = 111 - 6 + 1) and stops there, on the old chain
+    old105 = bitcoind.rpc("getblockhash", 105)
+    bitcoind.rpc("invalidateblock", bitcoind.rpc("getblockhash", 100))
+    bitcoind.generate(14)
+    assert bitcoind.height() == 113
+
+    def down():
+        st, h = health(s)
+        return h if st == 503 and "reorg_too_deep" in h["reasons"] else None
+    h = wait_until(down, timeout=60, what="/health down: reorg_too_deep")
+    assert h["status"] == "down"
+    assert h["index_height"] == 105
+    assert index_hash(s) == old105     # a prefix of the old chain
+    s.wait_for_log("reorg_too_deep")
+    t0 = time.time()
+    # the follower retries (backoff 0.1 s doubling to 5 s): still one event
+    time.sleep(12)
+    text = s.log_text()
+    events = [ln for ln in text.splitlines() if "msg=reorg_too_deep" in ln]
+    assert len(events) == 1, events
+    ev = events[0]
+    assert "level=error" in ev
+    assert re.search(r"\bdepth=12\b", ev), ev
+    assert re.search(r"\bheight=105\b", ev), ev
+    assert re.search(r"\bundo_depth=6\b", ev), ev
+    assert 'action="reindex: ' in ev
+    # every retry pass finds the fork again (a reorg line from 105):
+    # backoff 0.1 + 0.2 + ... + 3.2 + 5 + 5 s is ~8 passes in ~13 s
+    retries = len([ln for ln in text.splitlines()
+                   if "msg=reorg " in ln and "old_height=105" in ln])
+    assert 3 <= retries <= 10 + int(time.time() - t0) // 5, retries
+    assert len([ln for ln in text.splitlines()
+                if "msg=consumer_error" in ln]) == 1
+    st, h = health(s)
+    assert st == 503 and "reorg_too_deep" in h["reasons"]
+    assert s.get_json("/status")["index"]["height"] == 105
+
+    # the way out: reindex
+    assert s.stop() == 0
+    shutil.rmtree(os.path.join(s.datadir, "index"))
+    s.start()
+    best = bitcoind.rpc("getbestblockhash")
+    wait_until(lambda: index_hash(s) == best, timeout=60,
+               what="reindexed on the new chain")
+    wait_until(lambda: health(s)[0] == 200, timeout=15, what="/health ok")
