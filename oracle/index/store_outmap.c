@@ -16,6 +16,7 @@
  * aborted (failed write, map growth retry, lost group commit) the journal
  * is replayed backwards and the map is the committed one again.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,13 @@ void st_outmap_free(struct st_outmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
+int (*st_outmap_load_hook)(struct oracle_index *idx, size_t rows);
+
+size_t st_outmap_bytes(const struct st_outmap *m)
+{
+	return m->cap * (sizeof(*m->fp) + sizeof(*m->h));
+}
+
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		   struct st_outmap *m)
 {
@@ -209,6 +217,7 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 	MDB_val k, v, bv = { 0 };
 	uint32_t bh = 0;
 	bool have = false, spent;
+	size_t rows = 0;
 	int rc;
 
 	st_outmap_free(m);
@@ -218,6 +227,16 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		const uint8_t *key = k.mv_data;
 
+		if ((rows++ & 1023) == 0) {
+			if (st_outmap_load_hook &&
+			    (rc = st_outmap_load_hook(idx, rows - 1)))
+				break;
+			if (atomic_load_explicit(&idx->om_cancel,
+						 memory_order_relaxed)) {
+				rc = ECANCELED;
+				break;
+			}
+		}
 		if (k.mv_size != ST_UTXO_KEY || v.mv_size != ST_UTXO_VAL) {
 			rc = MDB_CORRUPTED;
 			break;

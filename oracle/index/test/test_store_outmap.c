@@ -233,6 +233,7 @@ static size_t check_om(struct oracle_index *idx, MDB_txn *wtxn)
 	uint8_t txid[32];
 	int rc;
 
+	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);   /* loaded after open */
 	if (!txn)
 		CHECK_EQ_INT(st_read_begin(idx, &txn), SD_OK);
 	CHECK_EQ_INT(st_outmap_load(idx, txn, &m), 0);
