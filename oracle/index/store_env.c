@@ -296,6 +296,17 @@ int st_outmap_ready(struct oracle_index *idx)
 	return rc;
 }
 
+/* fn added a height the map cannot hold (24 bits): the txn must not
+ * commit.  Logs and returns SD_EINVAL, else SD_OK. */
+static int om_refused(struct oracle_index *idx, const char *what)
+{
+	if (!idx->om.refused_h)
+		return SD_OK;
+	sd_log_error("oracle", "outpoint_map_height_limit", "op=%s height=%u "
+		     "max=16777215 note=refused", what, idx->om.refused_h);
+	return SD_EINVAL;
+}
+
 /* The loader thread: the map from a read txn of its own, then handed to
  * the writer under om_mu. */
 static void *om_loader(void *arg)
@@ -389,6 +400,8 @@ int st_write(struct oracle_index *idx, const char *what,
 		if (rc == 0) {
 			rc = fn(idx, txn, arg);
 			if (rc == 0)
+				rc = om_refused(idx, what);
+			if (rc == 0)
 				rc = mdb_txn_commit(txn);
 			else
 				mdb_txn_abort(txn);
@@ -453,6 +466,8 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 		}
 	}
 	rc = fn(idx, idx->wtxn, arg);
+	if (rc == 0)
+		rc = om_refused(idx, what);
 	if (rc == 0)
 		return SD_OK;
 	pending_abort(idx);

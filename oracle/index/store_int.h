@@ -92,18 +92,27 @@ struct st_mp_entry {
 };
 
 /* Outpoint -> creating height of every unspent `utxos` row, in memory
- * (store_outmap.c).  Writer thread only. */
+ * (store_outmap.c): 8-byte slots (40-bit fingerprint, 24-bit height),
+ * grown incrementally.  Writer thread only. */
+#define ST_OUTMAP_FP_BITS 40
 struct st_om_op;
 struct st_outmap {
-	uint64_t *fp;             /* fingerprint, 0 = empty slot */
-	uint32_t *h;              /* height of the creating block */
-	size_t cap, n;
+	uint64_t *s;              /* fp << 24 | height, 0 = empty slot */
+	size_t cap, n;            /* n: entries in s and old */
+	uint64_t *old;            /* growing: the table being moved into s */
+	size_t old_cap, old_pos, old_left;
+	size_t grows;             /* growths so far (tests, stats) */
+	uint32_t refused_h;       /* a height over 2^24 - 1 was added */
 	struct st_om_op *log;     /* changes since the last commit */
 	size_t log_n, log_cap;
 };
+/* The outpoint's fingerprint: 40 bits, never 0. */
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout);
 /* The same for the outpoint of a utxos key (H | dtxid | vout). */
 uint64_t st_outmap_key_fp(const uint8_t key[40]);
+/* Add (fp, h).  A height over 2^24 - 1 is not stored: it sets
+ * m->refused_h, and st_write / st_write_deferred then abort the txn
+ * (SD_EINVAL, outpoint_map_height_limit). */
 void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h);
 bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h);
 /* The heights stored under fp, one per call: *pos = 0 to start. */
