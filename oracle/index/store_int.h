@@ -103,10 +103,12 @@ struct st_outmap {
 	size_t old_cap, old_pos, old_left;
 	size_t grows;             /* growths so far (tests, stats) */
 	uint32_t refused_h;       /* a height over 2^24 - 1 was added */
+	uint64_t key;             /* fingerprint key (0: none, tests) */
 	struct st_om_op *log;     /* changes since the last commit */
 	size_t log_n, log_cap;
 };
-/* The outpoint's fingerprint: 40 bits, never 0. */
+/* The outpoint's unkeyed fingerprint; the map keys it with m->key (the
+ * map's own, random, kept in its snapshot) and keeps 40 bits. */
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout);
 /* The same for the outpoint of a utxos key (H | dtxid | vout). */
 uint64_t st_outmap_key_fp(const uint8_t key[40]);
@@ -121,7 +123,8 @@ bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
 void st_outmap_commit(struct st_outmap *m);    /* the txn committed */
 void st_outmap_rollback(struct st_outmap *m);  /* the txn is gone */
 void st_outmap_free(struct st_outmap *m);
-/* Rebuild m from the unspent utxos rows visible in txn.  Stops with
+/* Rebuild m from the unspent utxos rows visible in txn, with m->key (a
+ * new random key when 0).  Stops with
  * ECANCELED once idx->om_cancel is set (checked every 1024 rows). */
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		   struct st_outmap *m);

@@ -51,19 +51,6 @@ struct st_om_op {
 	uint32_t added;   /* 1 = added (undo: remove), 0 = removed */
 };
 
-/* A random key per process: the map is rebuilt at every open, and with
- * the key nobody can craft txids whose outputs pile up in one probe
- * cluster.  (Two outpoints share a fingerprint for every key or none.) */
-static uint64_t fp_key;
-static pthread_once_t fp_key_once = PTHREAD_ONCE_INIT;
-
-static void fp_key_init(void)
-{
-	if (getrandom(&fp_key, sizeof(fp_key), 0) != (ssize_t)sizeof(fp_key))
-		fp_key = sd_mono_ns() * 0x9e3779b97f4a7c15ull ^
-			 (uint64_t)getpid();
-}
-
 uint64_t st_outmap_key_fp(const uint8_t key[40])
 {
 	uint8_t txid[32];
@@ -72,25 +59,35 @@ uint64_t st_outmap_key_fp(const uint8_t key[40])
 	return st_outmap_fp(txid, sd_be32_get(key + 36));
 }
 
+/* Unkeyed: the map mixes in its own key (om_slot). */
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout)
 {
-	uint64_t x;
-
-	pthread_once(&fp_key_once, fp_key_init);
-	x = sd_le64_get(txid) ^ fp_key ^ ((uint64_t)vout *
-					   0x9e3779b97f4a7c15ull);
-
-	/* vout may only change low bits of a product: mix them all */
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 29;
-	x >>= 64 - ST_OUTMAP_FP_BITS;
-	return x ? x : 1;   /* 0 marks an empty slot */
+	return sd_le64_get(txid) ^ ((uint64_t)vout * 0x9e3779b97f4a7c15ull);
 }
 
-/* The slot of (fp, h): fp cut to its 40 bits, never 0. */
-static uint64_t om_slot(uint64_t fp, uint32_t h)
+/* A random key for a new map: with it nobody can craft txids whose
+ * outputs pile up in one probe cluster.  (Two outpoints share a
+ * fingerprint for every key or none.)  Never 0. */
+static uint64_t om_new_key(void)
 {
+	uint64_t k;
+
+	if (getrandom(&k, sizeof(k), 0) != (ssize_t)sizeof(k))
+		k = sd_mono_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	return k ? k : 1;
+}
+
+/* The slot of (fp, h): the keyed 40-bit fingerprint, never 0, over h.
+ * Key 0 (tests): fp's low 40 bits as they are. */
+static uint64_t om_slot(const struct st_outmap *m, uint64_t fp, uint32_t h)
+{
+	if (m->key) {
+		fp ^= m->key;
+		fp ^= fp >> 31;     /* vout may only change low bits */
+		fp *= 0xbf58476d1ce4e5b9ull;
+		fp ^= fp >> 29;
+		fp >>= 64 - ST_OUTMAP_FP_BITS;
+	}
 	fp &= OM_FP_MASK;
 	return (fp ? fp : 1) << OM_H_BITS | h;
 }
@@ -234,7 +231,7 @@ void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h)
 		m->refused_h = h;
 		return;
 	}
-	slot = om_slot(fp, h);
+	slot = om_slot(m, fp, h);
 	om_insert(m, slot);
 	om_journal(m, slot, true);
 }
@@ -245,18 +242,18 @@ bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h)
 
 	if (h > OM_H_MASK)
 		return false;
-	slot = om_slot(fp, h);
+	slot = om_slot(m, fp, h);
 	if (!om_remove(m, slot))
 		return false;
 	om_journal(m, slot, false);
 	return true;
 }
 
-/* *pos: 0 to start, else table (1 new, 2 old) << 60 | next slot. */
-bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
+/* The heights under the keyed fingerprint want.  *pos: 0 to start, else
+ * table (1 new, 2 old) << 60 | next slot. */
+static bool om_next(const struct st_outmap *m, uint64_t want, size_t *pos,
 		    uint32_t *h)
 {
-	uint64_t want = om_slot(fp, 0) >> OM_H_BITS;
 	unsigned tab = 1;
 	size_t i;
 
@@ -284,6 +281,12 @@ bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
 		tab = 2;
 		i = om_home(want << OM_H_BITS, m->old_cap);
 	}
+}
+
+bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
+		    uint32_t *h)
+{
+	return om_next(m, om_slot(m, fp, 0) >> OM_H_BITS, pos, h);
 }
 
 void st_outmap_commit(struct st_outmap *m)
@@ -328,9 +331,11 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 	uint32_t bh = 0;
 	bool have = false, spent;
 	size_t rows = 0;
+	uint64_t mkey = m->key ? m->key : om_new_key();
 	int rc;
 
 	st_outmap_free(m);
+	m->key = mkey;
 	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &c)))
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
@@ -368,19 +373,19 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 			rc = EOVERFLOW;     /* st_outmap_add refuses these */
 			break;
 		}
-		om_insert(m, om_slot(st_outmap_key_fp(key), bh));
+		om_insert(m, om_slot(m, st_outmap_key_fp(key), bh));
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* How many times (fp, h) is in m. */
+/* How many times (keyed fp, h) is in m. */
 static size_t om_count(const struct st_outmap *m, uint64_t fp, uint32_t h)
 {
 	size_t pos = 0, n = 0;
 	uint32_t hh;
 
-	while (st_outmap_next(m, fp, &pos, &hh))
+	while (om_next(m, fp, &pos, &hh))
 		n += hh == h;
 	return n;
 }
@@ -400,6 +405,7 @@ static bool om_same_tab(const struct st_outmap *a, const uint64_t *t,
 
 bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b)
 {
-	return a->n == b->n && om_same_tab(a, a->s, a->cap, b) &&
+	return a->key == b->key && a->n == b->n &&
+	       om_same_tab(a, a->s, a->cap, b) &&
 	       om_same_tab(a, a->old, a->old_cap, b);
 }

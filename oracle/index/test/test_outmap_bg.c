@@ -258,6 +258,7 @@ static void check_serve_before_load(const char *ref400)
 	CHECK_STREQ(d, ref400);         /* every spend of 301..400 found */
 	free(d);
 	CHECK_EQ_INT(st_read_begin(idx, &txn), SD_OK);
+	fresh.key = idx->om.key;
 	CHECK_EQ_INT(st_outmap_load(idx, txn, &fresh), 0);
 	st_read_end(idx, txn);
 	CHECK(fresh.n > 100 && st_outmap_same(&idx->om, &fresh));

@@ -185,16 +185,23 @@ static void check_map_alone(void)
 	st_outmap_free(&m);
 	CHECK(m.s == NULL && m.old == NULL && m.n == 0);
 
-	/* fingerprints: 40 bits, never 0, vouts of one txid spread over the
-	 * top bits (the home slot) */
+	/* fingerprints: vouts of one txid spread over the keyed 40 bits
+	 * (the top ones pick the home slot) */
 	memset(txid, 0x5a, sizeof(txid));
+	m.key = 0x0123456789abcdefull;
 	for (uint32_t v = 0; v < 1024; v++) {
 		uint64_t fp = st_outmap_fp(txid, v);
+		size_t pos = 0;
+		uint32_t h;
 
-		CHECK(fp != 0 && fp != st_outmap_fp(txid, v + 1));
-		CHECK(fp >> ST_OUTMAP_FP_BITS == 0);
-		distinct += !seen[fp >> (ST_OUTMAP_FP_BITS - 10)]++;
+		CHECK(fp != st_outmap_fp(txid, v + 1));
+		st_outmap_add(&m, fp, v);
+		CHECK(st_outmap_next(&m, fp, &pos, &h));
 	}
+	for (size_t i = 0; i < m.cap; i++)
+		if (m.s[i])
+			distinct += !seen[m.s[i] >> (24 + 30)]++;
+	st_outmap_free(&m);
 	CHECK(distinct > 500);
 }
 
@@ -236,6 +243,7 @@ static size_t check_om(struct oracle_index *idx, MDB_txn *wtxn)
 	int rc;
 
 	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);   /* loaded after open */
+	m.key = idx->om.key;                         /* comparable slots */
 	if (!txn)
 		CHECK_EQ_INT(st_read_begin(idx, &txn), SD_OK);
 	CHECK_EQ_INT(st_outmap_load(idx, txn, &m), 0);
