@@ -828,8 +828,9 @@ out:
 	return rc;
 }
 
-/* outpoints= and outpoint_map_ms= of the last index_opened log line
- * written after offset off. */
+/* outpoints= and ms= of the last outpoint_map_loaded log line written
+ * after offset off (the map is loaded after oracle_index_open returns, on
+ * a thread of its own; wait_map waits for it first). */
 static void parse_opened(long off, long *n, double *ms)
 {
 	FILE *f = fopen(logpath, "r");
@@ -843,14 +844,32 @@ static void parse_opened(long off, long *n, double *ms)
 	while (fgets(line, sizeof(line), f)) {
 		char *p;
 
-		if (!strstr(line, "msg=index_opened"))
+		if (!strstr(line, "msg=outpoint_map_loaded"))
 			continue;
 		if ((p = strstr(line, " outpoints=")))
 			*n = strtol(p + 11, NULL, 10);
-		if ((p = strstr(line, " outpoint_map_ms=")))
-			*ms = strtod(p + 17, NULL);
+		if ((p = strstr(line, " ms=")))
+			*ms = strtod(p + 4, NULL);
 	}
 	fclose(f);
+}
+
+/* The outpoint map's bytes as of the last wait_map. */
+static uint64_t om_bytes;
+
+/* Poll until the index's outpoint map is loaded (or failed: the next
+ * connect says so). */
+static void wait_map(void)
+{
+	struct oracle_stats st;
+
+	for (;;) {
+		oracle_index_stats(idx, &st);
+		if (!st.outmap_loading)
+			break;
+		usleep(1000);
+	}
+	om_bytes = st.outmap_bytes;
 }
 
 static long file_size(const char *p, long *blocks512)
@@ -864,17 +883,6 @@ static long file_size(const char *p, long *blocks512)
 	return (long)s.st_size;
 }
 
-/* The open addressing table's bytes for n entries (store_outmap.c: 12
- * bytes a slot, doubled from 1024 whenever it would pass 75%). */
-static uint64_t outmap_bytes(uint64_t n)
-{
-	uint64_t cap = 1024;
-
-	while ((n + 1) * 4 > cap * 3)
-		cap *= 2;
-	return cap * 12;
-}
-
 /* A fresh process: open an existing index, serve one read, report. */
 static int open_only(void)
 {
@@ -884,8 +892,8 @@ static int open_only(void)
 	size_t n, rl;
 	int32_t tip = -1;
 	uint8_t hash[32];
-	long anon0 = rss_kb("RssAnon"), off, om_n;
-	double ms, map_ms, t_read;
+	long anon0 = rss_kb("RssAnon"), off, om_n, anon_read;
+	double ms, map_ms, t_read, t_map;
 	uint64_t t0;
 	int rc;
 
@@ -907,13 +915,16 @@ static int open_only(void)
 		fprintf(stderr, "open: %s (%s)\n", sd_strerror(rc), err);
 		return 1;
 	}
+	anon_read = rss_kb("RssAnon");
+	wait_map();     /* what the first connect would wait for */
+	t_map = ms_since(t0);
 	parse_opened(off, &om_n, &map_ms);
-	printf("tip=%d open_ms=%.1f open_to_read_ms=%.1f outpoints=%ld "
-	       "outpoint_map_ms=%.1f outmap_bytes=%llu rss_mb=%.1f "
+	printf("tip=%d open_ms=%.1f open_to_read_ms=%.1f open_to_map_ms=%.1f "
+	       "outpoints=%ld outpoint_map_ms=%.1f outmap_bytes=%llu "
+	       "anon_at_read_mb=%.1f rss_mb=%.1f "
 	       "rss_anon_mb=%.1f anon_index_mb=%.1f rss_file_mb=%.1f "
-	       "hwm_mb=%.1f\n", tip, ms, t_read, om_n, map_ms,
-	       (unsigned long long)outmap_bytes((uint64_t)(om_n < 0 ? 0 :
-							   om_n)),
+	       "hwm_mb=%.1f\n", tip, ms, t_read, t_map, om_n, map_ms,
+	       (unsigned long long)om_bytes, (anon_read - anon0) / 1024.0,
 	       rss_kb("VmRSS") / 1024.0, rss_kb("RssAnon") / 1024.0,
 	       (rss_kb("RssAnon") - anon0) / 1024.0,
 	       rss_kb("RssFile") / 1024.0, rss_kb("VmHWM") / 1024.0);
@@ -1132,14 +1143,17 @@ static void csv_header(FILE *f)
 		"reorg6_disc_ms,reorg6_reconn_ms,reorg6_reconn_max_ms,"
 		"reorg100_disc_ms,reorg100_reconn_ms,reorg100_reconn_max_ms,"
 		"cold_deep_height,cold_read_ms,cold_read_bytes,warm_read_ms,"
-		"lost_batches,redone_blocks,redo_ms\n");
+		"lost_batches,redone_blocks,redo_ms,"
+		"open_to_map_ms,warm_open_to_map_ms\n");
 }
 
 /* Everything one checkpoint measures (one CSV row). */
 struct cp {
 	long blocks, tip, fsz, fblk, om_n, om_n2;
+	uint64_t om_bytes;
 	double wall, c50, c99, cmax, cmean, m50, m99, commit_per_block;
 	double close_ms, open_ms, read_ms, wread_ms, outmap_ms, woutmap_ms;
+	double map_ms, wmap_ms;     /* open -> outpoint map loaded */
 	double d6, r6, m6, d100, r100, m100, first_connect;
 	long rss, anon, rfile, hwm, anon_close, anon_open;
 	uint32_t deep;
@@ -1147,10 +1161,11 @@ struct cp {
 };
 
 /* oracle_index_open + the tip's tweak index: *open_ms to the open,
- * *read_ms to the first read served; the map's size and load time from
- * the index_opened log line. */
+ * *read_ms to the first read served, *map_ms to the outpoint map loaded
+ * (writes can go on); the map's size and load time from the
+ * outpoint_map_loaded log line. */
 static int open_and_read(long tip, double *open_ms, double *read_ms,
-			 long *om_n, double *outmap_ms)
+			 double *map_ms, long *om_n, double *outmap_ms)
 {
 	char err[SD_ERRLEN] = "";
 	struct oracle_read *rd;
@@ -1170,6 +1185,8 @@ static int open_and_read(long tip, double *open_ms, double *read_ms,
 		fprintf(stderr, "reopen: %s (%s)\n", sd_strerror(rc), err);
 		return rc;
 	}
+	wait_map();
+	*map_ms = ms_since(t0);
 	parse_opened(off, om_n, outmap_ms);
 	return SD_OK;
 }
@@ -1185,8 +1202,7 @@ static void csv_row(FILE *f, const struct cp *c)
 		(double)tot_tweaks / (double)c->blocks,
 		(unsigned long long)n_created, (unsigned long long)n_spent,
 		(unsigned long long)(n_created - n_spent), c->om_n,
-		(unsigned long long)outmap_bytes((uint64_t)(c->om_n < 0 ? 0 :
-							    c->om_n)),
+		(unsigned long long)c->om_bytes,
 		c->outmap_ms, c->c50, c->c99, c->cmax, c->cmean, c->m50,
 		c->m99, c->commit_per_block, w_gen / (double)w_blocks,
 		w_parse / (double)w_blocks, w_prep / (double)w_blocks,
@@ -1204,10 +1220,10 @@ static void csv_row(FILE *f, const struct cp *c)
 		c->anon_open / 1024.0);
 	fprintf(f, ",%.2f,%.2f,%.2f,%.2f,%.2f,%.2f", c->d6, c->r6, c->m6,
 		c->d100, c->r100, c->m100);
-	fprintf(f, ",%u,%.3f,%zu,%.3f,%llu,%llu,%.1f\n", c->deep,
+	fprintf(f, ",%u,%.3f,%zu,%.3f,%llu,%llu,%.1f,%.1f,%.1f\n", c->deep,
 		st->cold_ms, st->cold_bytes, st->warm_ms,
 		(unsigned long long)n_lost, (unsigned long long)n_redone,
-		redo_ms);
+		redo_ms, c->map_ms, c->wmap_ms);
 	fflush(f);
 }
 
@@ -1266,24 +1282,27 @@ static int checkpoint(FILE *csv, long blocks, long tip, double first_connect,
 		return SD_EDB;
 	}
 	evict_file();
-	if ((rc = open_and_read(tip, &c.open_ms, &c.read_ms, &c.om_n,
-				&c.outmap_ms)) != SD_OK)
+	if ((rc = open_and_read(tip, &c.open_ms, &c.read_ms, &c.map_ms,
+				&c.om_n, &c.outmap_ms)) != SD_OK)
 		return rc;
 	c.anon_open = rss_kb("RssAnon");
+	c.om_bytes = om_bytes;
 	oracle_index_close(idx);    /* again, page cache warm: a restart */
 	idx = NULL;
-	if ((rc = open_and_read(tip, &wopen_ms, &c.wread_ms, &c.om_n2,
-				&c.woutmap_ms)) != SD_OK)
+	if ((rc = open_and_read(tip, &wopen_ms, &c.wread_ms, &c.wmap_ms,
+				&c.om_n2, &c.woutmap_ms)) != SD_OK)
 		return rc;
 	csv_row(csv, &c);
 	fprintf(stderr, "[%ld] h=%ld tweaks=%llu unspent=%ld conn p50=%.1f "
 		"p99=%.1f max=%.1f ms commit/blk=%.2f ms db=%.0f MB "
-		"(%.1f B/tweak) anon=%.0f MB open->read=%.0f ms (map %.0f ms) "
-		"warm %.0f ms reorg100 %.0f+%.0f ms wall=%.0f s\n", blocks,
+		"(%.1f B/tweak) anon=%.0f MB open->read=%.0f ms (map %.0f ms, "
+		"ready at %.0f ms) warm %.0f ms reorg100 %.0f+%.0f ms "
+		"wall=%.0f s\n", blocks,
 		tip, (unsigned long long)tot_tweaks, c.om_n, c.c50, c.c99,
 		c.cmax, c.commit_per_block, (double)c.st.used_bytes / 1e6,
 		(double)c.st.used_bytes / (double)tot_tweaks, c.anon / 1024.0,
-		c.read_ms, c.outmap_ms, c.wread_ms, c.d100, c.r100, c.wall);
+		c.read_ms, c.outmap_ms, c.map_ms, c.wread_ms, c.d100, c.r100,
+		c.wall);
 	w_nc = w_ncm = 0;
 	w_gen = w_parse = w_prep = 0;
 	w_blocks = 0;

@@ -193,6 +193,11 @@ struct oracle_stats {
 	bool reorg_too_deep;       /* the last disconnect was refused: its
 				    * undo row was pruned (reindex) */
 	double last_connect_ms;    /* compute + write of last block */
+	/* The outpoint map (tracked unspent outputs, in memory): loading
+	 * after an open (reads are served, writes wait), its entries as of
+	 * the last commit and its tables' bytes. */
+	bool outmap_loading;
+	uint64_t outmap_entries, outmap_bytes;
 };
 void oracle_index_stats(struct oracle_index *idx, struct oracle_stats *out);
 const struct oracle_config *oracle_index_config(struct oracle_index *idx);

@@ -2,7 +2,8 @@
  * <datadir>/index, format version / network / index-kind checks in the
  * meta table, the write-transaction runner that grows the map on
  * MDB_MAP_FULL and reports a full disk, read transactions, tip, stats,
- * the format 1 -> 2 migration and the outpoint map's load at open.
+ * the format 1 -> 2 migration and the outpoint map's load after open, on
+ * a thread of its own: reads are served at once, writers wait for it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -267,12 +268,128 @@ static int write_failed(struct oracle_index *idx, const char *what, int rc)
 	return SD_EDB;
 }
 
+/* The map's figures for oracle_index_stats (after a commit, a rollback
+ * or the load). */
+static void om_stats(struct oracle_index *idx)
+{
+	pthread_mutex_lock(&idx->stats_mu);
+	idx->stat_om_n = idx->om.n;
+	idx->stat_om_bytes = st_outmap_bytes(&idx->om);
+	pthread_mutex_unlock(&idx->stats_mu);
+}
+
+int st_outmap_ready(struct oracle_index *idx)
+{
+	int rc;
+
+	pthread_mutex_lock(&idx->om_mu);
+	while (idx->om_state == ST_OM_LOADING)
+		pthread_cond_wait(&idx->om_cv, &idx->om_mu);
+	rc = idx->om_state == ST_OM_READY ? SD_OK : idx->om_rc;
+	pthread_mutex_unlock(&idx->om_mu);
+	if (rc != SD_OK && !idx->om_fail_logged) {
+		idx->om_fail_logged = true;
+		sd_log_error("oracle", "outpoint_map_unavailable", "err=%s "
+			     "note=writes_refused_until_restart",
+			     sd_strerror(rc));
+	}
+	return rc;
+}
+
+/* fn added a height the map cannot hold (24 bits): the txn must not
+ * commit.  Logs and returns SD_EINVAL, else SD_OK. */
+static int om_refused(struct oracle_index *idx, const char *what)
+{
+	if (!idx->om.refused_h)
+		return SD_OK;
+	sd_log_error("oracle", "outpoint_map_height_limit", "op=%s height=%u "
+		     "max=16777215 note=refused", what, idx->om.refused_h);
+	return SD_EINVAL;
+}
+
+/* The loader thread: the map from a read txn of its own, then handed to
+ * the writer under om_mu. */
+static void *om_loader(void *arg)
+{
+	struct oracle_index *idx = arg;
+	struct st_outmap m = { 0 };
+	uint64_t t0 = sd_mono_ns();
+	MDB_txn *txn;
+	double ms;
+	int rc;
+
+	rc = st_read_begin(idx, &txn);
+	if (rc == SD_OK) {
+		rc = st_outmap_load(idx, txn, &m);
+		st_read_end(idx, txn);
+	}
+	ms = (double)(sd_mono_ns() - t0) / 1e6;
+	if (rc == 0) {
+		sd_log_info("oracle", "outpoint_map_loaded", "outpoints=%zu "
+			    "ms=%.1f bytes=%zu source=scan", m.n, ms,
+			    st_outmap_bytes(&m));
+	} else if (rc == ECANCELED) {
+		sd_log_info("oracle", "outpoint_map_load_cancelled",
+			    "ms=%.1f", ms);
+	} else {
+		sd_log_error("oracle", "outpoint_map_load_failed", "err=%d "
+			     "errstr=\"%s\" ms=%.1f", rc, is_sd_code(rc) ?
+			     sd_strerror(rc) : mdb_strerror(rc), ms);
+	}
+	/* the writer may use idx->om as soon as om_mu is released */
+	pthread_mutex_lock(&idx->stats_mu);
+	idx->stat_om_loading = false;
+	idx->stat_om_n = rc == 0 ? m.n : 0;
+	idx->stat_om_bytes = rc == 0 ? st_outmap_bytes(&m) : 0;
+	pthread_mutex_unlock(&idx->stats_mu);
+	pthread_mutex_lock(&idx->om_mu);
+	if (rc == 0) {
+		st_outmap_free(&idx->om);
+		idx->om = m;
+		idx->om_state = ST_OM_READY;
+	} else {
+		st_outmap_free(&m);
+		idx->om_rc = SD_EDB;
+		idx->om_state = ST_OM_FAILED;
+	}
+	pthread_cond_broadcast(&idx->om_cv);
+	pthread_mutex_unlock(&idx->om_mu);
+	return NULL;
+}
+
+/* Start the loader (at the end of a successful open).  No thread: load
+ * here. */
+static void om_start(struct oracle_index *idx)
+{
+	idx->om_state = ST_OM_LOADING;
+	pthread_mutex_lock(&idx->stats_mu);
+	idx->stat_om_loading = true;
+	pthread_mutex_unlock(&idx->stats_mu);
+	if (pthread_create(&idx->om_thread, NULL, om_loader, idx) == 0)
+		idx->om_thread_on = true;
+	else
+		(void)om_loader(idx);
+}
+
+/* Cancel a running load and join the loader (close). */
+static void om_stop(struct oracle_index *idx)
+{
+	if (!idx->om_thread_on)
+		return;
+	atomic_store(&idx->om_cancel, true);
+	pthread_join(idx->om_thread, NULL);
+	idx->om_thread_on = false;
+}
+
 int st_write(struct oracle_index *idx, const char *what,
 	     int (*fn)(struct oracle_index *idx, MDB_txn *txn, void *arg),
 	     void *arg)
 {
 	MDB_txn *txn;
 	int rc, tries;
+
+	if ((rc = st_outmap_ready(idx)) != SD_OK)
+		return rc;
 
 	/* a write outside the group commit goes after the pending blocks */
 	if ((rc = oracle_index_flush(idx)) != SD_OK)
@@ -283,6 +400,8 @@ int st_write(struct oracle_index *idx, const char *what,
 		if (rc == 0) {
 			rc = fn(idx, txn, arg);
 			if (rc == 0)
+				rc = om_refused(idx, what);
+			if (rc == 0)
 				rc = mdb_txn_commit(txn);
 			else
 				mdb_txn_abort(txn);
@@ -290,6 +409,7 @@ int st_write(struct oracle_index *idx, const char *what,
 		map_rdunlock(idx);
 		if (rc == 0) {
 			st_outmap_commit(&idx->om);
+			om_stats(idx);
 			st_stats_disk_full(idx, false);
 			return SD_OK;
 		}
@@ -333,6 +453,8 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 {
 	int rc;
 
+	if ((rc = st_outmap_ready(idx)) != SD_OK)
+		return rc;
 	if (!idx->wtxn) {
 		map_rdlock(idx);
 		rc = mdb_txn_begin(idx->env, NULL, 0, &idx->wtxn);
@@ -344,6 +466,8 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 		}
 	}
 	rc = fn(idx, idx->wtxn, arg);
+	if (rc == 0)
+		rc = om_refused(idx, what);
 	if (rc == 0)
 		return SD_OK;
 	pending_abort(idx);
@@ -374,6 +498,7 @@ int oracle_index_flush(struct oracle_index *idx)
 		return rc == 1 ? SD_EDB : rc;
 	}
 	st_outmap_commit(&idx->om);
+	om_stats(idx);
 	st_stats_disk_full(idx, false);
 	n = idx->pending_blocks;
 	idx->durable_height = idx->tip_height;
@@ -505,6 +630,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 
 static void index_free(struct oracle_index *idx)
 {
+	om_stop(idx);
 	if (idx->env)
 		mdb_env_close(idx->env);
 	oracle_pool_free(idx->pool);
@@ -512,6 +638,8 @@ static void index_free(struct oracle_index *idx)
 	pthread_rwlock_destroy(&idx->maplock);
 	pthread_mutex_destroy(&idx->stats_mu);
 	pthread_mutex_destroy(&idx->mp_mu);
+	pthread_mutex_destroy(&idx->om_mu);
+	pthread_cond_destroy(&idx->om_cv);
 	free(idx->infos);
 	free(idx->utxos);
 	free(idx->cuts);
@@ -534,7 +662,6 @@ int oracle_index_open(const struct oracle_config *cfg,
 {
 	struct oracle_index *idx;
 	struct open_arg oa = { .err = err };
-	uint64_t t_load = 0;
 	MDB_envinfo info;
 	size_t plen;
 	int rc;
@@ -570,6 +697,9 @@ int oracle_index_open(const struct oracle_config *cfg,
 	}
 	pthread_mutex_init(&idx->stats_mu, NULL);
 	pthread_mutex_init(&idx->mp_mu, NULL);
+	pthread_mutex_init(&idx->om_mu, NULL);
+	pthread_cond_init(&idx->om_cv, NULL);
+	atomic_init(&idx->om_cancel, false);
 	plen = strlen(cfg->datadir) + sizeof("/index");
 	idx->path = sd_xmalloc(plen);
 	snprintf(idx->path, plen, "%s/index", cfg->datadir);
@@ -624,16 +754,13 @@ int oracle_index_open(const struct oracle_config *cfg,
 	if (rc == SD_OK) {
 		MDB_txn *txn;
 
-		t_load = sd_mono_ns();
 		rc = st_read_begin(idx, &txn);
 		if (rc == SD_OK) {
 			if (st_meta_tip(idx, txn, &idx->tip_height,
-					idx->tip_hash) ||
-			    st_outmap_load(idx, txn, &idx->om))
+					idx->tip_hash))
 				rc = SD_EDB;
 			st_read_end(idx, txn);
 		}
-		t_load = sd_mono_ns() - t_load;
 	}
 	if (rc != SD_OK) {
 		if (err && !err[0])
@@ -647,12 +774,13 @@ int oracle_index_open(const struct oracle_config *cfg,
 	memcpy(idx->durable_hash, idx->tip_hash, 32);
 	idx->pool = oracle_pool_new(cfg->tweak_threads);
 	sd_log_info("oracle", "index_opened", "tip=%d map_bytes=%zu "
-		    "outpoints=%zu outpoint_map_ms=%.1f threads=%u "
+		    "outpoint_map=loading threads=%u "
 		    "tweaks_only=%d full_basic=%d full_dust=%d cut_through=%d",
-		    idx->tip_height, idx->map_size, idx->om.n,
-		    (double)t_load / 1e6, oracle_pool_threads(idx->pool), cfg->tweaks_only,
+		    idx->tip_height, idx->map_size,
+		    oracle_pool_threads(idx->pool), cfg->tweaks_only,
 		    cfg->tweaks_full_basic, cfg->tweaks_full_with_dust_filter,
 		    cfg->tweaks_cut_through_with_dust_filter);
+	om_start(idx);
 	*out = idx;
 	return SD_OK;
 }
@@ -661,6 +789,7 @@ void oracle_index_close(struct oracle_index *idx)
 {
 	if (!idx)
 		return;
+	om_stop(idx);
 	if (oracle_index_flush(idx) != SD_OK)
 		pending_abort(idx);
 	index_free(idx);
@@ -715,6 +844,9 @@ void oracle_index_stats(struct oracle_index *idx, struct oracle_stats *out)
 	out->reorg_too_deep = idx->reorg_too_deep;
 	out->last_connect_ms = idx->last_connect_ms;
 	out->map_bytes = idx->map_size;
+	out->outmap_loading = idx->stat_om_loading;
+	out->outmap_entries = idx->stat_om_n;
+	out->outmap_bytes = idx->stat_om_bytes;
 	pthread_mutex_unlock(&idx->stats_mu);
 	snprintf(path, sizeof(path), "%s/data.mdb", idx->path);
 	if (stat(path, &sb) == 0)

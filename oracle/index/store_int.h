@@ -7,6 +7,7 @@
 #define SIGNETD_ORACLE_INDEX_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -91,18 +92,29 @@ struct st_mp_entry {
 };
 
 /* Outpoint -> creating height of every unspent `utxos` row, in memory
- * (store_outmap.c).  Writer thread only. */
+ * (store_outmap.c): 8-byte slots (40-bit fingerprint, 24-bit height),
+ * grown incrementally.  Writer thread only. */
+#define ST_OUTMAP_FP_BITS 40
 struct st_om_op;
 struct st_outmap {
-	uint64_t *fp;             /* fingerprint, 0 = empty slot */
-	uint32_t *h;              /* height of the creating block */
-	size_t cap, n;
+	uint64_t *s;              /* fp << 24 | height, 0 = empty slot */
+	size_t cap, n;            /* n: entries in s and old */
+	uint64_t *old;            /* growing: the table being moved into s */
+	size_t old_cap, old_pos, old_left;
+	size_t grows;             /* growths so far (tests, stats) */
+	uint32_t refused_h;       /* a height over 2^24 - 1 was added */
+	uint64_t key;             /* fingerprint key (0: none, tests) */
 	struct st_om_op *log;     /* changes since the last commit */
 	size_t log_n, log_cap;
 };
+/* The outpoint's unkeyed fingerprint; the map keys it with m->key (the
+ * map's own, random, kept in its snapshot) and keeps 40 bits. */
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout);
 /* The same for the outpoint of a utxos key (H | dtxid | vout). */
 uint64_t st_outmap_key_fp(const uint8_t key[40]);
+/* Add (fp, h).  A height over 2^24 - 1 is not stored: it sets
+ * m->refused_h, and st_write / st_write_deferred then abort the txn
+ * (SD_EINVAL, outpoint_map_height_limit). */
 void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h);
 bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h);
 /* The heights stored under fp, one per call: *pos = 0 to start. */
@@ -111,9 +123,24 @@ bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
 void st_outmap_commit(struct st_outmap *m);    /* the txn committed */
 void st_outmap_rollback(struct st_outmap *m);  /* the txn is gone */
 void st_outmap_free(struct st_outmap *m);
-/* Rebuild m from the unspent utxos rows visible in txn. */
+/* Rebuild m from the unspent utxos rows visible in txn, with m->key (a
+ * new random key when 0).  Stops with
+ * ECANCELED once idx->om_cancel is set (checked every 1024 rows). */
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		   struct st_outmap *m);
+/* Tests: called by st_outmap_load before the first row (rows = 0) and
+ * every 1024 rows; a nonzero return fails the load with that code. */
+extern int (*st_outmap_load_hook)(struct oracle_index *idx, size_t rows);
+
+/* The map is loaded on a thread of its own after oracle_index_open
+ * (store_env.c): reads never need it, writers wait for it. */
+enum st_om_state { ST_OM_READY = 0, ST_OM_LOADING, ST_OM_FAILED };
+/* Wait until the map is loaded: SD_OK, or SD_EDB when the load failed
+ * (every writer call from then on; logged).  st_write and
+ * st_write_deferred call it first. */
+int st_outmap_ready(struct oracle_index *idx);
+/* The bytes of m's tables. */
+size_t st_outmap_bytes(const struct st_outmap *m);
 /* Same multiset of (fingerprint, height) entries (tests). */
 bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b);
 
@@ -139,6 +166,18 @@ struct oracle_index {
 	unsigned group_max;          /* blocks per txn (<= 1: one each) */
 	unsigned pending_blocks;
 	struct st_outmap om;         /* includes pending blocks */
+	/* om's loader: om_state and om_rc under om_mu, om_cv signals the end
+	 * of the load; om_cancel stops it (close) */
+	pthread_mutex_t om_mu;
+	pthread_cond_t om_cv;
+	int om_state;                /* enum st_om_state */
+	int om_rc;                   /* the failed load's code */
+	bool om_thread_on, om_fail_logged;
+	pthread_t om_thread;
+	atomic_bool om_cancel;
+	/* under stats_mu: for oracle_index_stats */
+	bool stat_om_loading;
+	uint64_t stat_om_n, stat_om_bytes;
 	uint64_t pending_tweaks;
 	struct oracle_tx_info *infos;
 	size_t infos_cap;

@@ -5,17 +5,28 @@
  * keyed by outpoint: ~5,000 random inserts and deletes a big block that
  * dirtied most of its leaf pages, the largest part of every commit.
  *
- * The map is derived data: it is rebuilt at open from the unspent
- * `utxos` rows, so a crash cannot make it disagree with the index.  Keys
- * are 8-byte fingerprints of the outpoint (txids are hashes already); two
- * outpoints may share one, so every candidate height is checked against
- * the `utxos` row itself (store_connect.c).  Open addressing, linear
- * probing, backward-shift deletion; duplicates allowed.
+ * The map is derived data: it is rebuilt from the unspent `utxos` rows
+ * (after open, store_env.c), so a crash cannot make it disagree with the
+ * index.  A slot is 8 bytes: a 40-bit fingerprint of the outpoint over a
+ * 24-bit height (heights from 2^24 on are refused: st_outmap_add).  Two
+ * outpoints may share a fingerprint, so every candidate height is checked
+ * against the `utxos` row itself (store_spend.c): the map may over-answer,
+ * never miss.  Open addressing, linear probing, backward-shift deletion,
+ * duplicates allowed; a slot's home is fp * cap >> 40 (any capacity, and
+ * slots stay in fingerprint order).
+ *
+ * Growth never stalls one change: past 75% a table 1.5x the size takes
+ * the inserts and every change moves at least OM_STEP slots of the old
+ * table into it, whole probe clusters at a time, so the old table stays a
+ * valid linear-probing table for what it still holds; lookups and deletes
+ * look in both (Redis' incremental rehash, for open addressing).
  *
  * Every change since the last commit is journaled: when the write txn is
  * aborted (failed write, map growth retry, lost group commit) the journal
- * is replayed backwards and the map is the committed one again.
+ * is replayed backwards and the map holds the committed multiset again
+ * (maybe laid out otherwise: a growth is not undone).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,24 +37,19 @@
 #include "../../common/util.h"
 #include "store_int.h"
 
+#define OM_H_BITS 24
+#define OM_H_MASK ((1ull << OM_H_BITS) - 1)
+#define OM_FP_MASK ((1ull << ST_OUTMAP_FP_BITS) - 1)
+#define OM_MIN_CAP 1024
+/* Old slots moved per change while growing: a growth at 75% of c ends
+ * after c / OM_STEP changes, long before the new table (1.5c) passes 75%;
+ * ~1 us a change (a block makes ~5,000). */
+#define OM_STEP 32
+
 struct st_om_op {
-	uint64_t fp;
-	uint32_t h;
-	uint32_t added;  /* 1 = added (undo: remove), 0 = removed */
+	uint64_t slot;    /* fp << 24 | h */
+	uint32_t added;   /* 1 = added (undo: remove), 0 = removed */
 };
-
-/* A random key per process: the map is rebuilt at every open, and with
- * the key nobody can craft txids whose outputs pile up in one probe
- * cluster.  (Two outpoints share a fingerprint for every key or none.) */
-static uint64_t fp_key;
-static pthread_once_t fp_key_once = PTHREAD_ONCE_INIT;
-
-static void fp_key_init(void)
-{
-	if (getrandom(&fp_key, sizeof(fp_key), 0) != (ssize_t)sizeof(fp_key))
-		fp_key = sd_mono_ns() * 0x9e3779b97f4a7c15ull ^
-			 (uint64_t)getpid();
-}
 
 uint64_t st_outmap_key_fp(const uint8_t key[40])
 {
@@ -53,133 +59,240 @@ uint64_t st_outmap_key_fp(const uint8_t key[40])
 	return st_outmap_fp(txid, sd_be32_get(key + 36));
 }
 
+/* Unkeyed: the map mixes in its own key (om_slot). */
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout)
 {
-	uint64_t x;
-
-	pthread_once(&fp_key_once, fp_key_init);
-	x = sd_le64_get(txid) ^ fp_key ^ ((uint64_t)vout *
-					   0x9e3779b97f4a7c15ull);
-
-	/* vout may only change low bits of a product: mix them all */
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 29;
-	return x ? x : 1;   /* 0 marks an empty slot */
+	return sd_le64_get(txid) ^ ((uint64_t)vout * 0x9e3779b97f4a7c15ull);
 }
 
-static void om_resize(struct st_outmap *m, size_t cap)
+/* A random key for a new map: with it nobody can craft txids whose
+ * outputs pile up in one probe cluster.  (Two outpoints share a
+ * fingerprint for every key or none.)  Never 0. */
+static uint64_t om_new_key(void)
 {
-	uint64_t *ofp = m->fp;
-	uint32_t *oh = m->h;
-	size_t ocap = m->cap, i, j, mask = cap - 1;
+	uint64_t k;
 
-	m->fp = sd_xcalloc(cap, sizeof(*m->fp));
-	m->h = sd_xmalloc(cap * sizeof(*m->h));
-	m->cap = cap;
-	for (i = 0; i < ocap; i++) {
-		if (!ofp[i])
-			continue;
-		for (j = (size_t)ofp[i] & mask; m->fp[j]; j = (j + 1) & mask)
-			;
-		m->fp[j] = ofp[i];
-		m->h[j] = oh[i];
+	if (getrandom(&k, sizeof(k), 0) != (ssize_t)sizeof(k))
+		k = sd_mono_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	return k ? k : 1;
+}
+
+/* The slot of (fp, h): the keyed 40-bit fingerprint, never 0, over h.
+ * Key 0 (tests): fp's low 40 bits as they are. */
+static uint64_t om_slot(const struct st_outmap *m, uint64_t fp, uint32_t h)
+{
+	if (m->key) {
+		fp ^= m->key;
+		fp ^= fp >> 31;     /* vout may only change low bits */
+		fp *= 0xbf58476d1ce4e5b9ull;
+		fp ^= fp >> 29;
+		fp >>= 64 - ST_OUTMAP_FP_BITS;
 	}
-	free(ofp);
-	free(oh);
+	fp &= OM_FP_MASK;
+	return (fp ? fp : 1) << OM_H_BITS | h;
 }
 
-static void om_insert(struct st_outmap *m, uint64_t fp, uint32_t h)
+/* fp * cap >> 40 without overflow (cap < 2^32). */
+static size_t om_home(uint64_t slot, size_t cap)
 {
-	size_t mask, i;
+	return (size_t)(((slot >> (OM_H_BITS + 8)) * (uint64_t)cap) >> 32);
+}
 
-	if ((m->n + 1) * 4 > m->cap * 3 || m->cap == 0)
-		om_resize(m, m->cap ? m->cap * 2 : 1024);
-	mask = m->cap - 1;
-	for (i = (size_t)fp & mask; m->fp[i]; i = (i + 1) & mask)
+static size_t om_next_i(size_t i, size_t cap)
+{
+	return i + 1 == cap ? 0 : i + 1;
+}
+
+static void tab_put(uint64_t *t, size_t cap, uint64_t slot)
+{
+	size_t i;
+
+	for (i = om_home(slot, cap); t[i]; i = om_next_i(i, cap))
 		;
-	m->fp[i] = fp;
-	m->h[i] = h;
-	m->n++;
+	t[i] = slot;
 }
 
-/* Remove one (fp, h) entry; false when there is none. */
-static bool om_remove(struct st_outmap *m, uint64_t fp, uint32_t h)
+/* Remove one slot equal to `slot`; false when there is none. */
+static bool tab_del(uint64_t *t, size_t cap, uint64_t slot)
 {
-	size_t mask = m->cap - 1, i, j;
+	size_t i, j;
 
-	if (m->cap == 0)
+	if (!t)
 		return false;
-	for (i = (size_t)fp & mask; m->fp[i]; i = (i + 1) & mask)
-		if (m->fp[i] == fp && m->h[i] == h)
-			break;
-	if (!m->fp[i])
-		return false;
+	for (i = om_home(slot, cap); t[i] != slot; i = om_next_i(i, cap))
+		if (!t[i])
+			return false;
 	/* backward shift: move later entries of the cluster into the gap
-	 * unless their home slot lies cyclically in (i, j] */
-	for (j = (i + 1) & mask; m->fp[j]; j = (j + 1) & mask) {
-		size_t home = (size_t)m->fp[j] & mask;
+	 * unless their home lies cyclically in (i, j] */
+	for (j = om_next_i(i, cap); t[j]; j = om_next_i(j, cap)) {
+		size_t home = om_home(t[j], cap);
+		size_t dh = j >= home ? j - home : j + cap - home;
+		size_t di = j >= i ? j - i : j + cap - i;
 
-		if (((j - home) & mask) < ((j - i) & mask))
+		if (dh < di)
 			continue;
-		m->fp[i] = m->fp[j];
-		m->h[i] = m->h[j];
+		t[i] = t[j];
 		i = j;
 	}
-	m->fp[i] = 0;
-	m->n--;
+	t[i] = 0;
 	return true;
 }
 
-static void om_journal(struct st_outmap *m, uint64_t fp, uint32_t h,
-		       bool added)
+/* Move old slots into the new table: whole clusters, at least `budget`
+ * slots looked at (the slot before old_pos is always empty). */
+static void om_move(struct st_outmap *m, size_t budget)
+{
+	while (m->old && budget > 0) {
+		size_t i = m->old_pos;
+
+		while (m->old_left > 0 && m->old[i]) {
+			tab_put(m->s, m->cap, m->old[i]);
+			m->old[i] = 0;
+			i = om_next_i(i, m->old_cap);
+			m->old_left--;
+			budget -= budget > 0;
+		}
+		if (m->old_left > 0) {      /* old[i] is empty */
+			i = om_next_i(i, m->old_cap);
+			m->old_left--;
+			budget -= budget > 0;
+		}
+		m->old_pos = i;
+		if (m->old_left == 0) {
+			free(m->old);
+			m->old = NULL;
+			m->old_cap = 0;
+		}
+	}
+}
+
+/* Past 75%: a 1.5x table takes the inserts from now on. */
+static void om_grow(struct st_outmap *m)
+{
+	size_t e;
+
+	om_move(m, SIZE_MAX);       /* the last growth ends first */
+	if (m->cap == 0) {
+		m->s = sd_xcalloc(OM_MIN_CAP, sizeof(*m->s));
+		m->cap = OM_MIN_CAP;
+		return;
+	}
+	m->old = m->s;
+	m->old_cap = m->cap;
+	m->cap += m->cap / 2;
+	if (m->cap >= ((size_t)1 << 32)) {  /* om_home; 32 GiB */
+		sd_log_error("oracle", "outpoint_map_too_big", "slots=%zu",
+			     m->cap);
+		abort();
+	}
+	m->s = sd_xcalloc(m->cap, sizeof(*m->s));
+	m->grows++;
+	for (e = 0; m->old[e]; e++)         /* at most 75% full */
+		;
+	m->old_pos = om_next_i(e, m->old_cap);
+	m->old_left = m->old_cap;
+}
+
+static void om_insert(struct st_outmap *m, uint64_t slot)
+{
+	if (m->cap == 0 || (m->n + 1) * 4 > m->cap * 3)
+		om_grow(m);
+	tab_put(m->s, m->cap, slot);
+	m->n++;
+	om_move(m, OM_STEP);
+}
+
+static bool om_remove(struct st_outmap *m, uint64_t slot)
+{
+	if (!tab_del(m->s, m->cap, slot) &&
+	    !tab_del(m->old, m->old_cap, slot))
+		return false;
+	m->n--;
+	om_move(m, OM_STEP);
+	return true;
+}
+
+static void om_journal(struct st_outmap *m, uint64_t slot, bool added)
 {
 	if (m->log_n == m->log_cap) {
 		m->log_cap = m->log_cap ? m->log_cap * 2 : 4096;
 		m->log = sd_xrealloc(m->log, m->log_cap * sizeof(*m->log));
 	}
-	m->log[m->log_n].fp = fp;
-	m->log[m->log_n].h = h;
+	m->log[m->log_n].slot = slot;
 	m->log[m->log_n].added = added;
 	m->log_n++;
 }
 
-/* fp comes from st_outmap_fp, never 0 (the empty-slot mark). */
 void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h)
 {
-	om_insert(m, fp, h);
-	om_journal(m, fp, h, true);
+	uint64_t slot;
+
+	if (h > OM_H_MASK) {        /* the caller's txn must not commit */
+		m->refused_h = h;
+		return;
+	}
+	slot = om_slot(m, fp, h);
+	om_insert(m, slot);
+	om_journal(m, slot, true);
 }
 
 bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h)
 {
-	if (!om_remove(m, fp, h))
+	uint64_t slot;
+
+	if (h > OM_H_MASK)
 		return false;
-	om_journal(m, fp, h, false);
+	slot = om_slot(m, fp, h);
+	if (!om_remove(m, slot))
+		return false;
+	om_journal(m, slot, false);
 	return true;
+}
+
+/* The heights under the keyed fingerprint want.  *pos: 0 to start, else
+ * table (1 new, 2 old) << 60 | next slot. */
+static bool om_next(const struct st_outmap *m, uint64_t want, size_t *pos,
+		    uint32_t *h)
+{
+	unsigned tab = 1;
+	size_t i;
+
+	if (m->cap == 0)
+		return false;
+	if (*pos == 0) {
+		i = om_home(want << OM_H_BITS, m->cap);
+	} else {
+		tab = (unsigned)(*pos >> 60);
+		i = *pos & (((size_t)1 << 60) - 1);
+	}
+	for (;;) {
+		const uint64_t *t = tab == 1 ? m->s : m->old;
+		size_t cap = tab == 1 ? m->cap : m->old_cap;
+
+		for (; t && t[i]; i = om_next_i(i, cap)) {
+			if (t[i] >> OM_H_BITS != want)
+				continue;
+			*h = (uint32_t)(t[i] & OM_H_MASK);
+			*pos = (size_t)tab << 60 | om_next_i(i, cap);
+			return true;
+		}
+		if (tab == 2 || !m->old)
+			return false;
+		tab = 2;
+		i = om_home(want << OM_H_BITS, m->old_cap);
+	}
 }
 
 bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
 		    uint32_t *h)
 {
-	size_t mask = m->cap - 1, i;
-
-	if (m->cap == 0)
-		return false;
-	i = *pos == 0 ? (size_t)fp & mask : *pos & mask;
-	for (; m->fp[i]; i = (i + 1) & mask) {
-		if (m->fp[i] != fp)
-			continue;
-		*h = m->h[i];
-		*pos = ((i + 1) & mask) | m->cap;   /* never 0 */
-		return true;
-	}
-	return false;
+	return om_next(m, om_slot(m, fp, 0) >> OM_H_BITS, pos, h);
 }
 
 void st_outmap_commit(struct st_outmap *m)
 {
 	m->log_n = 0;
+	m->refused_h = 0;
 }
 
 void st_outmap_rollback(struct st_outmap *m)
@@ -188,18 +301,26 @@ void st_outmap_rollback(struct st_outmap *m)
 		const struct st_om_op *op = &m->log[--m->log_n];
 
 		if (op->added)
-			(void)om_remove(m, op->fp, op->h);
+			(void)om_remove(m, op->slot);
 		else
-			om_insert(m, op->fp, op->h);
+			om_insert(m, op->slot);
 	}
+	m->refused_h = 0;
 }
 
 void st_outmap_free(struct st_outmap *m)
 {
-	free(m->fp);
-	free(m->h);
+	free(m->s);
+	free(m->old);
 	free(m->log);
 	memset(m, 0, sizeof(*m));
+}
+
+int (*st_outmap_load_hook)(struct oracle_index *idx, size_t rows);
+
+size_t st_outmap_bytes(const struct st_outmap *m)
+{
+	return (m->cap + m->old_cap) * sizeof(*m->s);
 }
 
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
@@ -209,15 +330,28 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 	MDB_val k, v, bv = { 0 };
 	uint32_t bh = 0;
 	bool have = false, spent;
+	size_t rows = 0;
+	uint64_t mkey = m->key ? m->key : om_new_key();
 	int rc;
 
 	st_outmap_free(m);
+	m->key = mkey;
 	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &c)))
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		const uint8_t *key = k.mv_data;
 
+		if ((rows++ & 1023) == 0) {
+			if (st_outmap_load_hook &&
+			    (rc = st_outmap_load_hook(idx, rows - 1)))
+				break;
+			if (atomic_load_explicit(&idx->om_cancel,
+						 memory_order_relaxed)) {
+				rc = ECANCELED;
+				break;
+			}
+		}
 		if (k.mv_size != ST_UTXO_KEY || v.mv_size != ST_UTXO_VAL) {
 			rc = MDB_CORRUPTED;
 			break;
@@ -233,31 +367,45 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		}
 		if ((rc = st_row_spent(&bv, &v, &spent)))
 			break;
-		if (!spent)
-			om_insert(m, st_outmap_key_fp(key), sd_be32_get(key));
+		if (spent)
+			continue;
+		if (bh > OM_H_MASK) {
+			rc = EOVERFLOW;     /* st_outmap_add refuses these */
+			break;
+		}
+		om_insert(m, om_slot(m, st_outmap_key_fp(key), bh));
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* How many times (fp, h) is in m. */
+/* How many times (keyed fp, h) is in m. */
 static size_t om_count(const struct st_outmap *m, uint64_t fp, uint32_t h)
 {
 	size_t pos = 0, n = 0;
 	uint32_t hh;
 
-	while (st_outmap_next(m, fp, &pos, &hh))
+	while (om_next(m, fp, &pos, &hh))
 		n += hh == h;
 	return n;
 }
 
+static bool om_same_tab(const struct st_outmap *a, const uint64_t *t,
+			size_t cap, const struct st_outmap *b)
+{
+	for (size_t i = 0; i < cap; i++) {
+		uint64_t fp = t[i] >> OM_H_BITS;
+		uint32_t h = (uint32_t)(t[i] & OM_H_MASK);
+
+		if (t[i] && om_count(a, fp, h) != om_count(b, fp, h))
+			return false;
+	}
+	return true;
+}
+
 bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b)
 {
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->cap; i++)
-		if (a->fp[i] && om_count(a, a->fp[i], a->h[i]) !=
-				om_count(b, a->fp[i], a->h[i]))
-			return false;
-	return true;
+	return a->key == b->key && a->n == b->n &&
+	       om_same_tab(a, a->s, a->cap, b) &&
+	       om_same_tab(a, a->old, a->old_cap, b);
 }

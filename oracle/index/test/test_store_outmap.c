@@ -36,8 +36,8 @@ static int dir_seq;
 /* ------------------------------------------------ 1. the map alone */
 
 /* Brute force: cnt[i][h] = how often (pool[i], h) is in the map.  pool[0]
- * is hot (10% of ops); 1/8 of pool homes at the table end, 1/8 at slot 0,
- * so one cluster wraps around. */
+ * is hot (10% of ops); 1/8 of pool homes at the table end, 1/8 at slot 0
+ * (a home is fp * cap >> 40: the top bits), so one cluster wraps. */
 #define POOL 2048
 #define NH 8
 static uint64_t pool[POOL], rng = 0x243f6a8885a308d3ull;
@@ -54,11 +54,11 @@ static uint64_t rnd(void)
 static void init_pool(void)
 {
 	for (size_t i = 0; i < POOL; i++) {
-		uint64_t low = i % 8 == 1 ? 0xffff - (rnd() & 3) :
+		uint64_t top = i % 8 == 1 ? 0xffff - (rnd() & 3) :
 			       i % 8 == 2 ? rnd() & 3 : rnd() & 0xffff;
 
-		/* distinct and nonzero: bits 16..31 hold i + 1 */
-		pool[i] = (rnd() << 32) | ((uint64_t)(i + 1) << 16) | low;
+		/* 40 bits, distinct and nonzero: bits 8..23 hold i + 1 */
+		pool[i] = (top << 24) | ((uint64_t)(i + 1) << 8) | (rnd() & 0xff);
 	}
 }
 
@@ -139,7 +139,7 @@ static void check_map_alone(void)
 			}
 		}
 		check_all(&m);
-		CHECK(r == 1 || (m.fp[0] && m.fp[m.cap - 1]));   /* wraps */
+		CHECK(r == 1 || (m.s[0] && m.s[m.cap - 1]));   /* wraps */
 		max_cap = m.cap > max_cap ? m.cap : max_cap;
 	}
 	st_outmap_commit(&m);
@@ -183,16 +183,25 @@ static void check_map_alone(void)
 		st_outmap_free(&c);
 	}
 	st_outmap_free(&m);
-	CHECK(m.fp == NULL && m.n == 0);
+	CHECK(m.s == NULL && m.old == NULL && m.n == 0);
 
-	/* fingerprints: never 0, vouts of one txid spread over the low bits */
+	/* fingerprints: vouts of one txid spread over the keyed 40 bits
+	 * (the top ones pick the home slot) */
 	memset(txid, 0x5a, sizeof(txid));
+	m.key = 0x0123456789abcdefull;
 	for (uint32_t v = 0; v < 1024; v++) {
 		uint64_t fp = st_outmap_fp(txid, v);
+		size_t pos = 0;
+		uint32_t h;
 
-		CHECK(fp != 0 && fp != st_outmap_fp(txid, v + 1));
-		distinct += !seen[fp & 1023]++;
+		CHECK(fp != st_outmap_fp(txid, v + 1));
+		st_outmap_add(&m, fp, v);
+		CHECK(st_outmap_next(&m, fp, &pos, &h));
 	}
+	for (size_t i = 0; i < m.cap; i++)
+		if (m.s[i])
+			distinct += !seen[m.s[i] >> (24 + 30)]++;
+	st_outmap_free(&m);
 	CHECK(distinct > 500);
 }
 
@@ -233,6 +242,8 @@ static size_t check_om(struct oracle_index *idx, MDB_txn *wtxn)
 	uint8_t txid[32];
 	int rc;
 
+	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);   /* loaded after open */
+	m.key = idx->om.key;                         /* comparable slots */
 	if (!txn)
 		CHECK_EQ_INT(st_read_begin(idx, &txn), SD_OK);
 	CHECK_EQ_INT(st_outmap_load(idx, txn, &m), 0);
