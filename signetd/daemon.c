@@ -121,11 +121,20 @@ static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 {
 	struct daemon *d = ctx;
 	struct oracle_prepared *pre = prepared;
+	struct rpc_node_snapshot node;
 	int32_t node_height;
 	int rc;
 
-	/* (another network's blocks never come here: the follower checks
-	 * the node's chain, fcfg.chain, before each pass) */
+	/* Never write another network's blocks into this index.  The
+	 * follower already checks the node's chain (fcfg.chain) before each
+	 * pass and its node watch logged chain_mismatch: belt and braces for
+	 * a node swapped under a pass, refused without a second log line. */
+	rpc_follower_node_get(d->fol, &node);
+	if (!node.chain_ok) {
+		if (pre)
+			cb_discard(d, pre);
+		return SD_ESTATE;
+	}
 	if (pre) {
 		rc = oracle_index_connect_prepared(d->idx, b, pre);
 		cb_discard(d, pre);
@@ -139,7 +148,8 @@ static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 	/* At the tip (never during the initial sync): prune the mempool
 	 * tweaks once the block is committed (cb_flush).  Those it confirmed
 	 * left with the connect already. */
-	node_height = sd_status_node_height(d->status);
+	rpc_follower_node_get(d->fol, &node); /* as of now, after the write */
+	node_height = node.reachable || node.ever ? node.info.blocks : -1;
 	if (node_height >= 0 && b->height >= node_height)
 		d->prune_due = true;
 	return rc;

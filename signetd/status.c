@@ -80,18 +80,6 @@ static void node_snapshot(struct rpc_follower *fol,
 	snprintf(n->error, sizeof(n->error), "not polled yet");
 }
 
-int32_t sd_status_node_height(struct sd_status *s)
-{
-	struct rpc_node_snapshot n;
-	struct rpc_follower *fol;
-
-	pthread_mutex_lock(&s->mu);
-	fol = s->fol;
-	pthread_mutex_unlock(&s->mu);
-	node_snapshot(fol, &n);
-	return n.reachable || n.ever ? n.info.blocks : -1;
-}
-
 /* ---- one view, one verdict ---------------------------------------------- */
 
 #define MAX_REASONS 8

@@ -40,9 +40,6 @@ void sd_status_attach(struct sd_status *s, struct oracle_index *idx,
 /* The mempool whose counters /metrics shows (may be NULL). */
 void sd_status_attach_mempool(struct sd_status *s, struct sd_mempool *m);
 
-/* Latest node height the node watch saw (-1 before the first answer). */
-int32_t sd_status_node_height(struct sd_status *s);
-
 /* oracle_http_hooks-shaped: bodies are malloc'd, caller frees.  The
  * metrics text is signetd's own; oracle/http appends the server's. */
 int sd_status_json(struct sd_status *s, char **body, size_t *len);
