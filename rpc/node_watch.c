@@ -40,7 +40,9 @@ struct rpc_node_watch {
 	char node_chain[16]; /* the node's chain as last seen, "" unknown */
 };
 
-/* What one observation has to log, filled under the mutex, logged after. */
+/* What one observation has to log.  Logged under the mutex: two
+ * observers' lines never come out in another order than their
+ * transitions (the log is the only thing done under it besides copying). */
 struct events {
 	int reach; /* +1 node_reachable, -1 node_unreachable, 0 none */
 	int chain; /* +1 chain_match, -1 chain_mismatch, 0 none */
@@ -199,14 +201,14 @@ void rpc_node_watch_note_up(struct rpc_node_watch *w,
 	w->up = true;
 	snprintf(w->node_chain, sizeof(w->node_chain), "%s", ci->chain);
 	settle(w, &ev);
+	if (ev.reach || ev.chain) {
+		ev.height = ci->blocks;
+		ev.headers = ci->headers;
+		sd_hex_encode_rev(ev.tip, ci->best_hash, 32);
+		ev.ibd = ci->ibd;
+		emit(w, &ev);
+	}
 	pthread_mutex_unlock(&w->mu);
-	if (!ev.reach && !ev.chain)
-		return;
-	ev.height = ci->blocks;
-	ev.headers = ci->headers;
-	sd_hex_encode_rev(ev.tip, ci->best_hash, 32);
-	ev.ibd = ci->ibd;
-	emit(w, &ev);
 }
 
 void rpc_node_watch_note_down(struct rpc_node_watch *w, const char *where,
@@ -219,11 +221,11 @@ void rpc_node_watch_note_down(struct rpc_node_watch *w, const char *where,
 	snprintf(w->snap.error, sizeof(w->snap.error), "%s: %s", where,
 		 sd_strerror(rc));
 	settle(w, &ev);
-	pthread_mutex_unlock(&w->mu);
 	ev.where = where;
 	ev.rc = rc;
 	ev.retry_ms = retry_ms;
 	emit(w, &ev);
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* ---- the poll thread ------------------------------------------------------ */
@@ -260,8 +262,6 @@ static void poll_once(struct rpc_node_watch *w)
 			 "node info: %s", sd_strerror(rc));
 	}
 	settle(w, &ev);
-	pthread_mutex_unlock(&w->mu);
-
 	if (rc == SD_OK) {
 		ev.height = info.blocks;
 		ev.headers = info.headers;
@@ -279,6 +279,7 @@ static void poll_once(struct rpc_node_watch *w)
 					      detail[0] ? detail : "-"));
 	}
 	emit(w, &ev);
+	pthread_mutex_unlock(&w->mu);
 }
 
 static void *watch_main(void *arg)
