@@ -28,6 +28,7 @@ int rpc_follower_new(const struct rpc_follower_config *cfg,
 		     const struct rpc_follower_cb *cb,
 		     struct rpc_follower **out)
 {
+	struct rpc_node_watch_config wcfg = {0};
 	struct rpc_follower *f;
 	int rc;
 
@@ -45,6 +46,7 @@ int rpc_follower_new(const struct rpc_follower_config *cfg,
 	f->s_wallet = dup_or_null(cfg->rpc.wallet);
 	f->s_hb = dup_or_null(cfg->zmq_hashblock);
 	f->s_tx = dup_or_null(cfg->zmq_rawtx);
+	f->s_chain = dup_or_null(cfg->chain);
 	f->cfg.rpc.url = f->s_url;
 	f->cfg.rpc.cookie_path = f->s_cookie;
 	f->cfg.rpc.user = f->s_user;
@@ -52,6 +54,7 @@ int rpc_follower_new(const struct rpc_follower_config *cfg,
 	f->cfg.rpc.wallet = f->s_wallet;
 	f->cfg.zmq_hashblock = f->s_hb;
 	f->cfg.zmq_rawtx = f->s_tx;
+	f->cfg.chain = f->s_chain;
 	if (!f->cfg.fetch_threads)
 		f->cfg.fetch_threads = 2;
 	if (!f->cfg.fetch_ahead)
@@ -69,9 +72,16 @@ int rpc_follower_new(const struct rpc_follower_config *cfg,
 		rpc_follower_free(f);
 		return SD_EIO;
 	}
+	wcfg.rpc = f->cfg.rpc;
+	wcfg.rpc.timeout_ms = cfg->node_poll_timeout_ms ?
+				      cfg->node_poll_timeout_ms : 5000;
+	wcfg.poll_ms = cfg->node_poll_ms;
+	wcfg.chain = f->cfg.chain;
 	rc = rpc_client_new(&f->cfg.rpc, &f->client);
 	if (rc == SD_OK)
 		rc = rpc_client_new(&f->cfg.rpc, &f->fast_client);
+	if (rc == SD_OK)
+		rc = rpc_node_watch_new(&wcfg, &f->watch);
 	if (rc != SD_OK) {
 		rpc_follower_free(f);
 		return rc;
@@ -84,6 +94,7 @@ void rpc_follower_free(struct rpc_follower *f)
 {
 	if (!f)
 		return;
+	rpc_node_watch_free(f->watch); /* joins its thread */
 	rpc_fetchpipe_free(f->pipe);
 	rpc_zmqsub_free(f->zmq);
 	rpc_client_free(f->client);
@@ -101,6 +112,7 @@ void rpc_follower_free(struct rpc_follower *f)
 	free(f->s_wallet);
 	free(f->s_hb);
 	free(f->s_tx);
+	free(f->s_chain);
 	free(f);
 }
 
@@ -115,6 +127,18 @@ void rpc_follower_stop(struct rpc_follower *f)
 	if (f->pipe)
 		rpc_fetchpipe_quit(f->pipe);
 	pthread_mutex_unlock(&f->smu);
+	rpc_node_watch_stop(f->watch);
+}
+
+int rpc_follower_watch_start(struct rpc_follower *f)
+{
+	return rpc_node_watch_start(f->watch);
+}
+
+void rpc_follower_node_get(struct rpc_follower *f,
+			   struct rpc_node_snapshot *out)
+{
+	rpc_node_watch_get(f->watch, out);
 }
 
 void rpc_follower_status_get(struct rpc_follower *f,

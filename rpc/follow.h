@@ -21,6 +21,7 @@
 
 #include "../common/err.h"
 #include "../bitcoin/block.h"
+#include "node_watch.h"
 #include "rpc.h"
 
 struct rpc_follower_cb {
@@ -73,6 +74,17 @@ struct rpc_follower_config {
 	unsigned poll_ms;             /* tip polling interval; 0 -> 1000,
 				       * or 15000 with ZMQ hashblock (a
 				       * safety poll: ZMQ is lossy) */
+	/* The node watch (node_watch.h) the follower owns: the node facts
+	 * for /status, refreshed every node_poll_ms on the watch's own
+	 * thread (0: not polled; reachability then comes from the
+	 * follower's own calls), with calls of node_poll_timeout_ms
+	 * (0 -> 5000). */
+	unsigned node_poll_ms;
+	long node_poll_timeout_ms;
+	/* Expected chain ("main", "signet", "regtest", "testnet"; NULL: any):
+	 * against a node on another chain the follower indexes nothing and
+	 * the watch logs chain_mismatch once. */
+	const char *chain;
 };
 
 struct rpc_follower;
@@ -84,6 +96,15 @@ void rpc_follower_free(struct rpc_follower *f);
 /* Blocks until stopped.  Returns SD_OK after stop. */
 int rpc_follower_run(struct rpc_follower *f);
 void rpc_follower_stop(struct rpc_follower *f);
+
+/* Poll the node once now, then start the watch's thread (no-op without
+ * node_poll_ms).  Before the first /status answer, so that it never says
+ * "not polled yet".  SD_OK or SD_EIO. */
+int rpc_follower_watch_start(struct rpc_follower *f) SD_WARN_UNUSED;
+/* The watch's snapshot: node facts, reachability, chain check (any
+ * thread, never waits on the node). */
+void rpc_follower_node_get(struct rpc_follower *f,
+			   struct rpc_node_snapshot *out);
 
 /* Snapshot for /status and /metrics. */
 struct rpc_follower_status {

@@ -16,6 +16,7 @@
 
 #include "fetchpipe.h"
 #include "follow.h"
+#include "node_watch.h"
 #include "zmqsub.h"
 
 #define BACKOFF_MIN_MS 100
@@ -32,23 +33,27 @@ enum node_state { NODE_UNKNOWN = 0, NODE_UP, NODE_DOWN };
 
 struct rpc_follower {
 	struct rpc_follower_config cfg; /* strings point at the copies */
-	char *s_url, *s_cookie, *s_user, *s_pass, *s_wallet, *s_hb, *s_tx;
+	char *s_url, *s_cookie, *s_user, *s_pass, *s_wallet, *s_hb, *s_tx,
+	     *s_chain;
 	struct rpc_follower_cb cb;
 	struct rpc_client *client;
 	struct rpc_client *fast_client; /* fast path only (follow_fast.c) */
 	struct rpc_fetchpipe *pipe;
 	struct rpc_zmqsub *zmq;
+	struct rpc_node_watch *watch;   /* node facts + reachability events */
 	bool zmq_ready, ran;
 	enum rpc_block_source source;
 	int wake[2];
 	atomic_bool stop;
 
-	/* error reporting: log state changes only */
+	/* error reporting: log state changes only (reachability: the
+	 * watch logs it) */
 	enum node_state node_state;
 	const char *err_where;
 	int err_rc, logged_rc;
 	const char *logged_where;
 	bool node_behind_logged;
+	bool below_start_logged;        /* waiting_for_start_height said */
 
 	uint8_t hdr_time_hash[32];
 	uint64_t consumer_backoff;      /* ms; 0 after a block connected */

@@ -1,7 +1,8 @@
 /* follow_report.c - how the follower reports trouble: node reachability
- * (node_unreachable / node_reachable) and errors (rpc_error,
- * consumer_error), each logged once per state change rather than once per
- * retry.
+ * goes to the node watch (node_watch.c logs node_unreachable /
+ * node_reachable, for the follower's calls and its own polls alike), and
+ * errors (rpc_error, consumer_error) are logged here, each once per state
+ * change rather than once per retry.
  */
 #include <string.h>
 
@@ -24,14 +25,9 @@ static void set_reachable(struct rpc_follower *f, bool up)
 void rpc_follow_note_node_ok(struct rpc_follower *f,
 			 const struct rpc_chain_info *ci)
 {
-	char h[65];
-
+	rpc_node_watch_note_up(f->watch, ci);
 	if (f->node_state == NODE_UP)
 		return;
-	sd_hex_encode_rev(h, ci->best_hash, 32);
-	sd_log_info("rpc", "node_reachable",
-		    "chain=%s height=%d tip=%s headers=%d ibd=%d", ci->chain,
-		    ci->blocks, h, ci->headers, ci->ibd ? 1 : 0);
 	f->node_state = NODE_UP;
 	f->logged_rc = 0;
 	f->logged_where = NULL;
@@ -45,11 +41,7 @@ void rpc_follow_note_error(struct rpc_follower *f, int rc, uint64_t retry_ms)
 	char eq[64];
 
 	if (!consumer && is_conn_error(rc)) {
-		if (f->node_state != NODE_DOWN)
-			sd_log_warn("rpc", "node_unreachable",
-				    "where=%s err=%s retry_ms=%llu", where,
-				    sd_log_q(eq, sizeof(eq), sd_strerror(rc)),
-				    (unsigned long long)retry_ms);
+		rpc_node_watch_note_down(f->watch, where, rc, retry_ms);
 		f->node_state = NODE_DOWN;
 		set_reachable(f, false);
 		return;

@@ -378,6 +378,9 @@ int rpc_follow_sync_pass(struct rpc_follower *f, bool *did)
 	rc = node_tip(f, &ci);
 	if (rc != SD_OK)
 		return rc;
+	if (f->cfg.chain && !rpc_chain_matches(f->cfg.chain, ci.chain))
+		return SD_OK; /* another network: index nothing, wait (the
+			       * watch logged chain_mismatch) */
 	rc = f->cb.tip(f->cb.ctx, &ch, chash);
 	if (rc != SD_OK)
 		return rpc_follow_fail(f, "consumer_tip", rc);
@@ -410,8 +413,19 @@ int rpc_follow_sync_pass(struct rpc_follower *f, bool *did)
 	if (rpc_follow_stopping(f))
 		return SD_OK;
 	first = fk.tip >= 0 ? fk.tip + 1 : f->cfg.start_height;
-	if (first > ci.blocks)
+	if (first > ci.blocks) {
+		/* an empty consumer and a node below the start height (a
+		 * mainnet node still syncing towards 842579): wait, say so
+		 * once */
+		if (fk.tip < 0 && !f->below_start_logged)
+			sd_log_info("rpc", "waiting_for_start_height",
+				    "start_height=%d node_height=%d "
+				    "headers=%d", first, ci.blocks,
+				    ci.headers);
+		f->below_start_logged = fk.tip < 0;
 		return SD_OK;
+	}
+	f->below_start_logged = false;
 	*did = true;
 	return sync_forward(f, first, ci.blocks, &fk, &ci);
 }

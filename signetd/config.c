@@ -10,8 +10,11 @@
  *
  * Upstream quirks we keep: keys are case-insensitive (viper), a missing file
  * or an unknown key is only a warning, booleans accept 0/1/true/false.
- * Quirks we fix: sync_start_height defaults to 1 (upstream silently uses 0),
- * max_parallel_tweak_computations 0/absent means "all cores" (upstream hangs).
+ * Quirks we fix: sync_start_height defaults to 1 (upstream silently uses 0)
+ * and, with chain = main, to 842579 (upstream's BIP352-era code constant,
+ * which its config default overwrites with 0: a mainnet index from genesis
+ * indexes ~15 years without a single silent payment), max_parallel_tweak_
+ * computations 0/absent means "all cores" (upstream hangs).
  */
 #include "config.h"
 
@@ -44,6 +47,11 @@ struct opt {
 	const char *help;
 };
 
+/* sync_start_height when chain = main and none is given: upstream's code
+ * constant (blindbit-oracle, BIP352-era; its viper default of 0 overwrites
+ * it).  Other chains start at 1. */
+#define MAINNET_START_HEIGHT 842579
+
 #define F(field) offsetof(struct sd_config, field)
 #define I64MAX INT64_MAX
 
@@ -64,7 +72,8 @@ static const struct opt opts[] = {
 	 "RPC password when no cookie_path (never printed)"},
 	{"sync_start_height", OPT_INT, F(sync_start_height), "1", 0,
 	 INT32_MAX, NULL, 0,
-	 "first height to index (upstream's default is a silent 0; ours 1)"},
+	 "first height to index; unset: 842579 with chain = main (upstream's "
+	 "BIP352-era constant), else 1 (upstream: a silent 0)"},
 	{"max_parallel_requests", OPT_INT, F(max_parallel_requests), "2", 1,
 	 64, NULL, 0, "parallel block fetches from the node"},
 	{"max_parallel_tweak_computations", OPT_INT,
@@ -288,6 +297,8 @@ static int set_opt(struct sd_config *c, const struct opt *o, const char *v,
 			c->host_given = true;
 		if (o->off == F(rpc_endpoint))
 			c->rpc_endpoint_given = true;
+		if (o->off == F(sync_start_height))
+			c->sync_start_height_given = true;
 	}
 	switch (o->type) {
 	case OPT_STR:
@@ -836,6 +847,9 @@ int sd_config_finish(struct sd_config *c, char *err)
 			    "tweaks_cut_through_with_dust_filter: cannot be "
 			    "combined with tweaks_only (cut-through needs the "
 			    "UTXO set)");
+	/* an explicit value (file or env, 0 and 1 included) always wins */
+	if (!c->sync_start_height_given && strcmp(c->chain, "main") == 0)
+		c->sync_start_height = MAINNET_START_HEIGHT;
 	if (c->max_parallel_tweak_computations == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 

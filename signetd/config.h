@@ -40,6 +40,7 @@ struct sd_config {
 	/* ours */
 	int64_t api_version;   /* blindbit generation `host` speaks: 1 or 2 */
 	bool host_given, rpc_endpoint_given; /* set by file or env */
+	bool sync_start_height_given;        /* same (chain = main default) */
 	char *zmq_hashblock;   /* NULL: ask the node; "" : off */
 	char *zmq_rawtx;       /* same */
 	char *log_level;

@@ -4,7 +4,8 @@
  * event at a time, and queues ZMQ rawtx for the mempool thread, which does
  * all mempool node traffic and tweak work); a signal thread waits in
  * sigwait() for INT/TERM (stop the follower) and HUP (reopen the log file);
- * the HTTP server and the status poller have their own.  All signals are
+ * the HTTP server and the follower's node watch (the node facts /status
+ * reads) have their own.  All signals are
  * blocked before any thread starts, so no handler ever runs in a random
  * thread and nothing async-signal-unsafe happens in a handler.
  */
@@ -44,7 +45,6 @@ struct daemon {
 	struct rpc_follower *fol;
 	struct sd_status *status;
 	struct sd_mempool *mempool;
-	bool chain_warned;        /* follower thread only */
 	bool prune_due;           /* follower thread: a tip block connected */
 	bool deep_reorg_logged;   /* follower thread: reorg_too_deep said */
 
@@ -122,21 +122,20 @@ static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 {
 	struct daemon *d = ctx;
 	struct oracle_prepared *pre = prepared;
+	struct rpc_node_snapshot node;
 	int32_t node_height;
 	int rc;
 
-	/* Never write another network's blocks into this index. */
-	if (!sd_status_chain_ok(d->status)) {
-		if (!d->chain_warned)
-			sd_log_error("daemon", "chain_mismatch",
-				     "configured=%s note=not_indexing",
-				     d->cfg->chain);
-		d->chain_warned = true;
+	/* Never write another network's blocks into this index.  The
+	 * follower already checks the node's chain (fcfg.chain) before each
+	 * pass and its node watch logged chain_mismatch: belt and braces for
+	 * a node swapped under a pass, refused without a second log line. */
+	rpc_follower_node_get(d->fol, &node);
+	if (!node.chain_ok) {
 		if (pre)
 			cb_discard(d, pre);
 		return SD_ESTATE;
 	}
-	d->chain_warned = false;
 	if (pre) {
 		rc = oracle_index_connect_prepared(d->idx, b, pre);
 		cb_discard(d, pre);
@@ -152,7 +151,8 @@ static int cb_connect(void *ctx, const struct btc_block *b, void *prepared)
 	/* At the tip (never during the initial sync): prune the mempool
 	 * tweaks once the block is committed (cb_flush).  Those it confirmed
 	 * left with the connect already. */
-	node_height = sd_status_node_height(d->status);
+	rpc_follower_node_get(d->fol, &node); /* as of now, after the write */
+	node_height = node.reachable || node.ever ? node.info.blocks : -1;
 	if (node_height >= 0 && b->height >= node_height)
 		d->prune_due = true;
 	return rc;
@@ -366,7 +366,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	struct oracle_http_hooks hooks = {0};
 	struct rpc_follower_config fcfg = {0};
 	struct rpc_follower_cb cb = {0};
-	struct rpc_config rpc_main, rpc_status;
+	struct rpc_config rpc_main;
 	struct sd_mempool_limits mp_lim = {0};
 	sigset_t set = handled_signals();
 	pthread_t sig_thread;
@@ -403,7 +403,6 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	sd_config_log_warnings(cfg); /* after the log file: it gets them too */
 
 	rpc_config_of(cfg, &rpc_main, 30000);
-	rpc_config_of(cfg, &rpc_status, 5000);
 
 	ocfg.datadir = datadir;
 	ocfg.network = cfg->chain;
@@ -446,7 +445,7 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	if (rc == SD_OK)
 		rc = sd_mempool_new(&rpc_main, d.idx, &mp_lim, &d.mempool);
 	if (rc == SD_OK)
-		rc = sd_status_new(cfg, &rpc_status, 2000, &d.status);
+		rc = sd_status_new(cfg, &d.status);
 	if (rc != SD_OK) {
 		sd_log_error("daemon", "startup_failed",
 			     "err=rpc_client detail=%s",
@@ -461,6 +460,9 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	fcfg.fetch_ahead = FETCH_AHEAD;
 	fcfg.zmq_hashblock = cfg->zmq_hashblock;
 	fcfg.zmq_rawtx = cfg->zmq_rawtx;
+	fcfg.node_poll_ms = 2000;        /* /status node facts */
+	fcfg.node_poll_timeout_ms = 5000;
+	fcfg.chain = cfg->chain;
 	cb.ctx = &d;
 	cb.tip = cb_tip;
 	cb.hash_at = cb_hash_at;
@@ -482,8 +484,8 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 
 	/* First node poll before the first HTTP answer: /health is never
 	 * "down" just because it asked too early. */
-	if (sd_status_start(d.status) != SD_OK) {
-		sd_log_error("daemon", "startup_failed", "err=status_thread");
+	if (rpc_follower_watch_start(d.fol) != SD_OK) {
+		sd_log_error("daemon", "startup_failed", "err=node_watch_thread");
 		goto out;
 	}
 
@@ -568,9 +570,9 @@ int sd_daemon_run(const struct sd_config *cfg, const char *datadir)
 	exit_code = SD_EXIT_OK;
 
 out:
-	/* Reverse order; every step copes with the ones that never ran. */
-	if (d.status)
-		sd_status_stop(d.status);
+	/* Reverse order; every step copes with the ones that never ran.
+	 * The node watch (the follower's) runs until the follower is freed,
+	 * after the servers that read it. */
 	oracle_grpc_stop(d.grpc);
 	if (d.http2)
 		oracle_http_stop(d.http2);

@@ -1,10 +1,11 @@
 /* status.c - /status (JSON), /health and /metrics (Prometheus text).
  *
- * The node facts come from a poller thread with its own rpc_client (so an
- * HTTP thread never waits on bitcoind); the follower and the index give
- * their counters directly (both snapshots are cheap and thread-safe).  One
- * function, evaluate(), decides ok/degraded/down for all three answers so
- * they can never disagree.
+ * Reads only: the node facts are the follower's node watch snapshot
+ * (rpc/node_watch.h: polled on the watch's own thread, so an HTTP thread
+ * never waits on bitcoind), the follower and the index give their counters
+ * directly (all three snapshots are cheap and thread-safe).  One function,
+ * evaluate(), decides ok/degraded/down for all three answers so they can
+ * never disagree.
  */
 #include "status.h"
 
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/buf.h"
 #include "../common/log.h"
@@ -23,40 +23,21 @@
 
 struct sd_status {
 	const struct sd_config *cfg;
-	struct rpc_client *rpc;
-	unsigned poll_ms;
 	uint64_t start_ms;
 
-	pthread_mutex_t mu; /* everything below */
-	pthread_cond_t cv;
-	bool stop, running;
-	pthread_t thread;
-	bool down_logged; /* poller thread only */
-	struct sd_node_facts node;
+	pthread_mutex_t mu; /* the attached parts */
 	struct oracle_index *idx;
 	struct rpc_follower *fol;
 	struct sd_mempool *mempool;
 };
 
-int sd_status_new(const struct sd_config *cfg, const struct rpc_config *rpc,
-		  unsigned poll_ms, struct sd_status **out)
+int sd_status_new(const struct sd_config *cfg, struct sd_status **out)
 {
 	struct sd_status *s = sd_xcalloc(1, sizeof(*s));
-	int rc;
 
-	*out = NULL;
-	rc = rpc_client_new(rpc, &s->rpc);
-	if (rc != SD_OK) {
-		free(s);
-		return rc;
-	}
 	s->cfg = cfg;
-	s->poll_ms = poll_ms ? poll_ms : 2000;
 	s->start_ms = sd_wall_ms();
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	s->node.info.blocks = s->node.info.headers = -1;
-	snprintf(s->node.error, sizeof(s->node.error), "not polled yet");
 	*out = s;
 	return SD_OK;
 }
@@ -65,10 +46,7 @@ void sd_status_free(struct sd_status *s)
 {
 	if (!s)
 		return;
-	sd_status_stop(s);
-	rpc_client_free(s->rpc);
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
 	free(s);
 }
 
@@ -88,125 +66,18 @@ void sd_status_attach_mempool(struct sd_status *s, struct sd_mempool *m)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* ---- the poller --------------------------------------------------------- */
-
-static void poll_once(struct sd_status *s)
+/* The node watch's snapshot; without a follower: never reached. */
+static void node_snapshot(struct rpc_follower *fol,
+			  struct rpc_node_snapshot *n)
 {
-	struct sd_node_facts n;
-	char err[SD_ERRLEN], detail[SD_ERRLEN] = "";
-	int rc;
-
-	pthread_mutex_lock(&s->mu);
-	n = s->node;
-	pthread_mutex_unlock(&s->mu);
-
-	rc = rpc_get_node_info(s->rpc, &n.info, detail);
-	if (rc != SD_OK) {
-		char q[200];
-
-		/* /status is readable by whoever reaches the port: it says
-		 * what failed, not where the node is (curl's text names the
-		 * node's host and port); the detail goes to the log */
-		snprintf(err, sizeof(err), "node info: %s", sd_strerror(rc));
-		sd_log(s->down_logged ? SD_LOG_DEBUG : SD_LOG_WARN, "status",
-		       "node_call_failed", "err=%s detail=%s", sd_strerror(rc),
-		       sd_log_q(q, sizeof(q), detail[0] ? detail : "-"));
-		goto failed;
-	}
-
-	if (s->down_logged)
-		sd_log_info("status", "node_reachable", "height=%d",
-			    n.info.blocks);
-	s->down_logged = false;
-	n.reachable = n.ever = true;
-	n.error[0] = '\0';
-	n.last_ok_ms = sd_wall_ms();
-	pthread_mutex_lock(&s->mu);
-	s->node = n;
-	pthread_mutex_unlock(&s->mu);
-	return;
-
-failed:
-	if (!s->down_logged) {
-		char q[160];
-
-		sd_log_warn("status", "node_unreachable", "err=%s",
-			    sd_log_q(q, sizeof(q), err));
-		s->down_logged = true;
-	}
-	pthread_mutex_lock(&s->mu);
-	s->node.reachable = false;
-	snprintf(s->node.error, sizeof(s->node.error), "%s", err);
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void *poller_main(void *arg)
-{
-	struct sd_status *s = arg;
-
-	pthread_mutex_lock(&s->mu);
-	while (!s->stop) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += s->poll_ms / 1000;
-		ts.tv_nsec += (long)(s->poll_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-		if (s->stop)
-			break;
-		pthread_mutex_unlock(&s->mu);
-		poll_once(s);
-		pthread_mutex_lock(&s->mu);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-int sd_status_start(struct sd_status *s)
-{
-	poll_once(s);
-	if (pthread_create(&s->thread, NULL, poller_main, s) != 0)
-		return SD_EIO;
-	s->running = true;
-	return SD_OK;
-}
-
-void sd_status_stop(struct sd_status *s)
-{
-	if (!s->running)
+	if (fol) {
+		rpc_follower_node_get(fol, n);
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stop = true;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->thread, NULL);
-	s->running = false;
-}
-
-int32_t sd_status_node_height(struct sd_status *s)
-{
-	int32_t h;
-
-	pthread_mutex_lock(&s->mu);
-	h = s->node.reachable || s->node.ever ? s->node.info.blocks : -1;
-	pthread_mutex_unlock(&s->mu);
-	return h;
-}
-
-static bool chain_matches(const char *cfg, const char *node);
-
-bool sd_status_chain_ok(struct sd_status *s)
-{
-	bool ok;
-
-	pthread_mutex_lock(&s->mu);
-	ok = !s->node.info.chain[0] || chain_matches(s->cfg->chain, s->node.info.chain);
-	pthread_mutex_unlock(&s->mu);
-	return ok;
+	}
+	memset(n, 0, sizeof(*n));
+	n->chain_ok = true;
+	n->info.blocks = n->info.headers = -1;
+	snprintf(n->error, sizeof(n->error), "not polled yet");
 }
 
 /* ---- one view, one verdict ---------------------------------------------- */
@@ -215,7 +86,7 @@ bool sd_status_chain_ok(struct sd_status *s)
 
 struct view {
 	uint64_t now_ms;
-	struct sd_node_facts node;
+	struct rpc_node_snapshot node;
 	bool have_fol, have_idx;
 	struct rpc_follower_status fs;
 	struct oracle_stats os;
@@ -223,21 +94,13 @@ struct view {
 	struct sd_mempool_stats ms;
 	int32_t idx_height;
 	char idx_hash[65];
-	int32_t node_height; /* best of poller and follower */
+	int32_t node_height; /* best of node watch and follower */
 	int64_t lag;         /* node - index, >= 0 */
 	int64_t tip_age_s;   /* -1 unknown */
 	const char *state;
 	const char *reasons[MAX_REASONS];
 	int n_reasons;
 };
-
-static bool chain_matches(const char *cfg, const char *node)
-{
-	if (strcmp(cfg, "testnet") == 0)
-		return strcmp(node, "test") == 0 ||
-		       strncmp(node, "testnet", 7) == 0;
-	return strcmp(cfg, node) == 0;
-}
 
 static void add_reason(struct view *v, const char *r)
 {
@@ -255,11 +118,11 @@ static void gather(struct sd_status *s, struct view *v)
 	memset(v, 0, sizeof(*v));
 	v->now_ms = sd_wall_ms();
 	pthread_mutex_lock(&s->mu);
-	v->node = s->node;
 	idx = s->idx;
 	fol = s->fol;
 	mp = s->mempool;
 	pthread_mutex_unlock(&s->mu);
+	node_snapshot(fol, &v->node);
 	if (mp) {
 		sd_mempool_stats(mp, &v->ms);
 		v->have_mp = true;
@@ -302,7 +165,7 @@ static void gather(struct sd_status *s, struct view *v)
 	if (!v->node.reachable) {
 		add_reason(v, "node_unreachable");
 		down = true;
-	} else if (!chain_matches(s->cfg->chain, v->node.info.chain)) {
+	} else if (!v->node.chain_ok) {
 		add_reason(v, "chain_mismatch");
 		down = true;
 	}

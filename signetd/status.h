@@ -1,9 +1,10 @@
 /* status.h - chain health for /status, /health and /metrics.
  *
- * A poller thread asks the node (with its own rpc_client) every few seconds
- * for chain, network and mempool info, so that answering /status never
- * waits on the node.  The answers combine that snapshot with the
- * follower's and the index's counters.  Overall state:
+ * Nothing here talks to the node: the node facts (chain, heights, tip
+ * time, IBD, version, peers, mempool, reachability) are the snapshot the
+ * follower's node watch keeps (rpc/node_watch.h, refreshed on its own
+ * thread), and the follower's and the index's counters are their own
+ * snapshots, so answering never waits on bitcoind.  Overall state:
  *   down      node unreachable, or it follows another chain, or the
  *             index cannot undo a reorg (deeper than undo_depth);
  *   degraded  node in IBD, node tip older than health_max_tip_age, index
@@ -28,36 +29,17 @@
 
 struct sd_status;
 
-/* What the poller learnt from the node. */
-struct sd_node_facts {
-	bool reachable;       /* the last poll got answers */
-	bool ever;            /* some poll ever did */
-	char error[SD_ERRLEN]; /* last poll's failure, "" when fine */
-	uint64_t last_ok_ms;  /* wall ms of the last good poll */
-	struct rpc_node_info info; /* rpc_get_node_info() folds into it */
-};
-
-/* cfg must outlive the status; rpc is copied by rpc_client_new. */
-int sd_status_new(const struct sd_config *cfg, const struct rpc_config *rpc,
-		  unsigned poll_ms, struct sd_status **out) SD_WARN_UNUSED;
+/* cfg must outlive the status. */
+int sd_status_new(const struct sd_config *cfg,
+		  struct sd_status **out) SD_WARN_UNUSED;
 void sd_status_free(struct sd_status *s);
 
-/* The parts to report on; any may be NULL (reported as absent). */
+/* The parts to report on; any may be NULL (reported as absent; without a
+ * follower the node reads as unreachable). */
 void sd_status_attach(struct sd_status *s, struct oracle_index *idx,
 		      struct rpc_follower *fol);
 /* The mempool whose counters /metrics shows (may be NULL). */
 void sd_status_attach_mempool(struct sd_status *s, struct sd_mempool *m);
-
-/* Poll once now, then start the poller thread / stop and join it. */
-int sd_status_start(struct sd_status *s) SD_WARN_UNUSED;
-void sd_status_stop(struct sd_status *s);
-
-/* Latest node height seen by the poller (-1 before the first answer). */
-int32_t sd_status_node_height(struct sd_status *s);
-
-/* False when the node answered with a chain other than the configured one
- * (true while unknown).  The daemon then refuses to index its blocks. */
-bool sd_status_chain_ok(struct sd_status *s);
 
 /* oracle_http_hooks-shaped: bodies are malloc'd, caller frees.  The
  * metrics text is signetd's own; oracle/http appends the server's. */

@@ -607,6 +607,64 @@ static void test_tweaks_empty_warning(void)
 	sd_config_free(&c);
 }
 
+/* sync_start_height: 842579 (upstream's BIP352-era constant) for chain =
+ * main when none is given, 1 for every other chain; an explicit value from
+ * the file or the environment always wins, 0 and 1 included. */
+static void test_start_height_per_chain(void)
+{
+	static const struct {
+		const char *text, *env;
+		int64_t want;
+	} cases[] = {
+		{"chain = \"main\"", NULL, 842579},
+		{"chain = \"signet\"", NULL, 1},
+		{"chain = \"regtest\"", NULL, 1},
+		{"chain = \"testnet\"", NULL, 1},
+		{"", NULL, 1}, /* default chain: signet */
+		{"chain = \"main\"\nsync_start_height = 1", NULL, 1},
+		{"chain = \"main\"\nsync_start_height = 0", NULL, 0},
+		{"chain = \"main\"\nsync_start_height = 900_000", NULL, 900000},
+		{"chain = \"regtest\"\nsync_start_height = 842579", NULL,
+		 842579},
+		{"chain = \"main\"", "0", 0},
+		{"chain = \"main\"", "1", 1},
+		{"chain = \"main\"", "", 842579}, /* empty env = unset */
+		{"chain = \"signet\"", "5", 5},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sd_config c;
+		char err[SD_ERRLEN], text[256];
+
+		snprintf(text, sizeof(text), "cookie_path = \"/c\"\n%s\n",
+			 cases[i].text);
+		CHECK_EQ_INT(parse(&c, text, err), SD_OK);
+		if (cases[i].env)
+			setenv("SYNC_START_HEIGHT", cases[i].env, 1);
+		CHECK_EQ_INT(sd_config_apply_env(&c, err), SD_OK);
+		unsetenv("SYNC_START_HEIGHT");
+		CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+		if (c.sync_start_height != cases[i].want)
+			fprintf(stderr, "start_height[%zu]: %lld\n", i,
+				(long long)c.sync_start_height);
+		CHECK_EQ_INT(c.sync_start_height, cases[i].want);
+		sd_config_free(&c);
+	}
+	/* CHAIN=main from the environment picks the mainnet default too */
+	{
+		struct sd_config c;
+		char err[SD_ERRLEN];
+
+		CHECK_EQ_INT(parse(&c, "cookie_path = \"/c\"\n", err), SD_OK);
+		setenv("CHAIN", "main", 1);
+		CHECK_EQ_INT(sd_config_apply_env(&c, err), SD_OK);
+		unsetenv("CHAIN");
+		CHECK_EQ_INT(sd_config_finish(&c, err), SD_OK);
+		CHECK_EQ_INT(c.sync_start_height, 842579);
+		sd_config_free(&c);
+	}
+}
+
 int main(void)
 {
 	sd_log_set_level(SD_LOG_ERROR); /* unknown-key warnings are expected */
@@ -624,6 +682,7 @@ int main(void)
 	test_env_empty_is_unset();
 	test_endpoint_credentials();
 	test_tweaks_empty_warning();
+	test_start_height_per_chain();
 	printf("ok\n");
 	return 0;
 }

@@ -110,7 +110,7 @@ def render(res):
         o.append(f"{r['runs']} runs: bitcoind killed -9 while signetd synced regtest-a "
                  f"(index heights at the kill: {r['killed_at']}), restarted after a pause. "
                  f"Every run ended equal to a fresh sync: {_yes(r['all_equal_fresh'])}; "
-                 f"the follower logged `node_unreachable` exactly once per outage (the status poller logs its own); slowest resync after "
+                 f"`node_unreachable` was logged exactly once per outage (by the node watch, for the follower and the /status poll alike); slowest resync after "
                  f"the node came back: {r['resync_s_max']} s.\n")
 
     r = S.get("kill_sync")
