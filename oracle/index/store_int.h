@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <lmdb.h>
 
@@ -117,6 +119,47 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 /* Same multiset of (fingerprint, height) entries (tests). */
 bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b);
 
+/* The writer's scratch buffers (writer thread only), reused from block to
+ * block: a connect allocates nothing once they are big enough. */
+struct st_scratch {
+	struct oracle_tx_info *infos;   /* the block's txs (connect, v2) */
+	size_t infos_cap;
+	struct st_utxo_rec *utxos;      /* its utxos rows, key order */
+	size_t utxos_cap;
+	struct st_cut_rec *cuts;        /* its cut_through rows, key order */
+	size_t cuts_cap;
+	struct st_spend_rec *spends;    /* its spends of tracked outputs */
+	size_t spends_cap;
+	struct st_tx_ord *ord;          /* its tweak-bearing txs by dtxid */
+	size_t ord_cap;
+	struct sd_buf tweak_recs;       /* its tweak_index value */
+	struct sd_buf undo;             /* its undo log; disconnect: a copy */
+	struct sd_buf bits;             /* one spent_bits value */
+	struct sd_buf v2rec;            /* its v2 record */
+	size_t *undo_offs;              /* disconnect: entry offsets */
+	size_t undo_offs_cap;
+};
+
+static inline void st_scratch_init(struct st_scratch *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static inline void st_scratch_free(struct st_scratch *s)
+{
+	free(s->infos);
+	free(s->utxos);
+	free(s->cuts);
+	free(s->spends);
+	free(s->ord);
+	free(s->undo_offs);
+	sd_buf_free(&s->tweak_recs);
+	sd_buf_free(&s->undo);
+	sd_buf_free(&s->bits);
+	sd_buf_free(&s->v2rec);
+	st_scratch_init(s);
+}
+
 struct oracle_index {
 	struct oracle_config cfg;   /* strings point to the copies below */
 	char *datadir, *network, *path;
@@ -140,19 +183,7 @@ struct oracle_index {
 	unsigned pending_blocks;
 	struct st_outmap om;         /* includes pending blocks */
 	uint64_t pending_tweaks;
-	struct oracle_tx_info *infos;
-	size_t infos_cap;
-	struct st_utxo_rec *utxos;
-	size_t utxos_cap;
-	struct st_cut_rec *cuts;
-	size_t cuts_cap;
-	struct st_spend_rec *spends;
-	size_t spends_cap;
-	struct st_tx_ord *ord;
-	size_t ord_cap;
-	struct sd_buf tweak_recs, undo, bits, v2rec;
-	size_t *undo_offs;
-	size_t undo_offs_cap;
+	struct st_scratch sc;
 
 	pthread_mutex_t stats_mu;   /* guards the fields below */
 	int32_t stat_tip;
