@@ -40,10 +40,10 @@ int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 	if (was == spent)
 		return 0;
 	/* copy: the value may sit on a page this txn does not own yet */
-	idx->bits.len = 0;
-	sd_buf_put(&idx->bits, v.mv_data, v.mv_size);
-	bits = idx->bits.p;
+	idx->sc.bits.len = 0;
+	sd_buf_put(&idx->sc.bits, v.mv_data, v.mv_size);
+	bits = idx->sc.bits.p;
 	bits[ord >> 3] ^= (uint8_t)(1u << (ord & 7));
-	return st_put_h(txn, idx->dbi[ST_SPENT_BITS], h, bits, idx->bits.len,
+	return st_put_h(txn, idx->dbi[ST_SPENT_BITS], h, bits, idx->sc.bits.len,
 			0);
 }

@@ -48,7 +48,7 @@ static size_t prefill_from_mempool(struct oracle_index *idx,
 		for (i = (size_t)sd_le64_get(txid) & mask; idx->mp[i].used;
 		     i = (i + 1) & mask) {
 			const struct st_mp_entry *e = &idx->mp[i];
-			struct oracle_tx_info *in = &idx->infos[t];
+			struct oracle_tx_info *in = &idx->sc.infos[t];
 
 			if (memcmp(e->txid, txid, 32) != 0)
 				continue;
@@ -79,10 +79,10 @@ static int compute_block(struct oracle_index *idx, const struct btc_block *b,
 	n = idx->mp_n;
 	pthread_mutex_unlock(&idx->mp_mu);
 	if (n == 0)
-		return oracle_block_compute(idx->pool, b, idx->infos);
+		return oracle_block_compute(idx->pool, b, idx->sc.infos);
 	known = sd_xcalloc(b->n_tx, sizeof(*known));
 	n = prefill_from_mempool(idx, b, known);
-	rc = oracle_block_compute_known(idx->pool, b, idx->infos, known,
+	rc = oracle_block_compute_known(idx->pool, b, idx->sc.infos, known,
 					b->n_tx - n);
 	free(known);
 	*from_mempool = n;
@@ -104,21 +104,21 @@ static size_t sort_txs(struct oracle_index *idx, const struct btc_block *b,
 	size_t t, o, n = 0;
 
 	*n_tr = 0;
-	if (b->n_tx > idx->ord_cap) {
-		idx->ord_cap = b->n_tx * 2;
-		idx->ord = sd_xrealloc(idx->ord, idx->ord_cap *
-				       sizeof(*idx->ord));
+	if (b->n_tx > idx->sc.ord_cap) {
+		idx->sc.ord_cap = b->n_tx * 2;
+		idx->sc.ord = sd_xrealloc(idx->sc.ord, idx->sc.ord_cap *
+					  sizeof(*idx->sc.ord));
 	}
 	for (t = 0; t < b->n_tx; t++) {
-		if (!idx->infos[t].has_tweak)
+		if (!idx->sc.infos[t].has_tweak)
 			continue;
-		st_rev32(idx->ord[n].dtxid, b->tx[t].txid);
-		idx->ord[n++].t = (uint32_t)t;
+		st_rev32(idx->sc.ord[n].dtxid, b->tx[t].txid);
+		idx->sc.ord[n++].t = (uint32_t)t;
 		for (o = 0; o < b->tx[t].n_out; o++)
 			*n_tr += oracle_spk_is_p2tr(&b->tx[t].out[o].spk);
 	}
 	if (n > 1)
-		qsort(idx->ord, n, sizeof(*idx->ord), cmp_ord);
+		qsort(idx->sc.ord, n, sizeof(*idx->sc.ord), cmp_ord);
 	return n;
 }
 
@@ -135,37 +135,38 @@ static size_t build_rows(struct oracle_index *idx, const struct btc_block *b,
 	uint8_t hbe[4], be[8];
 
 	sd_be32_put(hbe, (uint32_t)b->height);
-	idx->tweak_recs.len = 0;
+	idx->sc.tweak_recs.len = 0;
 	n_tweaks = sort_txs(idx, b, &n_tr);
-	if (cut && n_tweaks > idx->cuts_cap) {
-		idx->cuts_cap = n_tweaks * 2;
-		idx->cuts = sd_xrealloc(idx->cuts, idx->cuts_cap *
-					sizeof(*idx->cuts));
+	if (cut && n_tweaks > idx->sc.cuts_cap) {
+		idx->sc.cuts_cap = n_tweaks * 2;
+		idx->sc.cuts = sd_xrealloc(idx->sc.cuts, idx->sc.cuts_cap *
+					   sizeof(*idx->sc.cuts));
 	}
-	if (utxo && n_tr > idx->utxos_cap) {
-		idx->utxos_cap = n_tr * 2;
-		idx->utxos = sd_xrealloc(idx->utxos, idx->utxos_cap *
-					 sizeof(*idx->utxos));
+	if (utxo && n_tr > idx->sc.utxos_cap) {
+		idx->sc.utxos_cap = n_tr * 2;
+		idx->sc.utxos = sd_xrealloc(idx->sc.utxos,
+					    idx->sc.utxos_cap *
+					    sizeof(*idx->sc.utxos));
 	}
 	for (t = 0; full && t < b->n_tx; t++) {   /* block tx order */
-		const struct oracle_tx_info *in = &idx->infos[t];
+		const struct oracle_tx_info *in = &idx->sc.infos[t];
 
 		if (!in->has_tweak)
 			continue;
-		sd_buf_put(&idx->tweak_recs, in->tweak, 33);
+		sd_buf_put(&idx->sc.tweak_recs, in->tweak, 33);
 		if (dust) {
 			sd_be64_put(be, in->highest_value);
-			sd_buf_put(&idx->tweak_recs, be, 8);
+			sd_buf_put(&idx->sc.tweak_recs, be, 8);
 		}
 	}
 	a->n_cut = a->n_utxo = 0;
 	for (i = 0; i < n_tweaks; i++) {
-		const struct st_tx_ord *od = &idx->ord[i];
-		const struct oracle_tx_info *in = &idx->infos[od->t];
+		const struct st_tx_ord *od = &idx->sc.ord[i];
+		const struct oracle_tx_info *in = &idx->sc.infos[od->t];
 		const struct btc_tx *tx = &b->tx[od->t];
 
 		if (cut) {
-			struct st_cut_rec *c = &idx->cuts[a->n_cut++];
+			struct st_cut_rec *c = &idx->sc.cuts[a->n_cut++];
 
 			memcpy(c->key, hbe, 4);
 			memcpy(c->key + 4, od->dtxid, 32);
@@ -177,7 +178,7 @@ static size_t build_rows(struct oracle_index *idx, const struct btc_block *b,
 
 			if (!oracle_spk_is_p2tr(&tx->out[o].spk))
 				continue;
-			u = &idx->utxos[a->n_utxo++];
+			u = &idx->sc.utxos[a->n_utxo++];
 			memcpy(u->key, hbe, 4);
 			memcpy(u->key + 4, od->dtxid, 32);
 			sd_be32_put(u->key + 36, (uint32_t)o);
@@ -249,30 +250,30 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	memcpy(row + 36, b->hdr.prev_hash, 32);
 	if ((rc = put_h(txn, idx->dbi[ST_BLOCKS], h, row, sizeof(row))))
 		return rc;
-	if (idx->tweak_recs.len &&
-	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], h, idx->tweak_recs.p,
-			idx->tweak_recs.len)))
+	if (idx->sc.tweak_recs.len &&
+	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], h, idx->sc.tweak_recs.p,
+			idx->sc.tweak_recs.len)))
 		return rc;
-	if ((rc = append_rows(txn, idx->dbi[ST_CUT], idx->cuts,
-			      sizeof(*idx->cuts), a->n_cut, ST_CUT_KEY,
+	if ((rc = append_rows(txn, idx->dbi[ST_CUT], idx->sc.cuts,
+			      sizeof(*idx->sc.cuts), a->n_cut, ST_CUT_KEY,
 			      ST_CUT_VAL)))
 		return rc;
 	if (idx->flags & ST_F_TWEAKS_ONLY)
 		goto tip;
-	if ((rc = append_rows(txn, idx->dbi[ST_UTXO], idx->utxos,
-			      sizeof(*idx->utxos), a->n_utxo, ST_UTXO_KEY,
+	if ((rc = append_rows(txn, idx->dbi[ST_UTXO], idx->sc.utxos,
+			      sizeof(*idx->sc.utxos), a->n_utxo, ST_UTXO_KEY,
 			      ST_UTXO_VAL)))
 		return rc;
 	if (a->n_utxo) {    /* nothing spent yet */
-		idx->bits.len = 0;
-		sd_buf_reserve(&idx->bits, (a->n_utxo + 7) / 8);
-		memset(idx->bits.p, 0, (a->n_utxo + 7) / 8);
+		idx->sc.bits.len = 0;
+		sd_buf_reserve(&idx->sc.bits, (a->n_utxo + 7) / 8);
+		memset(idx->sc.bits.p, 0, (a->n_utxo + 7) / 8);
 		if ((rc = put_h(txn, idx->dbi[ST_SPENT_BITS], h,
-				idx->bits.p, (a->n_utxo + 7) / 8)))
+				idx->sc.bits.p, (a->n_utxo + 7) / 8)))
 			return rc;
 	}
 	for (i = 0; i < a->n_utxo; i++) {
-		const struct st_utxo_rec *u = &idx->utxos[i];
+		const struct st_utxo_rec *u = &idx->sc.utxos[i];
 
 		/* no undo entry: disconnect derives these from utxos[H] */
 		st_outmap_add(&idx->om, st_outmap_key_fp(u->key),
@@ -323,13 +324,15 @@ static int index_connect(struct oracle_index *idx, const struct btc_block *b,
 		   memcmp(b->hdr.prev_hash, idx->tip_hash, 32) != 0) {
 		return SD_ESTATE;
 	}
-	if (b->n_tx > idx->infos_cap) {
-		idx->infos_cap = b->n_tx * 2;
-		idx->infos = sd_xrealloc(idx->infos, idx->infos_cap *
-					 sizeof(*idx->infos));
+	if (b->n_tx > idx->sc.infos_cap) {
+		idx->sc.infos_cap = b->n_tx * 2;
+		idx->sc.infos = sd_xrealloc(idx->sc.infos,
+					    idx->sc.infos_cap *
+					    sizeof(*idx->sc.infos));
 	}
 	if (pre) {
-		memcpy(idx->infos, pre->infos, b->n_tx * sizeof(*idx->infos));
+		memcpy(idx->sc.infos, pre->infos,
+		       b->n_tx * sizeof(*idx->sc.infos));
 		from_mempool = 0;
 	} else {
 		rc = compute_block(idx, b, &from_mempool);

@@ -640,16 +640,7 @@ static void index_free(struct oracle_index *idx)
 	pthread_mutex_destroy(&idx->mp_mu);
 	pthread_mutex_destroy(&idx->om_mu);
 	pthread_cond_destroy(&idx->om_cv);
-	free(idx->infos);
-	free(idx->utxos);
-	free(idx->cuts);
-	free(idx->spends);
-	free(idx->ord);
-	free(idx->undo_offs);
-	sd_buf_free(&idx->tweak_recs);
-	sd_buf_free(&idx->undo);
-	sd_buf_free(&idx->bits);
-	sd_buf_free(&idx->v2rec);
+	st_scratch_free(&idx->sc);
 	st_outmap_free(&idx->om);
 	free(idx->datadir);
 	free(idx->network);
@@ -679,6 +670,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 		return SD_EINVAL;
 	}
 	idx = sd_xcalloc(1, sizeof(*idx));
+	st_scratch_init(&idx->sc);
 	idx->cfg = *cfg;
 	idx->datadir = sd_xstrdup(cfg->datadir);
 	idx->network = sd_xstrdup(cfg->network);

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <lmdb.h>
 
@@ -144,6 +146,47 @@ size_t st_outmap_bytes(const struct st_outmap *m);
 /* Same multiset of (fingerprint, height) entries (tests). */
 bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b);
 
+/* The writer's scratch buffers (writer thread only), reused from block to
+ * block: a connect allocates nothing once they are big enough. */
+struct st_scratch {
+	struct oracle_tx_info *infos;   /* the block's txs (connect, v2) */
+	size_t infos_cap;
+	struct st_utxo_rec *utxos;      /* its utxos rows, key order */
+	size_t utxos_cap;
+	struct st_cut_rec *cuts;        /* its cut_through rows, key order */
+	size_t cuts_cap;
+	struct st_spend_rec *spends;    /* its spends of tracked outputs */
+	size_t spends_cap;
+	struct st_tx_ord *ord;          /* its tweak-bearing txs by dtxid */
+	size_t ord_cap;
+	struct sd_buf tweak_recs;       /* its tweak_index value */
+	struct sd_buf undo;             /* its undo log; disconnect: a copy */
+	struct sd_buf bits;             /* one spent_bits value */
+	struct sd_buf v2rec;            /* its v2 record */
+	size_t *undo_offs;              /* disconnect: entry offsets */
+	size_t undo_offs_cap;
+};
+
+static inline void st_scratch_init(struct st_scratch *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static inline void st_scratch_free(struct st_scratch *s)
+{
+	free(s->infos);
+	free(s->utxos);
+	free(s->cuts);
+	free(s->spends);
+	free(s->ord);
+	free(s->undo_offs);
+	sd_buf_free(&s->tweak_recs);
+	sd_buf_free(&s->undo);
+	sd_buf_free(&s->bits);
+	sd_buf_free(&s->v2rec);
+	st_scratch_init(s);
+}
+
 struct oracle_index {
 	struct oracle_config cfg;   /* strings point to the copies below */
 	char *datadir, *network, *path;
@@ -179,19 +222,7 @@ struct oracle_index {
 	bool stat_om_loading;
 	uint64_t stat_om_n, stat_om_bytes;
 	uint64_t pending_tweaks;
-	struct oracle_tx_info *infos;
-	size_t infos_cap;
-	struct st_utxo_rec *utxos;
-	size_t utxos_cap;
-	struct st_cut_rec *cuts;
-	size_t cuts_cap;
-	struct st_spend_rec *spends;
-	size_t spends_cap;
-	struct st_tx_ord *ord;
-	size_t ord_cap;
-	struct sd_buf tweak_recs, undo, bits, v2rec;
-	size_t *undo_offs;
-	size_t undo_offs_cap;
+	struct st_scratch sc;
 
 	pthread_mutex_t stats_mu;   /* guards the fields below */
 	int32_t stat_tip;
@@ -244,7 +275,7 @@ int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from);
 /* 3 -> 4 (store_v2.c): meta "v2_from" = tip + 1 (older heights have no
  * v2 records), version 4. */
 int st_migrate_v4(struct oracle_index *idx, MDB_txn *txn);
-/* Write block b's v2 record (idx->infos filled) in b's txn. */
+/* Write block b's v2 record (idx->sc.infos filled) in b's txn. */
 int st_v2_put(struct oracle_index *idx, MDB_txn *txn,
 	      const struct btc_block *b);
 
@@ -290,7 +321,7 @@ int st_undo_put(struct oracle_index *idx, MDB_txn *txn, uint32_t h);
 /* Disconnect: replay undo[height] newest first (spent bits cleared and
  * their outputs back in the map, cut-through rows restored); no row =
  * nothing to do; SD_ENOTFOUND (nothing done) when height is below
- * undo_from.  Uses idx->undo and idx->undo_offs. */
+ * undo_from.  Uses idx->sc.undo and idx->sc.undo_offs. */
 int st_undo_replay(struct oracle_index *idx, MDB_txn *txn, int32_t height);
 /* Connect of height h, in its txn: meta "undo_from" up to
  * h - undo_depth + 1 and at most a few rows below it deleted, oldest

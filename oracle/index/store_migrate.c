@@ -38,11 +38,11 @@ static int migrate_v1(struct oracle_index *idx, MDB_txn *txn)
 
 static int put_bits(struct oracle_index *idx, MDB_txn *txn, uint32_t h)
 {
-	return st_put_h(txn, idx->dbi[ST_SPENT_BITS], h, idx->bits.p,
-			idx->bits.len, MDB_APPEND);
+	return st_put_h(txn, idx->dbi[ST_SPENT_BITS], h, idx->sc.bits.p,
+			idx->sc.bits.len, MDB_APPEND);
 }
 
-/* One undo log in today's codes, into idx->undo: a spent mark (code 4,
+/* One undo log in today's codes, into idx->sc.undo: a spent mark (code 4,
  * the row's unspent before-image) becomes code 6 with the row's ord; a
  * format 1 outpoint entry (code 5) goes; cut-through entries stay. */
 static int undo_v3(struct oracle_index *idx, MDB_txn *txn,
@@ -50,7 +50,7 @@ static int undo_v3(struct oracle_index *idx, MDB_txn *txn,
 {
 	size_t off = 0;
 
-	idx->undo.len = 0;
+	idx->sc.undo.len = 0;
 	while (off < len) {
 		size_t klen, end;
 		MDB_val k, v;
@@ -61,7 +61,7 @@ static int undo_v3(struct oracle_index *idx, MDB_txn *txn,
 			return rc;
 		klen = ((size_t)p[off + 1] << 8) | p[off + 2];
 		if (p[off] == ST_UNDO_CUT) {
-			sd_buf_put(&idx->undo, p + off, end - off);
+			sd_buf_put(&idx->sc.undo, p + off, end - off);
 		} else if (p[off] == ST_UNDO_UTXO) {
 			k.mv_size = klen;
 			k.mv_data = (void *)(p + off + 3);
@@ -102,11 +102,11 @@ static int migrate_undo(struct oracle_index *idx, MDB_txn *txn)
 		if ((rc = undo_v3(idx, txn, v.mv_data, v.mv_size)))
 			break;
 		k.mv_data = key;
-		if (idx->undo.len == 0) {       /* only format 1 entries */
+		if (idx->sc.undo.len == 0) {       /* only format 1 entries */
 			rc = mdb_cursor_del(c, 0);
 		} else {
-			v.mv_data = idx->undo.p;
-			v.mv_size = idx->undo.len;
+			v.mv_data = idx->sc.undo.p;
+			v.mv_size = idx->sc.undo.len;
 			rc = mdb_cursor_put(c, &k, &v, MDB_CURRENT);
 		}
 		if (rc)
@@ -134,7 +134,7 @@ static int migrate_v2(struct oracle_index *idx, MDB_txn *txn)
 	if ((rc = mdb_drop(txn, idx->dbi[ST_SPENT_BITS], 0)) ||
 	    (rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &c)))
 		return rc;
-	idx->bits.len = 0;
+	idx->sc.bits.len = 0;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != ST_UTXO_KEY || v.mv_size != ST_V2_UTXO_VAL) {
@@ -152,12 +152,12 @@ static int migrate_v2(struct oracle_index *idx, MDB_txn *txn)
 			any = true;
 			h = sd_be32_get(key);
 			ord = 0;
-			idx->bits.len = 0;
+			idx->sc.bits.len = 0;
 		}
 		if (ord % 8 == 0)
-			sd_buf_put(&idx->bits, &zero, 1);
+			sd_buf_put(&idx->sc.bits, &zero, 1);
 		if (spent)
-			idx->bits.p[ord >> 3] |= (uint8_t)(1u << (ord & 7));
+			idx->sc.bits.p[ord >> 3] |= (uint8_t)(1u << (ord & 7));
 		sd_be32_put(val + ST_UTXO_ORD, ord++);
 		k.mv_data = key;
 		v.mv_data = val;

@@ -33,7 +33,7 @@ static int cmp_spend(const void *a, const void *b)
 }
 
 /* The block's cursors and the spent bitmap being changed: one height's
- * value, copied to idx->bits, written back when the spends move on to
+ * value, copied to idx->sc.bits, written back when the spends move on to
  * another height (sorted spends: once per creating height). */
 struct spend_ctx {
 	MDB_txn *txn;
@@ -48,7 +48,7 @@ static int bits_flush(struct oracle_index *idx, struct spend_ctx *sc)
 		return 0;
 	sc->dirty = false;
 	return st_put_h(sc->txn, idx->dbi[ST_SPENT_BITS], sc->bh,
-			idx->bits.p, idx->bits.len, 0);
+			idx->sc.bits.p, idx->sc.bits.len, 0);
 }
 
 static int bits_for(struct oracle_index *idx, struct spend_ctx *sc,
@@ -64,8 +64,8 @@ static int bits_for(struct oracle_index *idx, struct spend_ctx *sc,
 	sc->loaded = false;
 	if ((rc = st_bits_get(idx, sc->txn, h, &v)))
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-	idx->bits.len = 0;
-	sd_buf_put(&idx->bits, v.mv_data, v.mv_size);
+	idx->sc.bits.len = 0;
+	sd_buf_put(&idx->sc.bits, v.mv_data, v.mv_size);
 	sc->bh = h;
 	sc->loaded = true;
 	return 0;
@@ -77,7 +77,7 @@ static bool row_spent(struct oracle_index *idx, uint32_t ord, bool *bad)
 {
 	bool spent = false;
 
-	if (!st_bit_get(idx->bits.p, idx->bits.len, ord, &spent))
+	if (!st_bit_get(idx->sc.bits.p, idx->sc.bits.len, ord, &spent))
 		*bad = true;
 	return spent;
 }
@@ -219,7 +219,7 @@ static int spend_one(struct oracle_index *idx, struct spend_ctx *sc,
 		sd_be32_put(ob, ord);
 		st_undo_log(idx, ST_SPENT_BITS, s->key, ST_UTXO_KEY, &ov);
 	}
-	idx->bits.p[ord >> 3] |= (uint8_t)(1u << (ord & 7));
+	idx->sc.bits.p[ord >> 3] |= (uint8_t)(1u << (ord & 7));
 	sc->dirty = true;
 	(void)st_outmap_del(&idx->om, s->fp, (uint32_t)hc);
 	if (!(idx->flags & ST_F_CUT_THROUGH))
@@ -249,12 +249,12 @@ static size_t collect_spends(struct oracle_index *idx,
 			fp = st_outmap_fp(in->prev_txid, in->prev_vout);
 			if (!st_outmap_next(&idx->om, fp, &pos, &hc))
 				continue;       /* not tracked */
-			if (n == idx->spends_cap) {
-				idx->spends_cap = n ? n * 2 : 1024;
-				idx->spends = sd_xrealloc(idx->spends,
-					idx->spends_cap * sizeof(*s));
+			if (n == idx->sc.spends_cap) {
+				idx->sc.spends_cap = n ? n * 2 : 1024;
+				idx->sc.spends = sd_xrealloc(idx->sc.spends,
+					idx->sc.spends_cap * sizeof(*s));
 			}
-			s = &idx->spends[n++];
+			s = &idx->sc.spends[n++];
 			sd_be32_put(s->key, hc);
 			st_rev32(s->key + 4, in->prev_txid);
 			sd_be32_put(s->key + 36, in->prev_vout);
@@ -275,12 +275,12 @@ int st_spend_block(struct oracle_index *idx, MDB_txn *txn,
 	if (n == 0)
 		return 0;
 	if (n > 1)
-		qsort(idx->spends, n, sizeof(*idx->spends), cmp_spend);
+		qsort(idx->sc.spends, n, sizeof(*idx->sc.spends), cmp_spend);
 	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &sc.uc)) ||
 	    (rc = mdb_cursor_open(txn, idx->dbi[ST_CUT], &sc.cc)))
 		goto out;
 	for (i = 0; i < n && rc == 0; i++)
-		rc = spend_one(idx, &sc, b->height, &idx->spends[i]);
+		rc = spend_one(idx, &sc, b->height, &idx->sc.spends[i]);
 	if (rc == 0)
 		rc = bits_flush(idx, &sc);
 out:

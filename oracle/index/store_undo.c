@@ -1,6 +1,6 @@
 /* store_undo.c - the undo log (`undo` table, format in STORAGE.md): what a
  * block changed outside its own height, as before-images, so that a
- * disconnect can put it back.  Connect collects the entries in idx->undo
+ * disconnect can put it back.  Connect collects the entries in idx->sc.undo
  * (st_undo_log, from store_spend.c) and writes them as one row; disconnect
  * replays the row newest first (spent bits cleared, their outputs back in
  * the outpoint map, cut-through rows restored).
@@ -100,18 +100,18 @@ void st_undo_log(struct oracle_index *idx, enum st_table t,
 		 ST_UNDO_SPENT : ST_UNDO_UTXO;
 	hdr[1] = (uint8_t)(klen >> 8);
 	hdr[2] = (uint8_t)klen;
-	sd_buf_put(&idx->undo, hdr, 3);
-	sd_buf_put(&idx->undo, key, klen);
+	sd_buf_put(&idx->sc.undo, hdr, 3);
+	sd_buf_put(&idx->sc.undo, key, klen);
 	if (!val) {
 		hdr[0] = 0;
-		sd_buf_put(&idx->undo, hdr, 1);
+		sd_buf_put(&idx->sc.undo, hdr, 1);
 		return;
 	}
 	hdr[0] = 1;
 	hdr[1] = (uint8_t)(val->mv_size >> 8);
 	hdr[2] = (uint8_t)val->mv_size;
-	sd_buf_put(&idx->undo, hdr, 3);
-	sd_buf_put(&idx->undo, val->mv_data, val->mv_size);
+	sd_buf_put(&idx->sc.undo, hdr, 3);
+	sd_buf_put(&idx->sc.undo, val->mv_data, val->mv_size);
 }
 
 int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
@@ -139,15 +139,15 @@ int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
 
 void st_undo_begin(struct oracle_index *idx)
 {
-	idx->undo.len = 0;
+	idx->sc.undo.len = 0;
 }
 
 int st_undo_put(struct oracle_index *idx, MDB_txn *txn, uint32_t h)
 {
-	if (idx->undo.len == 0)
+	if (idx->sc.undo.len == 0)
 		return 0;       /* nothing to undo: no row */
-	return st_put_h(txn, idx->dbi[ST_UNDO], h, idx->undo.p, idx->undo.len,
-			MDB_APPEND);
+	return st_put_h(txn, idx->dbi[ST_UNDO], h, idx->sc.undo.p,
+			idx->sc.undo.len, MDB_APPEND);
 }
 
 /* Undo a spend (code 6: utxos key, ord): clear the output's bit, put it
@@ -190,17 +190,17 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 
 	/* index the entries, then restore them in reverse */
 	while (off < len) {
-		if (n == idx->undo_offs_cap) {
-			idx->undo_offs_cap = n ? n * 2 : 256;
-			idx->undo_offs = sd_xrealloc(idx->undo_offs,
-				idx->undo_offs_cap * sizeof(size_t));
+		if (n == idx->sc.undo_offs_cap) {
+			idx->sc.undo_offs_cap = n ? n * 2 : 256;
+			idx->sc.undo_offs = sd_xrealloc(idx->sc.undo_offs,
+				idx->sc.undo_offs_cap * sizeof(size_t));
 		}
-		idx->undo_offs[n++] = off;
+		idx->sc.undo_offs[n++] = off;
 		if (st_undo_entry_end(p, len, off, &off))
 			return MDB_CORRUPTED;
 	}
 	for (i = n; i-- > 0;) {
-		const uint8_t *e = p + idx->undo_offs[i];
+		const uint8_t *e = p + idx->sc.undo_offs[i];
 		size_t klen = ((size_t)e[1] << 8) | e[2];
 		const uint8_t *pv = e + 3 + klen;
 		int rc;
@@ -237,7 +237,7 @@ int st_undo_replay(struct oracle_index *idx, MDB_txn *txn, int32_t height)
 	if (rc)
 		return rc;
 	/* copy: the log's pages may be freed by the writes below */
-	idx->undo.len = 0;
-	sd_buf_put(&idx->undo, v.mv_data, v.mv_size);
-	return apply_undo(idx, txn, idx->undo.p, idx->undo.len);
+	idx->sc.undo.len = 0;
+	sd_buf_put(&idx->sc.undo, v.mv_data, v.mv_size);
+	return apply_undo(idx, txn, idx->sc.undo.p, idx->sc.undo.len);
 }

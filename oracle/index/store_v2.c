@@ -52,7 +52,7 @@ static int lower_v2_from(struct oracle_index *idx, MDB_txn *txn,
 int st_v2_put(struct oracle_index *idx, MDB_txn *txn,
 	      const struct btc_block *b)
 {
-	struct sd_buf *o = &idx->v2rec;
+	struct sd_buf *o = &idx->sc.v2rec;
 	uint8_t be[8];
 	int rc;
 
@@ -61,7 +61,7 @@ int st_v2_put(struct oracle_index *idx, MDB_txn *txn,
 	o->len = 0;
 	for (size_t t = 1; t < b->n_tx; t++) {
 		const struct btc_tx *tx = &b->tx[t];
-		const struct oracle_tx_info *in = &idx->infos[t];
+		const struct oracle_tx_info *in = &idx->sc.infos[t];
 		uint32_t n_out = 0, n_in = 0;
 		uint8_t flags = in->has_tweak ? V2_F_TWEAK : 0;
 		size_t cnt;
