@@ -37,6 +37,7 @@ int rpc_follower_new(const struct rpc_follower_config *cfg,
 	    !cb->disconnect || !cfg->rpc.url || cfg->start_height < 0)
 		return SD_EINVAL;
 	f = sd_xcalloc(1, sizeof(*f));
+	f->reorg_said_fork = -1;
 	f->cfg = *cfg;
 	f->cb = *cb;
 	f->s_url = dup_or_null(cfg->rpc.url);

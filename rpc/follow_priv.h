@@ -66,6 +66,12 @@ struct rpc_follower {
 	/* progress */
 	uint64_t rate_t_ms, rate_blocks, log_t_ms;
 
+	/* the last reorg logged (fork height, node tip): a pass that finds
+	 * the same one again (a retry after the consumer refused a
+	 * disconnect) neither logs nor counts it twice */
+	int32_t reorg_said_fork;
+	uint8_t reorg_said_tip[32];
+
 	pthread_mutex_t smu; /* guards st and pipe (for stop) */
 	struct rpc_follower_status st;
 };

@@ -132,17 +132,22 @@ static int disconnect_above(struct rpc_follower *f, int32_t ch,
 	uint8_t h[32];
 	int rc;
 
-	sd_hex_encode_rev(old_hex, chash, 32);
-	sd_hex_encode_rev(new_hex, ci->best_hash, 32);
-	sd_log_warn("rpc", "reorg",
-		    "depth=%d fork_height=%d old_height=%d old_tip=%s "
-		    "new_height=%d new_tip=%s",
-		    depth, fk->keep, ch, old_hex, ci->blocks, new_hex);
-	pthread_mutex_lock(&f->smu);
-	f->st.reorgs++;
-	f->st.last_reorg_depth = depth;
-	f->st.last_reorg_ms = sd_wall_ms();
-	pthread_mutex_unlock(&f->smu);
+	if (f->reorg_said_fork != fk->keep ||
+	    memcmp(f->reorg_said_tip, ci->best_hash, 32) != 0) {
+		sd_hex_encode_rev(old_hex, chash, 32);
+		sd_hex_encode_rev(new_hex, ci->best_hash, 32);
+		sd_log_warn("rpc", "reorg",
+			    "depth=%d fork_height=%d old_height=%d old_tip=%s "
+			    "new_height=%d new_tip=%s",
+			    depth, fk->keep, ch, old_hex, ci->blocks, new_hex);
+		f->reorg_said_fork = fk->keep;
+		memcpy(f->reorg_said_tip, ci->best_hash, 32);
+		pthread_mutex_lock(&f->smu);
+		f->st.reorgs++;
+		f->st.last_reorg_depth = depth;
+		f->st.last_reorg_ms = sd_wall_ms();
+		pthread_mutex_unlock(&f->smu);
+	}
 	for (int32_t x = ch; x > fk->keep; x--) {
 		if (rpc_follow_stopping(f))
 			return SD_OK;
@@ -156,6 +161,7 @@ static int disconnect_above(struct rpc_follower *f, int32_t ch,
 		f->st.blocks_disconnected++;
 		pthread_mutex_unlock(&f->smu);
 	}
+	f->reorg_said_fork = -1;  /* done: the next one is news */
 	return SD_OK;
 }
 
