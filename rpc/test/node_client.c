@@ -128,7 +128,13 @@ static struct rpc_client *wait_node(void)
 	int st;
 
 	for (;;) {
-		CHECK(waitpid(node_pid, &st, WNOHANG) == 0); /* still running */
+		if (waitpid(node_pid, &st, WNOHANG) != 0) {
+			fprintf(stderr, "FAIL: bitcoind exited (status %d) "
+				"before answering; its log: %s/regtest/"
+				"debug.log\n", WIFEXITED(st) ? WEXITSTATUS(st) :
+				-WTERMSIG(st), tmpdir);
+			CHECK(!"bitcoind running");
+		}
 		if (!c && access(cookie, R_OK) == 0)
 			CHECK_EQ_INT(rpc_client_new(&cfg, &c), SD_OK);
 		if (c && rpc_get_block_count(c, &h) == SD_OK)

@@ -6,11 +6,29 @@ Binaries:
                            (contrib/get-bitcoind.sh .deps/bitcoin)
   SIGNETD_BIN              signetd binary (CTest sets it), else build/signetd
 A missing bitcoind FAILS the test: nothing is ever skipped.
+
+Error lines: every `level=error` line (logfmt; also fatal/crit, which
+signetd does not emit today), its two plain-text fatal exits
+("signetd: configuration error", "signetd: out of memory") and every
+sanitizer report that a Signetd
+instance logs fails the test during which it was logged, at that test's
+teardown, unless the test declared it expected, precisely:
+
+    def test_x(..., expect_errors):
+        expect_errors(r"mod=rpc msg=call_failed .*err=ECONN", at_least=1)
+
+or `@pytest.mark.expect_errors(r"...", at_least=1)` on the test (or as a
+module's pytestmark).  A pattern is a regex searched in the line; at_least
+(default 0) makes the test also fail when fewer matching lines appeared.
+A daemon that outlives a test (module fixtures) is checked again at the
+module's end.  SIGNETD_LOG_ERRORS_REPORT=<file> appends every error line
+with its test id to <file> instead of failing (to survey a suite).
 """
 import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -279,6 +297,9 @@ class Signetd:
         self.args = list(args)
         self.proc = None
         self.log_path = os.path.join(datadir, "signetd.log")
+        self.err_offset = 0  # bytes of the log already read for errors
+        self.err_lines = []  # error lines read, not yet checked by a test
+        _SIGNETDS.append(self)
 
     def write_config(self):
         with open(os.path.join(self.datadir, "blindbit.toml"), "w") as f:
@@ -356,10 +377,129 @@ class Signetd:
             self.proc.kill()
             rc = self.proc.wait()
         self.proc = None
+        _read_error_lines(self)  # before a fixture removes the log
         return rc
 
     def kill(self):
         return self.stop(signal.SIGKILL)
+
+
+# --------------------------------------------------- error lines in the logs
+
+_SIGNETDS = []  # every Signetd made in this process, in order
+# a logfmt error line; common/log.h fixes the key order ("ts=... level=error
+# mod=... msg=..."), so a quoted value holding "level=error" is no match.
+# fatal and crit do not exist in common/log.h but would be errors too, and
+# so are the two plain-text exits (signetd/main.c, common/util.c).
+_ERROR_LINE = re.compile(r"^ts=\S+ level=(?:error|fatal|crit|critical|panic)(?:\s|$)"
+                         r"|^signetd: (?:configuration error|out of memory)")
+# sanitizer reports: never expectable
+_SANITIZER_LINE = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "expect_errors(pattern, at_least=0): level=error lines of "
+        "signetd matching the regex pattern are expected in this test")
+
+
+def _read_error_lines(s):
+    """Move the error and sanitizer lines s logged since the last read to
+    s.err_lines (called when it stops and before its temp dir goes)."""
+    try:
+        with open(s.log_path, "rb") as f:
+            f.seek(s.err_offset)
+            data = f.read()
+    except FileNotFoundError:  # never started
+        return
+    end = data.rfind(b"\n") + 1  # a line still being written waits
+    s.err_offset += end
+    for ln in data[:end].decode("utf-8", "replace").splitlines():
+        if _ERROR_LINE.search(ln) or _SANITIZER_LINE.search(ln):
+            s.err_lines.append(ln)
+
+
+def _new_error_lines(s):
+    """The error lines s logged since the last call."""
+    _read_error_lines(s)
+    out, s.err_lines = s.err_lines, []
+    return out
+
+
+class ErrorExpectations:
+    """The error lines a test declared expected (see the module doc)."""
+
+    def __init__(self):
+        self.rules = []  # [regex, at_least, matched]
+
+    def __call__(self, pattern, at_least=0):
+        self.rules.append([re.compile(pattern), at_least, 0])
+        return self
+
+    def check(self, what, lines):
+        unexpected = []
+        for ln in lines:
+            rule = None
+            if not _SANITIZER_LINE.search(ln):
+                rule = next((r for r in self.rules if r[0].search(ln)), None)
+            if rule is None:
+                unexpected.append(ln)
+            else:
+                rule[2] += 1
+        report = os.environ.get("SIGNETD_LOG_ERRORS_REPORT")
+        if report:
+            with open(report, "a") as f:
+                for ln in lines:
+                    f.write(f"{what}\t{'UNEXPECTED' if ln in unexpected else 'expected'}\t{ln}\n")
+            return
+        short = [r for r in self.rules if r[2] < r[1]]
+        msg = []
+        if unexpected:
+            msg.append(f"{len(unexpected)} unexpected error line(s) in signetd's log "
+                       "(declare them with expect_errors(regex) if the test provokes them):\n"
+                       + "\n".join(unexpected[:20]))
+        for r in short:
+            msg.append(f"expected at least {r[1]} error line(s) matching {r[0].pattern!r}, "
+                       f"saw {r[2]}")
+        if msg:
+            pytest.fail(f"{what}: " + "\n".join(msg), pytrace=False)
+
+
+def _expectations(node):
+    e = ErrorExpectations()
+    for m in node.iter_markers("expect_errors"):
+        e(*m.args, **m.kwargs)
+    return e
+
+
+@pytest.fixture(autouse=True)
+def _signetd_error_lines(request):
+    """Autouse, so set up before (torn down after) the fixtures that stop
+    the daemons: their shutdown lines are checked too."""
+    exp = _expectations(request.node)
+    yield exp
+    lines = []
+    for s in _SIGNETDS:
+        lines += _new_error_lines(s)
+    exp.check(request.node.nodeid, lines)
+
+
+@pytest.fixture
+def expect_errors(request, _signetd_error_lines):
+    """expect_errors(regex, at_least=0): declare error lines this test
+    provokes (fault injection, bad configuration)."""
+    return _signetd_error_lines
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _signetd_error_lines_module(request):
+    """What daemons of module fixtures log after the module's last test."""
+    yield
+    lines = []
+    for s in _SIGNETDS:
+        lines += _new_error_lines(s)
+    del _SIGNETDS[:]
+    _expectations(request.node).check(request.node.nodeid + " (module teardown)", lines)
 
 
 @pytest.fixture
@@ -367,6 +507,8 @@ def tmpdir_short():
     """A short temp dir (unix socket paths must stay short)."""
     d = tempfile.mkdtemp(prefix="sd-")
     yield d
+    for s in _SIGNETDS:  # their logs go with d
+        _read_error_lines(s)
     if os.environ.get("SIGNETD_KEEP_TMP") != "1":
         shutil.rmtree(d, ignore_errors=True)
 

@@ -204,7 +204,10 @@ def test_sighup_reopens_log_file(bitcoind, signetd_factory):
     assert "msg=config_tweaks_empty" in err and "msg=config_tweaks_empty" in old
 
 
-def test_port_in_use_exits_1(bitcoind, signetd_factory):
+def test_port_in_use_exits_1(bitcoind, signetd_factory, expect_errors):
+    port_err = r"host=127\.0\.0\.1:\d+ err=\"(i/o error\" detail=\")?listen on .*: Address already in use\""
+    expect_errors(r"^\S+ level=error mod=http msg=listen_failed " + port_err, at_least=1)
+    expect_errors(r"^\S+ level=error mod=daemon msg=http_start_failed " + port_err, at_least=1)
     a = signetd_factory(bitcoind).start()
     b = signetd_factory(bitcoind, config={"host": f"127.0.0.1:{a.port}"})
     b.start(wait_http=False)
