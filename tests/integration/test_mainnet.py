@@ -168,6 +168,8 @@ def test_explicit_start_height_wins_on_main(mainnet_node, signetd_factory):
     assert s.stop() == 0
 
 
+@pytest.mark.expect_errors(r"mod=rpc msg=chain_mismatch configured=signet node=main",
+                           at_least=1)
 def test_signet_config_against_main_node_refuses(mainnet_node, signetd_factory):
     s = signetd_factory(mainnet_node, config={"chain": "signet"}).start()
     # the first node poll precedes the first answer: down at once
@@ -191,6 +193,8 @@ def test_signet_config_against_main_node_refuses(mainnet_node, signetd_factory):
     assert s.stop() == 0
 
 
+@pytest.mark.expect_errors(r'msg=index_open_failed .*built for network \\"main\\", '
+                           r'config says \\"regtest\\"', at_least=1)
 def test_main_index_refused_as_regtest(mainnet_node, signetd_factory):
     s = signetd_factory(mainnet_node, config={"sync_start_height": 0}).start()
     s.wait_synced(0, timeout=30)

@@ -10,6 +10,8 @@ import shutil
 import os
 import time
 
+import pytest
+
 from conftest import wait_until
 
 
@@ -22,6 +24,9 @@ def index_hash(s):
     return s.get_json("/status")["index"]["hash"]
 
 
+@pytest.mark.expect_errors(r"mod=daemon msg=reorg_too_deep depth=12 height=105", at_least=1)
+@pytest.mark.expect_errors(r"mod=rpc msg=consumer_error where=consumer_disconnect "
+                           r'err="not found"', at_least=1)
 def test_reorg_deeper_than_undo_depth(bitcoind, signetd_factory):
     bitcoind.generate(110)
     s = signetd_factory(bitcoind, config={"undo_depth": 6}).start()
