@@ -742,7 +742,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 			    oa.migrated == 1 ? "outpoint_table_to_memory,"
 			    "spent_marks_to_bitmaps,v2_table" :
 			    oa.migrated == 2 ? "spent_marks_to_bitmaps,v2_table" :
-			    "v2_table");
+			    oa.migrated == 3 ? "v2_table" : "undo_retention");
 	if (rc == SD_OK) {
 		MDB_txn *txn;
 

@@ -22,8 +22,11 @@
 /* 2: the outpoint index moved from the `outpoints` table to memory
  * (store_outmap.c).  3: spent marks moved from the `utxos` rows to one
  * bitmap per height (`spent_bits`).  4: the `v2` table (store_v2.c).
- * Versions 1 to 3 are migrated at open. */
-#define ST_FORMAT_VERSION 4u
+ * 5: undo rows pruned below meta "undo_from" (store_undo.c): nothing to
+ * rewrite, but a format-4 binary must not open such an index (it would
+ * take a pruned row for "nothing to undo").
+ * Versions 1 to 4 are migrated at open. */
+#define ST_FORMAT_VERSION 5u
 
 /* Tables (LMDB named databases), in dump order. */
 enum st_table {

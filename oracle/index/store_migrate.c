@@ -9,6 +9,9 @@
  *           Undo logs are rewritten in today's codes: a spent mark (code
  *           4, the row's before-image) becomes code 6 (the row's ord),
  *           format 1's outpoint entries (code 5) go.
+ *   3 -> 4: the `v2` table, from meta "v2_from" on (store_v2.c).
+ *   4 -> 5: only the version: undo rows may be pruned from now on, and a
+ *           format-4 binary refuses the index instead of misreading it.
  */
 #include <string.h>
 
@@ -191,5 +194,7 @@ int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from)
 		rc = migrate_v2(idx, txn);
 	if (rc == 0 && from <= 3)
 		rc = st_migrate_v4(idx, txn);
+	if (rc == 0 && from <= 4)
+		rc = set_version(idx, txn, 5);
 	return rc;
 }

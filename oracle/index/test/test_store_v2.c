@@ -196,7 +196,7 @@ int main(void)
 	oracle_read_end(r);
 	d = stu_dump(idx);
 	CHECK(strstr(d, "meta 76325f66726f6d 00000191\n"));   /* 401 */
-	CHECK(strstr(d, "meta 76657273696f6e 00000004\n"));   /* version */
+	CHECK(strstr(d, "meta 76657273696f6e 00000005\n"));   /* version */
 	free(d);
 	CHECK_EQ_INT(oracle_index_disconnect(idx, 400, chain.b[399]->hash),
 		     SD_OK);

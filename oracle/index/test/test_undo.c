@@ -16,7 +16,10 @@
  *  5. a tweaks_only index (no undo rows) disconnects at any depth;
  *  6. the prune is in the connect txn: a process killed (SIGKILL) with
  *     pruning connects pending leaves the backlog and undo_from as they
- *     were; so does a connect refused for a full disk.
+ *     were; so does a connect refused for a full disk;
+ *  7. retention is format 5: a format-4 index migrates (only the version
+ *     changes: same dump), and an index of a newer format is refused, as
+ *     a format-4 binary refuses a format-5 index.
  */
 #include <lmdb.h>
 #include <stdlib.h>
@@ -420,6 +423,56 @@ static void check_crash(void)
 	       "(full at %d)\n", h);
 }
 
+/* meta "version" of the closed index in dir := ver; the old value. */
+static uint32_t set_format(const char *dir, uint32_t ver)
+{
+	char p[600];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	uint8_t vb[4];
+	uint32_t old;
+	MDB_val k = { 7, "version" }, v = { 4, vb }, cur;
+
+	snprintf(p, sizeof(p), "%s/index", dir);
+	CHECK(!mdb_env_create(&env));
+	CHECK(!mdb_env_set_maxdbs(env, 16));
+	CHECK(!mdb_env_open(env, p, 0, 0640));
+	CHECK(!mdb_txn_begin(env, NULL, 0, &txn));
+	CHECK(!mdb_dbi_open(txn, "meta", 0, &meta));
+	CHECK(!mdb_get(txn, meta, &k, &cur));
+	CHECK(cur.mv_size == 4);
+	old = sd_be32_get(cur.mv_data);
+	sd_be32_put(vb, ver);
+	CHECK(!mdb_put(txn, meta, &k, &v, 0));
+	CHECK(!mdb_txn_commit(txn));
+	mdb_env_close(env);
+	return old;
+}
+
+static void check_format(void)
+{
+	char dir[512], err[SD_ERRLEN];
+	struct oracle_config c;
+	struct oracle_index *idx = build(dir, &c, 6, 40);
+	char *before = stu_dump(idx), *after;
+
+	oracle_index_close(idx);
+	CHECK_EQ_INT(set_format(dir, 4), 5);
+	idx = stu_open_ok(&c);                /* 4 -> 5 */
+	after = stu_dump(idx);
+	CHECK_STREQ(after, before);
+	oracle_index_close(idx);
+	CHECK_EQ_INT(set_format(dir, 6), 5);  /* the migration wrote 5 */
+	err[0] = 0;
+	idx = NULL;
+	CHECK_EQ_INT(oracle_index_open(&c, &idx, err), SD_EVERSION);
+	CHECK(idx == NULL);
+	CHECK(strstr(err, "version") != NULL);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 	char path[600], dir[512];
@@ -443,6 +496,7 @@ int main(void)
 	oracle_index_close(all);
 	check_tweaks_only();
 	check_crash();
+	check_format();
 
 	rta_free(&chain);
 	snprintf(path, sizeof(path), "rm -rf '%s'", tmpdir);
