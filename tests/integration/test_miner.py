@@ -315,6 +315,13 @@ def test_ongoing_spacing_and_node_restart(tmp):
         node.kill()
         time.sleep(4)
         assert proc.poll() is None, "miner died with the node"
+        # its next call must find the node gone (it may be sleeping until
+        # the next block's time: wait for that call, not a fixed time)
+        def saw_gone():
+            with open(os.path.join(tmp, "miner.log")) as f:
+                return "msg=node_unreachable" in f.read()
+        wait_until(saw_gone, timeout=60, what="the miner sees the node gone")
+        assert proc.poll() is None, "miner died with the node"
         node.start()
         h = node.height()
         wait_until(lambda: node.height() >= h + 3, timeout=120, what="mining after restart")

@@ -74,7 +74,11 @@ def test_reorg_deeper_than_undo_depth(bitcoind, signetd_factory):
     assert len([ln for ln in reorgs if "new_height=113" in ln]) == 1, reorgs
     assert len(reorgs) == len({re.search(r"new_tip=(\w+)", ln).group(1)
                                for ln in reorgs}), reorgs
-    assert s.get_json("/status")["last_reorg"]["depth"] == 12
+    # /status reports the last reorg logged: 12 deep if the node's final
+    # tip was the first seen, else 6 (105 -> 99, after the first pass)
+    last = int(re.search(r"\bdepth=(\d+)", reorgs[-1]).group(1))
+    assert last in (6, 12), reorgs
+    assert s.get_json("/status")["last_reorg"]["depth"] == last
     # ...and the retries back off instead of spinning: signetd's CPU time
     # over 5 s of being stuck stays far below one core's 5 s
     cpu0 = cpu_seconds(s.proc.pid)
