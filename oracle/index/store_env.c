@@ -3,7 +3,8 @@
  * meta table, the write-transaction runner that grows the map on
  * MDB_MAP_FULL and reports a full disk, read transactions, tip, stats,
  * the format 1 -> 2 migration and the outpoint map's load after open, on
- * a thread of its own: reads are served at once, writers wait for it.
+ * a thread of its own (from the snapshot of a clean close, else a scan of
+ * `utxos`): reads are served at once, writers wait for it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -307,27 +308,39 @@ static int om_refused(struct oracle_index *idx, const char *what)
 	return SD_EINVAL;
 }
 
-/* The loader thread: the map from a read txn of its own, then handed to
- * the writer under om_mu. */
+/* The loader thread: the map from the snapshot of the last clean close
+ * when it is whole and tagged with our tip, else from a read txn of its
+ * own; handed to the writer under om_mu. */
 static void *om_loader(void *arg)
 {
 	struct oracle_index *idx = arg;
 	struct st_outmap m = { 0 };
 	uint64_t t0 = sd_mono_ns();
+	const char *why = NULL, *source = "snapshot";
 	MDB_txn *txn;
 	double ms;
 	int rc;
 
-	rc = st_read_begin(idx, &txn);
-	if (rc == SD_OK) {
-		rc = st_outmap_load(idx, txn, &m);
-		st_read_end(idx, txn);
+	rc = st_outmap_snap_load(idx, idx->path, idx->durable_height,
+				 idx->durable_hash, &m, &why);
+	if (rc != ECANCELED)
+		st_outmap_snap_drop(idx->path);    /* used once */
+	if (rc != SD_OK && rc != ECANCELED) {
+		source = "scan";
+		if (rc != SD_ENOTFOUND)
+			sd_log_warn("oracle", "outpoint_map_snapshot_unusable",
+				    "reason=%s note=rebuilding", why);
+		rc = st_read_begin(idx, &txn);
+		if (rc == SD_OK) {
+			rc = st_outmap_load(idx, txn, &m);
+			st_read_end(idx, txn);
+		}
 	}
 	ms = (double)(sd_mono_ns() - t0) / 1e6;
 	if (rc == 0) {
 		sd_log_info("oracle", "outpoint_map_loaded", "outpoints=%zu "
-			    "ms=%.1f bytes=%zu source=scan", m.n, ms,
-			    st_outmap_bytes(&m));
+			    "ms=%.1f bytes=%zu source=%s", m.n, ms,
+			    st_outmap_bytes(&m), source);
 	} else if (rc == ECANCELED) {
 		sd_log_info("oracle", "outpoint_map_load_cancelled",
 			    "ms=%.1f", ms);
@@ -737,6 +750,8 @@ int oracle_index_open(const struct oracle_config *cfg,
 	(void)mdb_reader_check(idx->env, NULL); /* slots of dead processes */
 	rc = st_write(idx, "open", open_tables, &oa);
 	if (rc == SD_OK && oa.migrated)
+		st_outmap_snap_drop(idx->path);  /* older writers kept none */
+	if (rc == SD_OK && oa.migrated)
 		sd_log_info("oracle", "index_migrated", "from=%u to=%u "
 			    "change=%s", oa.migrated, ST_FORMAT_VERSION,
 			    oa.migrated == 1 ? "outpoint_table_to_memory,"
@@ -777,6 +792,29 @@ int oracle_index_open(const struct oracle_config *cfg,
 	return SD_OK;
 }
 
+/* A clean close: the committed map goes to a snapshot, so the next open
+ * can index at once (a crash leaves none: rebuild). */
+static void om_save(struct oracle_index *idx)
+{
+	uint64_t t0 = sd_mono_ns();
+	int rc;
+
+	if (idx->om_state != ST_OM_READY || idx->wtxn ||
+	    idx->durable_height < 0 || idx->om.cap == 0)
+		return;
+	rc = st_outmap_save(&idx->om, idx->path, idx->durable_height,
+			    idx->durable_hash);
+	if (rc == SD_OK)
+		sd_log_info("oracle", "outpoint_map_saved", "outpoints=%zu "
+			    "bytes=%zu tip=%d ms=%.1f", idx->om.n,
+			    st_outmap_bytes(&idx->om), idx->durable_height,
+			    (double)(sd_mono_ns() - t0) / 1e6);
+	else if (rc != SD_ESTATE)
+		sd_log_warn("oracle", "outpoint_map_save_failed", "err=%s "
+			    "errno=%d note=next_open_rebuilds", sd_strerror(rc),
+			    errno);
+}
+
 void oracle_index_close(struct oracle_index *idx)
 {
 	if (!idx)
@@ -784,6 +822,7 @@ void oracle_index_close(struct oracle_index *idx)
 	om_stop(idx);
 	if (oracle_index_flush(idx) != SD_OK)
 		pending_abort(idx);
+	om_save(idx);
 	index_free(idx);
 }
 

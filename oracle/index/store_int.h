@@ -133,6 +133,19 @@ void st_outmap_free(struct st_outmap *m);
  * ECANCELED once idx->om_cancel is set (checked every 1024 rows). */
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		   struct st_outmap *m);
+/* Snapshot at clean close (<dir>/outmap.snap, STORAGE.md): m (no pending
+ * change) tagged with the committed tip; temp file, fsync, rename, fsync
+ * dir.  SD_OK, SD_ESTATE (nothing to save) or SD_EIO. */
+int st_outmap_save(struct st_outmap *m, const char *dir, int32_t tip,
+		   const uint8_t hash[32]);
+/* Load the snapshot into m if it is whole and tagged with tip/hash:
+ * SD_OK; SD_ENOTFOUND (none), SD_EPARSE (*why: "torn", "version", "tip",
+ * "checksum") or ECANCELED (idx->om_cancel) and m empty. */
+int st_outmap_snap_load(struct oracle_index *idx, const char *dir,
+			int32_t tip, const uint8_t hash[32],
+			struct st_outmap *m, const char **why);
+/* Delete the snapshot (it is used once, or was of no use). */
+void st_outmap_snap_drop(const char *dir);
 /* Tests: called by st_outmap_load before the first row (rows = 0) and
  * every 1024 rows; a nonzero return fails the load with that code. */
 extern int (*st_outmap_load_hook)(struct oracle_index *idx, size_t rows);

@@ -1,7 +1,8 @@
 /* test_outmap_bg.c - the outpoint map is loaded after oracle_index_open,
  * on a thread of its own (store_env.c); regtest-a, real LMDB.  The loader
  * is held at its first row by a test hook (st_outmap_load_hook), so what
- * happens "during the load" is deterministic:
+ * happens "during the load" is deterministic (the snapshot of the map a
+ * clean close leaves is deleted first: test_outmap_snap.c has those):
  *  1. open returns and reads are served (tip, block, tweak index, utxos,
  *     filter, v2 record, stats saying loading) while the load is held; a
  *     connect started meanwhile waits for it and then spends correctly:
@@ -143,7 +144,16 @@ static void config(struct oracle_config *c, const char *dir)
 	};
 }
 
-/* A closed index of 1..to in tmpdir/name. */
+/* As after a crash: no snapshot of the map, the next open scans. */
+static void drop_snapshot(const char *dir)
+{
+	char p[600];
+
+	snprintf(p, sizeof(p), "%s/index", dir);
+	st_outmap_snap_drop(p);
+}
+
+/* A closed index of 1..to in tmpdir/name, without its map snapshot. */
 static void build(const char *name, int to, char *dir, char **dump)
 {
 	struct oracle_config c;
@@ -157,6 +167,7 @@ static void build(const char *name, int to, char *dir, char **dump)
 	if (dump)
 		*dump = stu_dump(idx);
 	oracle_index_close(idx);
+	drop_snapshot(dir);
 }
 
 static int count_cb(void *ctx, const struct oracle_utxo *u)

@@ -1,0 +1,327 @@
+/* test_outmap_snap.c - the outpoint map's snapshot (store_outmap.c,
+ * STORAGE.md): regtest-a, real LMDB files.  A clean close writes
+ * index/outmap.snap tagged with the committed tip; an open loads it
+ * instead of scanning `utxos` when it is whole and tagged with meta's
+ * tip, and deletes it.  Asserted:
+ *  1. clean close -> open: no scan (the scan hook would fail the load),
+ *     log source=snapshot, same key and multiset as a fresh scan, file
+ *     gone; connecting 301..400 gives the straight 1..400 dump;
+ *  2. every unusable snapshot means a scan, never a wrong map: missing
+ *     (no warning), another tip (an older snapshot put back), torn
+ *     (truncated), a flipped slot byte (checksum), another version;
+ *  3. a crash (child process SIGKILLed after connecting): the
+ *     snapshot was consumed at open, so the next open scans, and the map
+ *     equals the DB.
+ */
+#include <lmdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../../common/log.h"
+#include "../../../common/util.h"
+#include "../../../tests/lib/check.h"
+#include "../oracle.h"
+#include "../store_int.h"
+#include "store_testlib.h"
+#include "store_testutil.h"
+
+static struct rta_chain chain;
+static char tmpdir[256], logpath[600];
+static long log_off;
+static unsigned scans;
+
+/* The scan's hook: counts scans; fails them while `fail_scan`. */
+static bool fail_scan;
+
+static int scan_hook(struct oracle_index *idx, size_t rows)
+{
+	(void)idx;
+	if (rows == 0)
+		__atomic_add_fetch(&scans, 1, __ATOMIC_SEQ_CST);
+	return fail_scan ? MDB_CORRUPTED : 0;
+}
+
+static bool log_has(const char *s)
+{
+	FILE *f = fopen(logpath, "r");
+	char line[2048];
+	bool found = false;
+
+	CHECK(f);
+	fseek(f, log_off, SEEK_SET);
+	while (fgets(line, sizeof(line), f))
+		found |= strstr(line, s) != NULL;
+	fclose(f);
+	return found;
+}
+
+static void log_skip(void)
+{
+	FILE *f = fopen(logpath, "r");
+
+	CHECK(f && fseek(f, 0, SEEK_END) == 0);
+	log_off = ftell(f);
+	fclose(f);
+}
+
+static void config(struct oracle_config *c, const char *dir)
+{
+	*c = (struct oracle_config){
+		.datadir = dir, .network = "regtest",
+		.tweaks_full_basic = true,
+		.tweaks_full_with_dust_filter = true,
+		.tweaks_cut_through_with_dust_filter = true,
+		.tweak_threads = 2, .start_height = 1,
+	};
+}
+
+static void snap_path(char *p, size_t n, const char *dir, const char *suf)
+{
+	snprintf(p, n, "%s/index/outmap.snap%s", dir, suf);
+}
+
+static bool snap_exists(const char *dir)
+{
+	char p[600];
+	struct stat sb;
+
+	snap_path(p, sizeof(p), dir, "");
+	return stat(p, &sb) == 0;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[1300];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
+/* Wait for the map; it must equal a fresh scan with its key. */
+static void check_map(struct oracle_index *idx)
+{
+	struct st_outmap fresh = { 0 };
+	MDB_txn *txn;
+
+	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);
+	CHECK(idx->om.key != 0);
+	fresh.key = idx->om.key;
+	CHECK_EQ_INT(st_read_begin(idx, &txn), SD_OK);
+	CHECK_EQ_INT(st_outmap_load(idx, txn, &fresh), 0);
+	st_read_end(idx, txn);
+	CHECK(fresh.n > 100);
+	CHECK(st_outmap_same(&idx->om, &fresh));
+	st_outmap_free(&fresh);
+}
+
+/* Open dir; the map must come from a scan, for the logged reason (NULL:
+ * no warning, the snapshot was missing). */
+static struct oracle_index *open_scans(const struct oracle_config *c,
+				       const char *reason)
+{
+	struct oracle_index *idx;
+	unsigned before = scans;
+	char want[100];
+
+	log_skip();
+	idx = stu_open_ok(c);
+	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);
+	CHECK_EQ_INT(scans, before + 1);
+	CHECK(log_has("source=scan"));
+	if (reason) {
+		snprintf(want, sizeof(want), "msg=outpoint_map_snapshot_unusable "
+			 "reason=%s", reason);
+		CHECK(log_has(want));
+	} else {
+		CHECK(!log_has("msg=outpoint_map_snapshot_unusable"));
+	}
+	CHECK(!snap_exists(c->datadir));
+	check_map(idx);
+	return idx;
+}
+
+/* ------------------------------------------------ 1. clean close */
+
+static void check_clean(const char *ref400)
+{
+	char dir[512], *d;
+	struct oracle_config c;
+	struct oracle_index *idx;
+	uint64_t key;
+	size_t n;
+
+	snprintf(dir, sizeof(dir), "%s/clean", tmpdir);
+	config(&c, dir);
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 300);
+	key = idx->om.key;
+	n = idx->om.n;
+	log_skip();
+	oracle_index_close(idx);
+	CHECK(log_has("msg=outpoint_map_saved"));
+	CHECK(snap_exists(dir));
+
+	fail_scan = true;               /* a scan would fail the load */
+	log_skip();
+	idx = stu_open_ok(&c);
+	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);
+	fail_scan = false;
+	CHECK(log_has("source=snapshot"));
+	CHECK(!snap_exists(dir));       /* used once */
+	CHECK_EQ_INT(idx->om.key, key);
+	CHECK_EQ_INT(idx->om.n, n);
+	check_map(idx);
+	stu_connect_range(idx, &chain, 301, 400);
+	d = stu_dump(idx);
+	CHECK_STREQ(d, ref400);
+	free(d);
+	check_map(idx);
+	oracle_index_close(idx);
+	CHECK(snap_exists(dir));
+}
+
+/* ------------------------------------------------ 2. unusable */
+
+static void patch(const char *path, long off, uint8_t x)
+{
+	FILE *f = fopen(path, "r+b");
+	int b;
+
+	CHECK(f);
+	CHECK_EQ_INT(fseek(f, off, SEEK_SET), 0);
+	CHECK((b = fgetc(f)) != EOF);
+	CHECK_EQ_INT(fseek(f, off, SEEK_SET), 0);
+	CHECK(fputc(b ^ x, f) != EOF);
+	CHECK_EQ_INT(fclose(f), 0);
+}
+
+static void check_unusable(void)
+{
+	char dir[512], snap[600], keep[600];
+	struct oracle_config c;
+	struct oracle_index *idx;
+	struct stat sb;
+
+	snprintf(dir, sizeof(dir), "%s/bad", tmpdir);
+	config(&c, dir);
+	snap_path(snap, sizeof(snap), dir, "");
+	snprintf(keep, sizeof(keep), "%s/snap300", tmpdir);
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 300);
+	oracle_index_close(idx);
+	copy_file(snap, keep);
+
+	/* missing */
+	CHECK_EQ_INT(unlink(snap), 0);
+	idx = open_scans(&c, NULL);
+	stu_connect_range(idx, &chain, 301, 310);
+	oracle_index_close(idx);        /* a snapshot at 310 */
+
+	/* another tip: the one of 300 put back */
+	copy_file(keep, snap);
+	idx = open_scans(&c, "tip");
+	oracle_index_close(idx);
+
+	/* torn: cut in the slots */
+	CHECK_EQ_INT(stat(snap, &sb), 0);
+	CHECK_EQ_INT(truncate(snap, sb.st_size / 2), 0);
+	idx = open_scans(&c, "torn");
+	oracle_index_close(idx);
+
+	/* one slot byte flipped (past the 4096-byte header) */
+	CHECK_EQ_INT(stat(snap, &sb), 0);
+	patch(snap, 4096 + (sb.st_size - 4096) / 3, 0x40);
+	idx = open_scans(&c, "checksum");
+	oracle_index_close(idx);
+
+	/* another format version */
+	patch(snap, 8, 0x01);
+	idx = open_scans(&c, "version");
+	stu_connect_range(idx, &chain, 311, 320);
+	check_map(idx);
+	oracle_index_close(idx);
+	CHECK(snap_exists(dir));
+}
+
+/* ------------------------------------------------ 3. crash */
+
+static void check_crash(void)
+{
+	char dir[512];
+	struct oracle_config c;
+	struct oracle_index *idx;
+	int32_t tip;
+	uint8_t hash[32];
+	pid_t pid;
+	int st;
+
+	snprintf(dir, sizeof(dir), "%s/crash", tmpdir);
+	config(&c, dir);
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 300);
+	oracle_index_close(idx);
+	CHECK(snap_exists(dir));
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {             /* open from the snapshot, index, die */
+		idx = stu_open_ok(&c);
+		stu_connect_range(idx, &chain, 301, 330);
+		raise(SIGKILL);
+		_exit(3);
+	}
+	CHECK_EQ_INT(waitpid(pid, &st, 0), pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	CHECK(!snap_exists(dir));       /* consumed by the child's open */
+
+	idx = open_scans(&c, NULL);
+	CHECK_EQ_INT(oracle_index_tip(idx, &tip, hash), SD_OK);
+	CHECK_EQ_INT(tip, 330);
+	stu_connect_range(idx, &chain, 331, 400);
+	check_map(idx);
+	oracle_index_close(idx);
+}
+
+int main(void)
+{
+	char cmd[600], dir[512], *ref400;
+	const char *tmp = getenv("TMPDIR");
+	struct oracle_config c;
+	struct oracle_index *idx;
+
+	(void)stu_limit_file;           /* (store_testutil.h) */
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_outmap_snap.XXXXXX",
+		 tmp ? tmp : "/tmp");
+	CHECK(mkdtemp(tmpdir));
+	snprintf(cmd, sizeof(cmd), "%s/regtest-a/blocks.hex",
+		 check_testdata_dir());
+	CHECK_EQ_INT(rta_load(cmd, 0, &chain), 0);
+	CHECK_EQ_INT(chain.n, 400);
+	snprintf(logpath, sizeof(logpath), "%s/test.log", tmpdir);
+	CHECK_EQ_INT(sd_log_open_file(logpath), SD_OK);
+	st_outmap_load_hook = scan_hook;
+
+	snprintf(dir, sizeof(dir), "%s/ref", tmpdir);
+	config(&c, dir);
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 400);
+	ref400 = stu_dump(idx);
+	oracle_index_close(idx);
+
+	check_clean(ref400);
+	check_unusable();
+	check_crash();
+	fprintf(stderr, "snapshot: %u scans in all\n", scans);
+
+	free(ref400);
+	rta_free(&chain);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	CHECK_EQ_INT(system(cmd), 0);
+	printf("test_outmap_snap: ok\n");
+	return 0;
+}
