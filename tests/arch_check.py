@@ -15,8 +15,7 @@ From the sources (every #include "..." and #include <...> of every .c/.h):
      outside test code.
 With --build (a CMake build tree), from the modules' static libraries:
   5. no call cycle between the files of one module (nm: which object uses
-     which object's symbols), except the known one among
-     oracle/index/store_*.c.
+     which object's symbols).
 
 Module tests (<mod>/test/) count as their module; tests/fuzz and bench/
 may include anything.  Exit 0 when all hold, 1 with one line per breach.
@@ -64,10 +63,6 @@ THIRD_PARTY_EXCEPTIONS = {
     "signetd/status.c": ("jansson.h",),
 }
 
-# Modules (by library) whose files may call each other in a cycle: the
-# store's files share one write transaction's helpers (FIXME: issue 17,
-# an index core below the store files).
-CALL_CYCLE_OK = re.compile(r"^store_[a-z_]+\.c\.o$")
 LIBS = {
     "common": "common", "bitcoin": "bitcoin", "rpc": "rpc",
     "oracle_index": "oracle/index", "oracle_http": "oracle/http",
@@ -209,10 +204,7 @@ def check_objects(build, errors):
             for s in syms:
                 if s in defs and defs[s] != obj:
                     graph[obj].add(defs[s])
-        # drop the tolerated files, then look for a cycle among the rest
-        g = {o: {w for w in ws if not CALL_CYCLE_OK.match(w)}
-             for o, ws in graph.items() if not CALL_CYCLE_OK.match(o)}
-        cyc = find_cycle(g)
+        cyc = find_cycle(graph)
         if cyc:
             errors.append(f"{mod}: call cycle between files: "
                           + " -> ".join(c.replace(".c.o", ".c") for c in cyc))

@@ -1,8 +1,8 @@
 /* store_env.c - the LMDB environment of the tweak index: open/create in
  * <datadir>/index, format version / network / index-kind checks in the
  * meta table, the write-transaction runner that grows the map on
- * MDB_MAP_FULL and reports a full disk, read transactions, tip, stats,
- * the format 1 -> 2 migration and the outpoint map's load after open, on
+ * MDB_MAP_FULL and reports a full disk, group commit, tip, stats, the
+ * migrations (store_migrate.c) and the outpoint map's load after open, on
  * a thread of its own (from the snapshot of a clean close, else a scan of
  * `utxos`): reads are served at once, writers wait for it.
  */
@@ -66,117 +66,11 @@ static size_t initial_map_size(void)
 	return DEFAULT_MAP_SIZE;
 }
 
-static MDB_val mv(const void *p, size_t n)
-{
-	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
-
-	return v;
-}
-
-int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,
-		uint8_t hash[32])
-{
-	MDB_val k = mv("tip", 3), v;
-	int rc = mdb_get(txn, idx->dbi[ST_META], &k, &v);
-
-	*height = -1;
-	if (hash)
-		memset(hash, 0, 32);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return rc;
-	if (v.mv_size != 36)
-		return MDB_CORRUPTED;
-	*height = (int32_t)sd_be32_get(v.mv_data);
-	if (hash)
-		memcpy(hash, (uint8_t *)v.mv_data + 4, 32);
-	return 0;
-}
-
-int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
-		    const uint8_t hash[32])
-{
-	uint8_t buf[36];
-	MDB_val k = mv("tip", 3), v = mv(buf, 36);
-	int rc;
-
-	if (height < 0) {
-		rc = mdb_del(txn, idx->dbi[ST_META], &k, NULL);
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	}
-	sd_be32_put(buf, (uint32_t)height);
-	memcpy(buf + 4, hash, 32);
-	return mdb_put(txn, idx->dbi[ST_META], &k, &v, 0);
-}
-
-int st_get_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, MDB_val *v)
-{
-	uint8_t hbe[4];
-	MDB_val k;
-
-	sd_be32_put(hbe, h);
-	k = mv(hbe, 4);
-	return mdb_get(txn, dbi, &k, v);
-}
-
-int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
-	     size_t len, unsigned flags)
-{
-	uint8_t hbe[4];
-	MDB_val k, v = mv(data, len);
-
-	sd_be32_put(hbe, h);
-	k = mv(hbe, 4);
-	return mdb_put(txn, dbi, &k, &v, flags);
-}
-
 void st_stats_disk_full(struct oracle_index *idx, bool full)
 {
 	pthread_mutex_lock(&idx->stats_mu);
 	idx->disk_full = full;
 	pthread_mutex_unlock(&idx->stats_mu);
-}
-
-/* maplock is writer-preferring: a map resize waiting for it holds back
- * new readers, so a steady stream of overlapping read views cannot starve
- * growth (and with it indexing).  Then a thread that already holds it
- * shared must not wait for it again behind a queued resize: map_rdlock
- * counts this thread's holds (per index) and takes the lock only on the
- * first. */
-static _Thread_local struct {
-	const struct oracle_index *idx;
-	unsigned n;
-} map_held[4];
-
-static void map_rdlock(struct oracle_index *idx)
-{
-	size_t i, free_i = SIZE_MAX;
-
-	for (i = 0; i < 4; i++) {
-		if (map_held[i].n && map_held[i].idx == idx) {
-			map_held[i].n++;
-			return;
-		}
-		if (!map_held[i].n && free_i == SIZE_MAX)
-			free_i = i;
-	}
-	pthread_rwlock_rdlock(&idx->maplock);
-	if (free_i != SIZE_MAX) {
-		map_held[free_i].idx = idx;
-		map_held[free_i].n = 1;
-	}
-}
-
-static void map_rdunlock(struct oracle_index *idx)
-{
-	for (size_t i = 0; i < 4; i++)
-		if (map_held[i].n && map_held[i].idx == idx) {
-			if (--map_held[i].n == 0)
-				pthread_rwlock_unlock(&idx->maplock);
-			return;
-		}
-	pthread_rwlock_unlock(&idx->maplock); /* untracked (5+ indexes) */
 }
 
 /* Grow the map: exclusive lock so no txn of ours is open. */
@@ -203,23 +97,6 @@ static int grow_map(struct oracle_index *idx)
 	}
 	sd_log_info("oracle", "db_map_resize", "old=%zu new=%zu", old, want);
 	return 0;
-}
-
-/* Another process grew the map (MDB_MAP_RESIZED): adopt its size. */
-static int adopt_map(struct oracle_index *idx)
-{
-	MDB_envinfo info;
-	int rc;
-
-	pthread_rwlock_wrlock(&idx->maplock);
-	rc = mdb_env_set_mapsize(idx->env, 0);
-	if (rc == 0 && mdb_env_info(idx->env, &info) == 0) {
-		pthread_mutex_lock(&idx->stats_mu);
-		idx->map_size = info.me_mapsize;
-		pthread_mutex_unlock(&idx->stats_mu);
-	}
-	pthread_rwlock_unlock(&idx->maplock);
-	return rc;
 }
 
 /* LMDB reports a short write as EIO, and a filling disk often gives one
@@ -255,7 +132,7 @@ static int write_failed(struct oracle_index *idx, const char *what, int rc)
 	if (rc == MDB_MAP_FULL)
 		return grow_map(idx) != 0 ? SD_ENOSPC : 1;
 	if (rc == MDB_MAP_RESIZED)
-		return adopt_map(idx) != 0 ? SD_EDB : 1;
+		return st_map_adopt(idx) != 0 ? SD_EDB : 1;
 	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG ||
 	    (rc == EIO && looks_full(idx))) {
 		st_stats_disk_full(idx, true);
@@ -408,7 +285,7 @@ int st_write(struct oracle_index *idx, const char *what,
 	if ((rc = oracle_index_flush(idx)) != SD_OK)
 		return rc;
 	for (tries = 0; tries < 64; tries++) {
-		map_rdlock(idx);
+		st_map_rdlock(idx);
 		rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
 		if (rc == 0) {
 			rc = fn(idx, txn, arg);
@@ -419,7 +296,7 @@ int st_write(struct oracle_index *idx, const char *what,
 			else
 				mdb_txn_abort(txn);
 		}
-		map_rdunlock(idx);
+		st_map_rdunlock(idx);
 		if (rc == 0) {
 			st_outmap_commit(&idx->om);
 			om_stats(idx);
@@ -455,7 +332,7 @@ static void pending_abort(struct oracle_index *idx)
 		return;
 	mdb_txn_abort(idx->wtxn);
 	idx->wtxn = NULL;
-	map_rdunlock(idx);
+	st_map_rdunlock(idx);
 	pending_lost(idx);
 }
 
@@ -469,11 +346,11 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 	if ((rc = st_outmap_ready(idx)) != SD_OK)
 		return rc;
 	if (!idx->wtxn) {
-		map_rdlock(idx);
+		st_map_rdlock(idx);
 		rc = mdb_txn_begin(idx->env, NULL, 0, &idx->wtxn);
 		if (rc) {
 			idx->wtxn = NULL;
-			map_rdunlock(idx);
+			st_map_rdunlock(idx);
 			rc = write_failed(idx, what, rc);
 			return rc == 1 ? SD_EDB : rc;
 		}
@@ -504,7 +381,7 @@ int oracle_index_flush(struct oracle_index *idx)
 	t0 = sd_mono_ns();
 	rc = mdb_txn_commit(idx->wtxn);
 	idx->wtxn = NULL;
-	map_rdunlock(idx);
+	st_map_rdunlock(idx);
 	if (rc != 0) {
 		pending_lost(idx);      /* the txn is gone either way */
 		rc = write_failed(idx, "commit", rc);
@@ -530,51 +407,11 @@ int oracle_index_flush(struct oracle_index *idx)
 	return SD_OK;
 }
 
-int st_read_begin(struct oracle_index *idx, MDB_txn **txn)
-{
-	int rc, tries;
-
-	for (tries = 0; tries < 8; tries++) {
-		map_rdlock(idx);
-		rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, txn);
-		if (rc == 0)
-			return SD_OK;
-		map_rdunlock(idx);
-		if (rc != MDB_MAP_RESIZED || adopt_map(idx) != 0)
-			break;
-	}
-	sd_log_error("oracle", "db_error", "op=read_begin err=%d errstr=\"%s\"",
-		     rc, mdb_strerror(rc));
-	return SD_EDB;
-}
-
-void st_read_end(struct oracle_index *idx, MDB_txn *txn)
-{
-	mdb_txn_abort(txn);
-	map_rdunlock(idx);
-}
-
 struct open_arg {
 	char *err;
 	int sd_rc;
 	uint32_t migrated;  /* from this format in this open's txn (0: no) */
 };
-
-static int meta_get(struct oracle_index *idx, MDB_txn *txn, const char *key,
-		    MDB_val *v)
-{
-	MDB_val k = mv(key, strlen(key));
-
-	return mdb_get(txn, idx->dbi[ST_META], &k, v);
-}
-
-int st_meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
-		const void *val, size_t len)
-{
-	MDB_val k = mv(key, strlen(key)), v = mv(val, len);
-
-	return mdb_put(txn, idx->dbi[ST_META], &k, &v, 0);
-}
 
 static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 {
@@ -590,7 +427,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 		if (rc)
 			return rc;
 	}
-	rc = meta_get(idx, txn, "version", &v);
+	rc = st_meta_get(idx, txn, "version", &v);
 	if (rc == MDB_NOTFOUND) {
 		/* fresh index: stamp it */
 		sd_be32_put(ver, ST_FORMAT_VERSION);
@@ -610,7 +447,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 		if ((rc = st_migrate(idx, txn, oa->migrated)))
 			return rc;
 	}
-	if ((rc = meta_get(idx, txn, "version", &v)))
+	if ((rc = st_meta_get(idx, txn, "version", &v)))
 		return rc;
 	if (v.mv_size != 4 || sd_be32_get(v.mv_data) != ST_FORMAT_VERSION) {
 		sd_set_err(oa->err, "index in %s has format version %u, this "
@@ -619,7 +456,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 			sd_be32_get(v.mv_data) : 0u, ST_FORMAT_VERSION);
 		return SD_EVERSION;
 	}
-	if ((rc = meta_get(idx, txn, "network", &v)))
+	if ((rc = st_meta_get(idx, txn, "network", &v)))
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 	snprintf(nbuf, sizeof(nbuf), "%.*s", (int)(v.mv_size < 63 ?
 		 v.mv_size : 63), (const char *)v.mv_data);
@@ -629,7 +466,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 			nbuf, idx->network);
 		return SD_EVERSION;
 	}
-	if ((rc = meta_get(idx, txn, "flags", &v)))
+	if ((rc = st_meta_get(idx, txn, "flags", &v)))
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 	if (v.mv_size != 1 || *(uint8_t *)v.mv_data != idx->flags) {
 		flags_diff(diff, sizeof(diff), v.mv_size == 1 ?

@@ -272,11 +272,21 @@ int st_write_deferred(struct oracle_index *idx, const char *what,
 		      int (*fn)(struct oracle_index *idx, MDB_txn *txn,
 				void *arg),
 		      void *arg);
+
+/* ---- store_kv.c: the bottom of the store (calls no other store file) */
 /* A read txn under the map lock (shared); st_read_end releases both. */
 int st_read_begin(struct oracle_index *idx, MDB_txn **txn);
 void st_read_end(struct oracle_index *idx, MDB_txn *txn);
+/* maplock held shared by this thread (counted: a thread that holds it
+ * takes it again without waiting behind a queued resize). */
+void st_map_rdlock(struct oracle_index *idx);
+void st_map_rdunlock(struct oracle_index *idx);
+/* Another process grew the map (MDB_MAP_RESIZED): adopt its size. */
+int st_map_adopt(struct oracle_index *idx);
 
-/* meta[key] = val (store_env.c). */
+/* meta[key]: get (mdb_get's codes), put. */
+int st_meta_get(struct oracle_index *idx, MDB_txn *txn, const char *key,
+		MDB_val *v);
 int st_meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
 		const void *val, size_t len);
 /* The row of a height-keyed table (key = H BE32): get, put (flags as
@@ -295,7 +305,7 @@ int st_migrate_v4(struct oracle_index *idx, MDB_txn *txn);
 int st_v2_put(struct oracle_index *idx, MDB_txn *txn,
 	      const struct btc_block *b);
 
-/* meta "tip": *height = -1 when absent. */
+/* meta "tip": *height = -1 when absent (store_kv.c). */
 int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,
 		uint8_t hash[32]);
 int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
