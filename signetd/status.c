@@ -309,6 +309,11 @@ int sd_status_json(struct sd_status *s, char **body, size_t *len)
 	json_object_set_new(index, "db_bytes",
 			    json_integer((json_int_t)v.os.db_bytes));
 	json_object_set_new(index, "disk_full", json_boolean(v.os.disk_full));
+	json_object_set_new(index, "outpoint_map", json_pack(
+		"{s:b,s:I,s:I}",
+		"loading", (int)v.os.outmap_loading,
+		"entries", (json_int_t)v.os.outmap_entries,
+		"bytes", (json_int_t)v.os.outmap_bytes));
 	json_object_set_new(o, "index", index);
 	if (v.have_mp)
 		json_object_set_new(o, "mempool", json_pack(
@@ -509,6 +514,15 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	       (double)v.os.map_bytes);
 	metric(&t, "signetd_disk_full", "gauge",
 	       "1 when the last index write hit a full disk.", v.os.disk_full);
+	metric(&t, "signetd_outpoint_map_loading", "gauge",
+	       "1 while the outpoint map loads (indexing waits, reads do not).",
+	       v.os.outmap_loading);
+	metric(&t, "signetd_outpoint_map_entries", "gauge",
+	       "Tracked unspent taproot outputs in the outpoint map.",
+	       (double)v.os.outmap_entries);
+	metric(&t, "signetd_outpoint_map_bytes", "gauge",
+	       "Memory of the outpoint map's tables.",
+	       (double)v.os.outmap_bytes);
 	metric(&t, "signetd_last_block_connect_seconds", "gauge",
 	       "Compute and write time of the last block.",
 	       v.os.last_connect_ms / 1000.0);

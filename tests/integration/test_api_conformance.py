@@ -247,6 +247,10 @@ def test_status_health_metrics(oracle):
     assert m and int(m.group(1)) >= 1
     assert re.search(r'signetd_http_requests_total\{route="none",code="404"\} \d+', text)
     assert 'signetd_http_request_duration_seconds_bucket{route="tweak_index",le="+Inf"}' in text
+    # regtest-a leaves tracked unspent taproot outputs: the map holds them
+    m = re.search(r"^signetd_outpoint_map_entries (\S+)$", text, re.M)
+    assert m and float(m.group(1)) > 0, m
+    assert re.search(r"^signetd_outpoint_map_loading 0$", text, re.M)
     assert "height=" not in text.split("signetd_http_requests_total", 1)[1].split("# HELP signetd_http_cache", 1)[0]
 
 

@@ -93,6 +93,9 @@ def test_status_tracks_node(bitcoind, signetd_factory):
     assert ix["height"] == 110 and ix["hash"] == chain["bestblockhash"] and ix["lag"] == 0
     assert ix["blocks_connected"] == 110 and ix["blocks_disconnected"] == 0
     assert ix["db_bytes"] > 0 and ix["disk_full"] is False
+    om = ix["outpoint_map"]
+    assert om["loading"] is False, om
+    assert 8 * om["entries"] <= om["bytes"], om  # no tweaks here: may be 0
     assert j["last_reorg"] is None and j["reorgs"] == 0
     assert j["miner"] is None
     # the same answer under /blindbit/
