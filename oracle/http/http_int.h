@@ -257,6 +257,9 @@ void http_route_answer(struct oracle_http *h, const struct oracle_route *rt,
 bool http_route_answer_v2(struct oracle_http *h,
 			  const struct oracle_route *rt,
 			  struct http_answer *ans);
+/* a = status with body b as JSON (b taken). */
+void http_answer_json(struct http_answer *a, unsigned status,
+		      struct http_body *b);
 /* Fill a JSON error answer. */
 void http_answer_error(struct http_answer *a, unsigned status,
 		       const char *msg);

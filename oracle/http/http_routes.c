@@ -18,8 +18,8 @@
 #define E_FTYPE "invalid filter type"
 #define E_FILTER "could not get filter from db"
 
-static void answer_json(struct http_answer *a, unsigned status,
-			struct http_body *b)
+void http_answer_json(struct http_answer *a, unsigned status,
+		      struct http_body *b)
 {
 	a->status = status;
 	a->ctype = HTTP_CT_JSON;
@@ -29,7 +29,7 @@ static void answer_json(struct http_answer *a, unsigned status,
 void http_answer_error(struct http_answer *a, unsigned status,
 		       const char *msg)
 {
-	answer_json(a, status, http_json_error(msg));
+	http_answer_json(a, status, http_json_error(msg));
 }
 
 #define answer_error http_answer_error
@@ -293,7 +293,7 @@ static void block_route(struct oracle_http *h, const struct oracle_route *rt,
 		if (cacheable)
 			http_cache_put(h->cache, &k, b);
 	}
-	answer_json(a, 200, b);
+	http_answer_json(a, 200, b);
 	a->cached = cacheable;
 	a->ckey = k;
 	a->block = true;
@@ -325,9 +325,9 @@ static void tip_route(struct oracle_http *h, const struct oracle_route *rt,
 		return;
 	}
 	if (rt->id == ORACLE_ROUTE_INFO)
-		answer_json(a, 200, http_json_info(oc->network, tip, oc));
+		http_answer_json(a, 200, http_json_info(oc->network, tip, oc));
 	else
-		answer_json(a, 200, http_json_block_height(tip));
+		http_answer_json(a, 200, http_json_block_height(tip));
 }
 
 /* /mempool/tweaks bodies are kept by the map's content: a keyed hash of
@@ -423,7 +423,7 @@ static void mempool_route(struct oracle_http *h,
 	if (b) {
 		atomic_fetch_add_explicit(&h->metrics.mempool_hits, 1,
 					  memory_order_relaxed);
-		answer_json(a, 200, b);
+		http_answer_json(a, 200, b);
 		return;
 	}
 	atomic_fetch_add_explicit(&h->metrics.mempool_misses, 1,
@@ -445,7 +445,7 @@ static void mempool_route(struct oracle_http *h,
 		    !memcmp(f.fp, f2.fp, sizeof(f.fp)))
 			mp_keep(h, f.fp, rt->dust, b);
 	}
-	answer_json(a, 200, b);
+	http_answer_json(a, 200, b);
 }
 
 static void not_found(struct http_answer *a)

@@ -17,20 +17,13 @@
 #define E_DB "could could not retrieve data from database" /* sic, v1 */
 #define E_HEIGHT "could not parse block height"
 
-static void answer(struct http_answer *a, unsigned status,
-		   struct http_body *b)
-{
-	a->status = status;
-	a->ctype = HTTP_CT_JSON;
-	a->body = b;
-}
-
 /* {"success":false,"data":{"error":msg}} */
 static void answer_v2_error(struct http_answer *a, unsigned status,
 			    const char *msg)
 {
-	answer(a, status, http_json_body(json_pack("{s:b,s:{s:s}}", "success", 0,
-					   "data", "error", msg)));
+	http_answer_json(a, status,
+			 http_json_body(json_pack("{s:b,s:{s:s}}", "success",
+						  0, "data", "error", msg)));
 }
 
 static const char *db_error(enum oracle_route_id id)
@@ -209,7 +202,7 @@ static void block_route(struct oracle_http *h, const struct oracle_route *rt,
 	j = json_object();
 	json_object_set_new(j, "block_identifier", bid);
 	json_object_set_new(j, "index", ix);
-	answer(a, 200, http_json_body(j));
+	http_answer_json(a, 200, http_json_body(j));
 }
 
 static void tip_route(struct oracle_http *h, const struct oracle_route *rt,
@@ -239,17 +232,17 @@ static void tip_route(struct oracle_http *h, const struct oracle_route *rt,
 		tip = 0;   /* upstream v2: 0 on an empty DB */
 	switch (rt->id) {
 	case ORACLE_ROUTE_INFO:
-		answer(a, 200, http_json_info(oc->network, tip, oc));
+		http_answer_json(a, 200, http_json_info(oc->network, tip, oc));
 		return;
 	case ORACLE_ROUTE_BLOCK_HEIGHT:
-		answer(a, 200, http_json_block_height(tip));
+		http_answer_json(a, 200, http_json_block_height(tip));
 		return;
 	default: /* block-hash */
 		if (!rt->height_ok) {
 			answer_v2_error(a, 400, E_HEIGHT);
 			return;
 		}
-		answer(a, 200, http_json_body(json_pack(
+		http_answer_json(a, 200, http_json_body(json_pack(
 			"{s:o}", "block_hash",
 			known ? http_json_hex(hash, 32, true) : json_string(""))));
 		return;
