@@ -703,6 +703,7 @@ static long rss_kb(const char *field)
 static const char *const tables[] = {
 	"meta", "blocks", "tweak_index", "cut_through", "utxos", "spent_bits",
 	"filter_new_utxos", "filter_spent", "spent_index", "undo",
+	"v2",   /* last: raw_read_block indexes the ones above */
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 
