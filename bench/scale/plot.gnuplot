@@ -37,6 +37,7 @@ plot csv using ($4/M):"bytes_per_tweak" with linespoints title 'data.mdb used / 
      ''  using ($4/M):(column("tbl_cut_through_bytes")/$4) with lines title 'cut_through / tweak', \
      ''  using ($4/M):(column("tbl_tweak_index_bytes")/$4) with lines title 'tweak_index / tweak', \
      ''  using ($4/M):(column("tbl_undo_bytes")/$4) with lines title 'undo / tweak', \
+     ''  using ($4/M):(column("tbl_v2_bytes")/$4) with lines title 'v2 / tweak', \
      ''  using ($4/M):(column("db_free_bytes")/$4) with lines title 'free pages / tweak', \
      ''  using ($4/M):(column("db_used_bytes")/1e9) axes x1y2 with linespoints title 'data.mdb used (GB, right)'
 unset y2label
@@ -45,7 +46,7 @@ unset y2tics
 set title 'memory'
 set xlabel 'tracked unspent outputs (M)'
 set ylabel 'MiB'
-plot csv using ($8/M):(column("outmap_bytes")/MB) with linespoints title 'outpoint map (12 B/slot)', \
+plot csv using ($8/M):(column("outmap_bytes")/MB) with linespoints title 'outpoint map (8 B a slot since session 7)', \
      ''  using ($8/M):"rss_anon_mb" with lines title 'RSS anon (bench process, incl. generator)', \
      ''  using ($8/M):"rss_file_mb" with lines title 'RSS file (LMDB pages mapped)'
 
@@ -53,7 +54,7 @@ set title 'restart: open -> first read served'
 set ylabel 'ms'
 plot csv using ($8/M):"open_to_read_ms" with linespoints title 'cold page cache', \
      ''  using ($8/M):"warm_open_to_read_ms" with linespoints title 'warm page cache', \
-     ''  using ($8/M):"warm_outmap_load_ms" with lines title 'of which outpoint map rebuild (warm)'
+     ''  using ($8/M):"warm_outmap_load_ms" with lines title 'outpoint map ready (warm; in the background since session 7)'
 
 set title 'reorgs (disconnect, then reconnect the same blocks)'
 set xlabel 'tweaks indexed (M)'
