@@ -26,6 +26,7 @@ tests/reliability/run.sh, which writes docs/reliability.md.
 import os
 import random
 import shutil
+import select
 import socket
 import stat
 import sys
@@ -456,13 +457,24 @@ def test_per_address_connection_cap(reference, signetd_factory):
 
     assert get_from("127.0.0.1") == b"200"
     held = []
-    for _ in range(4):  # idle, half-open requests from one address
-        c = socket.create_connection(("127.0.0.1", s.port), timeout=5,
-                                     source_address=("127.0.0.1", 0))
-        c.sendall(b"GET /block-height HTTP/1.1\r\n")
-        held.append(c)
-    time.sleep(0.3)
+
+    def hold_four():
+        """4 idle, half-open requests from one address, all alive: until
+        the server has reaped the connection above, it still counts
+        against the cap and one of the 4 is refused (reset): replace it."""
+        for c in [c for c in held if select.select([c], [], [], 0)[0]]:
+            held.remove(c)  # readable while idle = closed or reset
+            c.close()
+        while len(held) < 4:
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5,
+                                         source_address=("127.0.0.1", 0))
+            c.sendall(b"GET /block-height HTTP/1.1\r\n")
+            held.append(c)
+        time.sleep(0.3)
+        return not any(select.select([c], [], [], 0)[0] for c in held)
     try:
+        wait_until(hold_four, timeout=10, interval=0.1,
+                   what="4 connections from one address held")
         # counted when libmicrohttpd accepts them: on a loaded machine the 4
         # may still wait in the listen backlog a moment, so the 5th must be
         # refused within seconds (without the cap it is served every time)
