@@ -1,7 +1,8 @@
 /* oracle_v2.h - what the blindbit-oracle v2 API (HTTP routes, gRPC) reads
- * from the index: one record per block (table `v2`, STORAGE.md) with, per
- * transaction that has a tweak or spends a taproot output, in block order:
- * its txid, tweak, taproot outputs and taproot prevouts.
+ * from the index: one record per block (table `v2`, STORAGE.md, expanded
+ * with the block's `utxos` rows and tweak index) with, per transaction
+ * that has a tweak or spends a taproot output, in block order: its txid,
+ * tweak, taproot outputs and taproot prevouts.
  */
 #ifndef SIGNETD_ORACLE_ORACLE_V2_H
 #define SIGNETD_ORACLE_ORACLE_V2_H
@@ -28,10 +29,10 @@ struct oracle_v2_tx {
 	const uint8_t *ins;      /* n_in records, input order */
 };
 
-/* The v2 record of an indexed height: *rec, *len (into the snapshot; len 0
- * when the block has nothing).  SD_ENOTFOUND when height is not indexed,
- * SD_ESTATE when it was indexed before the index had v2 records (a
- * migrated format 3 index: reindex to serve it). */
+/* The v2 record of an indexed height, in the form oracle_v2_next reads:
+ * *rec, *len (len 0 when the block has nothing), valid until the next
+ * oracle_read_v2 or oracle_read_end on r.  SD_ENOTFOUND when height is
+ * not indexed, SD_EDB when the index is inconsistent. */
 int oracle_read_v2(struct oracle_read *r, int32_t height, const uint8_t **rec,
 		   size_t *len) SD_WARN_UNUSED;
 

@@ -1,7 +1,7 @@
 /* store_bits.c - the spent bitmaps (format 3).  A `utxos` row never
- * changes after its block is connected: whether it is spent is bit `ord`
- * of its height's `spent_bits` value, `ord` being the row's rank within
- * the height, stored in the row.  A block's spends touch one small value
+ * changes after its block is connected: whether one of its outputs is
+ * spent is bit `ord` of its height's `spent_bits` value, `ord` being the
+ * output's rank within the height (the row holds its first output's).  A block's spends touch one small value
  * per creating height instead of one `utxos` leaf page per spent output,
  * which is most of what a commit writes on a live node.
  */
@@ -14,15 +14,6 @@ int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		MDB_val *v)
 {
 	return st_get_h(txn, idx->dbi[ST_SPENT_BITS], h, v);
-}
-
-int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent)
-{
-	if (v->mv_size != ST_UTXO_VAL ||
-	    !st_bit_get(bits->mv_data, bits->mv_size, sd_be32_get(
-			(const uint8_t *)v->mv_data + ST_UTXO_ORD), spent))
-		return MDB_CORRUPTED;
-	return 0;
 }
 
 int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,

@@ -1,6 +1,6 @@
 /* store_connect.c - index one block on top of the tip in one LMDB write
- * transaction: block row, full tweak index, cut-through rows, taproot
- * UTXO rows (and the in-memory outpoint map), filters, spent index, the
+ * transaction: block row, full tweak index, taproot UTXO rows (one per
+ * tx, and the in-memory outpoint map), filters, spent index, the
  * spends (store_spend.c), the undo log (store_undo.c: this block's row,
  * the rows that left the undo_depth window pruned) and the tip pointer.
  * Everything the block needs is computed before the transaction opens
@@ -22,7 +22,7 @@ struct connect_arg {
 	const struct btc_block *b;
 	uint64_t body_ns;           /* time in connect_txn (commit excluded) */
 	uint64_t spend_ns;          /* of which marking the spent outputs */
-	size_t n_cut, n_utxo;
+	size_t n_rows, n_utxo;       /* utxos rows (txs), their outputs */
 	const struct oracle_prepared *flt;  /* filters, spent index */
 };
 
@@ -95,9 +95,9 @@ static int cmp_ord(const void *a, const void *b)
 		      ((const struct st_tx_ord *)b)->dtxid, 32);
 }
 
-/* The tweak-bearing txs of b sorted by dtxid: the order of their
- * cut-through and utxo keys (H | dtxid [| vout]) - sorting the txs, not
- * the rows, puts a fan-out tx's thousand outputs in order for free. */
+/* The tweak-bearing txs of b sorted by dtxid: the order of their utxos
+ * keys (H | dtxid); .t is the tx's index in the block.  *n_tr: their
+ * taproot outputs. */
 static size_t sort_txs(struct oracle_index *idx, const struct btc_block *b,
 		       size_t *n_tr)
 {
@@ -122,33 +122,18 @@ static size_t sort_txs(struct oracle_index *idx, const struct btc_block *b,
 	return n;
 }
 
-/* Build the per-block rows in idx's scratch buffers (no LMDB yet), each
- * kind in key order. */
-static size_t build_rows(struct oracle_index *idx, const struct btc_block *b,
-			 struct connect_arg *a)
+/* The block's tweak index (block tx order) into sc.tweak_recs: record k
+ * is the k-th tweak-bearing tx's (its utxos row's tpos). */
+static void build_tweak_recs(struct oracle_index *idx,
+			     const struct btc_block *b)
 {
 	bool dust = idx->flags & ST_F_FULL_DUST;
-	bool full = idx->flags & (ST_F_FULL_BASIC | ST_F_FULL_DUST);
-	bool cut = idx->flags & ST_F_CUT_THROUGH;
-	bool utxo = !(idx->flags & ST_F_TWEAKS_ONLY);
-	size_t t, o, i, n_tweaks, n_tr;
-	uint8_t hbe[4], be[8];
+	uint8_t be[8];
 
-	sd_be32_put(hbe, (uint32_t)b->height);
 	idx->sc.tweak_recs.len = 0;
-	n_tweaks = sort_txs(idx, b, &n_tr);
-	if (cut && n_tweaks > idx->sc.cuts_cap) {
-		idx->sc.cuts_cap = n_tweaks * 2;
-		idx->sc.cuts = sd_xrealloc(idx->sc.cuts, idx->sc.cuts_cap *
-					   sizeof(*idx->sc.cuts));
-	}
-	if (utxo && n_tr > idx->sc.utxos_cap) {
-		idx->sc.utxos_cap = n_tr * 2;
-		idx->sc.utxos = sd_xrealloc(idx->sc.utxos,
-					    idx->sc.utxos_cap *
-					    sizeof(*idx->sc.utxos));
-	}
-	for (t = 0; full && t < b->n_tx; t++) {   /* block tx order */
+	if (!st_writes_tweak_index(idx->flags))
+		return;
+	for (size_t t = 0; t < b->n_tx; t++) {    /* block tx order */
 		const struct oracle_tx_info *in = &idx->sc.infos[t];
 
 		if (!in->has_tweak)
@@ -159,36 +144,72 @@ static size_t build_rows(struct oracle_index *idx, const struct btc_block *b,
 			sd_buf_put(&idx->sc.tweak_recs, be, 8);
 		}
 	}
-	a->n_cut = a->n_utxo = 0;
+}
+
+/* One utxos row per tweak-bearing tx (key order), values in sc.rowbuf:
+ * tpos | ord0 | its P2TR outputs (vout | value | x-only key). */
+static void build_utxo_rows(struct oracle_index *idx,
+			    const struct btc_block *b, size_t n_tweaks,
+			    struct connect_arg *a)
+{
+	uint32_t *tpos, ord = 0, k = 0;
+	uint8_t hbe[4], be[8];
+	size_t i, o;
+
+	sd_be32_put(hbe, (uint32_t)b->height);
+	if (n_tweaks > idx->sc.utxos_cap) {
+		idx->sc.utxos_cap = n_tweaks * 2;
+		idx->sc.utxos = sd_xrealloc(idx->sc.utxos,
+					    idx->sc.utxos_cap *
+					    sizeof(*idx->sc.utxos));
+	}
+	/* tpos of tx t, block order (ord[] is sorted by dtxid) */
+	tpos = sd_xmalloc((b->n_tx ? b->n_tx : 1) * sizeof(*tpos));
+	for (size_t t = 0; t < b->n_tx; t++)
+		tpos[t] = idx->sc.infos[t].has_tweak ? k++ : 0;
+	idx->sc.rowbuf.len = 0;
+	a->n_rows = a->n_utxo = 0;
 	for (i = 0; i < n_tweaks; i++) {
 		const struct st_tx_ord *od = &idx->sc.ord[i];
-		const struct oracle_tx_info *in = &idx->sc.infos[od->t];
 		const struct btc_tx *tx = &b->tx[od->t];
+		struct st_utxo_rec *u = &idx->sc.utxos[a->n_rows++];
 
-		if (cut) {
-			struct st_cut_rec *c = &idx->sc.cuts[a->n_cut++];
-
-			memcpy(c->key, hbe, 4);
-			memcpy(c->key + 4, od->dtxid, 32);
-			memcpy(c->val, in->tweak, 33);
-			sd_be64_put(c->val + 33, in->highest_value);
-		}
-		for (o = 0; utxo && o < tx->n_out; o++) {
-			struct st_utxo_rec *u;
-
+		memcpy(u->key, hbe, 4);
+		memcpy(u->key + 4, od->dtxid, 32);
+		u->off = idx->sc.rowbuf.len;
+		sd_be32_put(be, tpos[od->t]);
+		sd_buf_put(&idx->sc.rowbuf, be, 4);
+		sd_be32_put(be, ord);
+		sd_buf_put(&idx->sc.rowbuf, be, 4);
+		for (o = 0; o < tx->n_out; o++) {
 			if (!oracle_spk_is_p2tr(&tx->out[o].spk))
 				continue;
-			u = &idx->sc.utxos[a->n_utxo++];
-			memcpy(u->key, hbe, 4);
-			memcpy(u->key + 4, od->dtxid, 32);
-			sd_be32_put(u->key + 36, (uint32_t)o);
-			sd_be64_put(u->val, (uint64_t)tx->out[o].value);
-			memcpy(u->val + 8, tx->out[o].spk.data, 34);
-			/* rank within the height (rows are in key order) */
-			sd_be32_put(u->val + ST_UTXO_ORD,
-				    (uint32_t)(a->n_utxo - 1));
+			sd_be32_put(be, (uint32_t)o);
+			sd_buf_put(&idx->sc.rowbuf, be, 4);
+			sd_be64_put(be, (uint64_t)tx->out[o].value);
+			sd_buf_put(&idx->sc.rowbuf, be, 8);
+			sd_buf_put(&idx->sc.rowbuf, tx->out[o].spk.data + 2,
+				   32);
+			ord++;
 		}
+		u->len = idx->sc.rowbuf.len - u->off;
 	}
+	a->n_utxo = ord;
+	free(tpos);
+}
+
+/* Build the per-block rows in idx's scratch buffers (no LMDB yet), each
+ * kind in key order. */
+static size_t build_rows(struct oracle_index *idx, const struct btc_block *b,
+			 struct connect_arg *a)
+{
+	size_t n_tweaks, n_tr;
+
+	n_tweaks = sort_txs(idx, b, &n_tr);
+	build_tweak_recs(idx, b);
+	a->n_rows = a->n_utxo = 0;
+	if (!(idx->flags & ST_F_TWEAKS_ONLY))
+		build_utxo_rows(idx, b, n_tweaks, a);
 	return n_tweaks;
 }
 
@@ -199,24 +220,31 @@ static int put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
 	return st_put_h(txn, dbi, h, data, len, MDB_APPEND);
 }
 
-/* Rows of n records {key[klen], val[vlen]} of size rec, in key order,
- * appended with one cursor. */
-static int append_rows(MDB_txn *txn, MDB_dbi dbi, const void *recs,
-		       size_t rec, size_t n, size_t klen, size_t vlen)
+/* The block's utxos rows, in key order, appended with one cursor; their
+ * outputs enter the outpoint map. */
+static int append_utxos(struct oracle_index *idx, MDB_txn *txn,
+			uint32_t h, size_t n)
 {
-	const uint8_t *p = recs;
 	MDB_cursor *c;
 	MDB_val k, v;
 	int rc = 0;
 
 	if (n == 0)
 		return 0;
-	if ((rc = mdb_cursor_open(txn, dbi, &c)))
+	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &c)))
 		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++, p += rec) {
-		k = mv(p, klen);
-		v = mv(p + klen, vlen);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct st_utxo_rec *u = &idx->sc.utxos[i];
+		const uint8_t *val = idx->sc.rowbuf.p + u->off;
+
+		k = mv(u->key, ST_UTXO_KEY);
+		v = mv(val, u->len);
 		rc = mdb_cursor_put(c, &k, &v, MDB_APPEND);
+		/* no undo entry: disconnect derives these from utxos[H] */
+		for (size_t o = ST_UTXO_HDR; rc == 0 && o < u->len;
+		     o += ST_OUT_LEN)
+			st_outmap_add(&idx->om, st_outmap_dfp(u->key + 4,
+				      sd_be32_get(val + o)), h);
 	}
 	mdb_cursor_close(c);
 	return rc;
@@ -241,7 +269,6 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	const struct btc_block *b = a->b;
 	uint32_t h = (uint32_t)b->height;
 	uint8_t row[ST_BLOCK_VAL];
-	size_t i;
 	int rc;
 
 	st_undo_begin(idx);
@@ -254,15 +281,9 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 	    (rc = put_h(txn, idx->dbi[ST_TWEAK_INDEX], h, idx->sc.tweak_recs.p,
 			idx->sc.tweak_recs.len)))
 		return rc;
-	if ((rc = append_rows(txn, idx->dbi[ST_CUT], idx->sc.cuts,
-			      sizeof(*idx->sc.cuts), a->n_cut, ST_CUT_KEY,
-			      ST_CUT_VAL)))
-		return rc;
 	if (idx->flags & ST_F_TWEAKS_ONLY)
 		goto tip;
-	if ((rc = append_rows(txn, idx->dbi[ST_UTXO], idx->sc.utxos,
-			      sizeof(*idx->sc.utxos), a->n_utxo, ST_UTXO_KEY,
-			      ST_UTXO_VAL)))
+	if ((rc = append_utxos(idx, txn, h, a->n_rows)))
 		return rc;
 	if (a->n_utxo) {    /* nothing spent yet */
 		idx->sc.bits.len = 0;
@@ -271,13 +292,6 @@ static int connect_txn_body(struct oracle_index *idx, MDB_txn *txn,
 		if ((rc = put_h(txn, idx->dbi[ST_SPENT_BITS], h,
 				idx->sc.bits.p, (a->n_utxo + 7) / 8)))
 			return rc;
-	}
-	for (i = 0; i < a->n_utxo; i++) {
-		const struct st_utxo_rec *u = &idx->sc.utxos[i];
-
-		/* no undo entry: disconnect derives these from utxos[H] */
-		st_outmap_add(&idx->om, st_outmap_key_fp(u->key),
-			      (uint32_t)b->height);
 	}
 	if ((rc = put_h(txn, idx->dbi[ST_FILTER_NEW], h, a->flt->fnew,
 			a->flt->fnew_len)) ||

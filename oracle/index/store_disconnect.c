@@ -1,6 +1,6 @@
 /* store_disconnect.c - undo the tip block in one LMDB write transaction:
  * replay the block's undo log (store_undo.c: every change it made outside
- * its own height: spent bits, cut-through values and deletions)
+ * its own height: the spent bits it set)
  * in reverse order, delete every row keyed by its height, and move the
  * tip pointer to the previous block.  The in-memory outpoint map follows:
  * restored spent marks put their outputs back, the outputs the block
@@ -63,16 +63,27 @@ static int unmap_created(struct oracle_index *idx, MDB_txn *txn,
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const uint8_t *key = k.mv_data;
+		const uint8_t *key = k.mv_data, *val = v.mv_data;
+		uint32_t ord0;
+		size_t n;
 		bool spent;
 
 		if (k.mv_size != ST_UTXO_KEY || memcmp(key, hbe, 4))
 			break;
-		if ((rc = st_row_spent(&bv, &v, &spent)))
+		if ((rc = st_utxo_outs(v.mv_size, &n)))
 			break;
-		if (!spent)
-			(void)st_outmap_del(&idx->om, st_outmap_key_fp(key),
-					    (uint32_t)height);
+		ord0 = sd_be32_get(val + 4);
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			const uint8_t *o = val + ST_UTXO_HDR + i * ST_OUT_LEN;
+
+			if ((rc = st_ord_spent(&bv, ord0 + (uint32_t)i,
+					       &spent)) || spent)
+				continue;
+			(void)st_outmap_del(&idx->om, st_outmap_dfp(key + 4,
+					    sd_be32_get(o)), (uint32_t)height);
+		}
+		if (rc)
+			break;
 	}
 	mdb_cursor_close(c);
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;

@@ -18,7 +18,7 @@
 #include "store_int.h"
 
 const char *const st_table_name[ST_N] = {
-	"meta", "blocks", "tweak_index", "cut_through", "utxos", "spent_bits",
+	"meta", "blocks", "tweak_index", "utxos", "spent_bits",
 	"filter_new_utxos", "filter_spent", "spent_index", "undo", "v2",
 };
 
@@ -443,9 +443,20 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 	oa->migrated = 0;       /* a retried txn starts over */
 	if (v.mv_size == 4 && sd_be32_get(v.mv_data) >= 1 &&
 	    sd_be32_get(v.mv_data) < ST_FORMAT_VERSION) {
-		oa->migrated = sd_be32_get(v.mv_data);
-		if ((rc = st_migrate(idx, txn, oa->migrated)))
+		const char *why = "";
+		uint32_t from = sd_be32_get(v.mv_data);
+
+		rc = st_migrate(idx, txn, from, &why);
+		if (rc == SD_EVERSION) {
+			sd_set_err(oa->err, "index in %s has format version "
+				"%u and cannot be migrated to %u (%s): delete "
+				"the index to rebuild it", idx->path, from,
+				ST_FORMAT_VERSION, why);
 			return rc;
+		}
+		if (rc)
+			return rc;
+		oa->migrated = from;
 	}
 	if ((rc = st_meta_get(idx, txn, "version", &v)))
 		return rc;
@@ -591,10 +602,8 @@ int oracle_index_open(const struct oracle_config *cfg,
 	if (rc == SD_OK && oa.migrated)
 		sd_log_info("oracle", "index_migrated", "from=%u to=%u "
 			    "change=%s", oa.migrated, ST_FORMAT_VERSION,
-			    oa.migrated == 1 ? "outpoint_table_to_memory,"
-			    "spent_marks_to_bitmaps,v2_table" :
-			    oa.migrated == 2 ? "spent_marks_to_bitmaps,v2_table" :
-			    oa.migrated == 3 ? "v2_table" : "undo_retention");
+			    oa.migrated == 4 ? "undo_retention,utxo_rows_per_tx"
+			    : "utxo_rows_per_tx");
 	if (rc == SD_OK) {
 		MDB_txn *txn;
 

@@ -25,17 +25,20 @@
  * 5: undo rows pruned below meta "undo_from" (store_undo.c): nothing to
  * rewrite, but a format-4 binary must not open such an index (it would
  * take a pruned row for "nothing to undo").
- * Versions 1 to 4 are migrated at open. */
-#define ST_FORMAT_VERSION 5u
+ * 6: one `utxos` row per tx (its outputs inside), no `cut_through` table
+ * (derived from `utxos` and `spent_bits` when read), `v2` records that
+ * point into `utxos` and `tweak_index` instead of repeating them.
+ * Versions 4 and 5 are migrated at open (store_migrate.c); 1 to 3 lack
+ * the per-block tx order format 6 needs and are refused (reindex). */
+#define ST_FORMAT_VERSION 6u
 
 /* Tables (LMDB named databases), in dump order. */
 enum st_table {
 	ST_META = 0,     /* "version" "network" "flags" "tip" */
 	ST_BLOCKS,       /* H -> hash32 | time BE32 | prev32 */
 	ST_TWEAK_INDEX,  /* H -> 33- or 41-byte records, block tx order */
-	ST_CUT,          /* H | dtxid32 -> tweak33 | highest BE64 */
-	ST_UTXO,         /* H | dtxid32 | vout BE32 -> value BE64|spk34|ord BE32 */
-	ST_SPENT_BITS,   /* H -> bitmap: bit ord = utxos row ord is spent */
+	ST_UTXO,         /* H | dtxid32 -> tpos BE32 | ord0 BE32 | outputs */
+	ST_SPENT_BITS,   /* H -> bitmap: bit ord = output ord is spent */
 	ST_FILTER_NEW,   /* H -> GCS */
 	ST_FILTER_SPENT, /* H -> GCS */
 	ST_SPENT_INDEX,  /* H -> 8-byte entries */
@@ -46,11 +49,9 @@ enum st_table {
 extern const char *const st_table_name[ST_N];
 
 /* Table codes in undo log entries (stable on disk, unlike the enum). */
-#define ST_UNDO_CUT 3          /* cut_through key, before-image */
-#define ST_UNDO_UTXO 4         /* formats 1-2: utxos before-image */
-#define ST_UNDO_V1_OUTPOINT 5  /* format 1: outpoints before-image */
-#define ST_UNDO_SPENT 6        /* utxos key, ord BE32: clear that bit */
-/* (migration rewrites 4 as 6 and drops 5: format 3 logs hold 3 and 6) */
+#define ST_UNDO_CUT 3          /* formats 3-5: cut_through before-image */
+#define ST_UNDO_SPENT 6        /* outpoint key, ord BE32: clear that bit */
+/* (format 6 logs hold only 6; the 5 -> 6 migration drops the 3s) */
 
 /* Index-kind flags stored in meta "flags" (one byte). */
 #define ST_F_TWEAKS_ONLY 0x01
@@ -58,28 +59,39 @@ extern const char *const st_table_name[ST_N];
 #define ST_F_FULL_DUST   0x04
 #define ST_F_CUT_THROUGH 0x08
 
-#define ST_UTXO_KEY 40
-#define ST_UTXO_VAL 46
-#define ST_UTXO_ORD 42  /* offset of ord in a utxos value */
-#define ST_V2_UTXO_VAL 43  /* format 1/2: ... | spent(1) */
-#define ST_CUT_KEY 36
-#define ST_CUT_VAL 41
+/* A `utxos` row (format 6): key H | dtxid, value
+ * tpos BE32 | ord0 BE32 | n x (vout BE32 | value BE64 | x-only key32),
+ * outputs in vout order; output i has ord ord0 + i.  tpos is the tx's
+ * rank among the block's tweak-bearing txs (block order), i.e. its record
+ * in tweak_index[H]. */
+#define ST_UTXO_KEY 36
+#define ST_UTXO_HDR 8
+#define ST_OUT_LEN 44      /* = ORACLE_V2_OUT_LEN: v2 reads point at it */
+/* An outpoint key: H | dtxid | vout BE32 (spends, undo code 6) */
+#define ST_OUTPOINT_KEY 40
 #define ST_BLOCK_VAL 68
 
+/* The outputs of a utxos value v: SD_OK and *n, or MDB_CORRUPTED. */
+static inline int st_utxo_outs(size_t vlen, size_t *n)
+{
+	if (vlen < ST_UTXO_HDR + ST_OUT_LEN ||
+	    (vlen - ST_UTXO_HDR) % ST_OUT_LEN)
+		return MDB_CORRUPTED;
+	*n = (vlen - ST_UTXO_HDR) / ST_OUT_LEN;
+	return 0;
+}
+
+/* A utxos row being built (connect): key, and its value in a buffer. */
 struct st_utxo_rec {
 	uint8_t key[ST_UTXO_KEY];
-	uint8_t val[ST_UTXO_VAL];
-};
-struct st_cut_rec {
-	uint8_t key[ST_CUT_KEY];
-	uint8_t val[ST_CUT_VAL];
+	size_t off, len;    /* value in st_scratch.rowbuf */
 };
 
-/* A spend of a tracked output: its utxos key (height of the first
+/* A spend of a tracked output: its outpoint key (height of the first
  * candidate the map gives), fingerprint, and whether the map holds more
  * than one height for that fingerprint. */
 struct st_spend_rec {
-	uint8_t key[ST_UTXO_KEY];
+	uint8_t key[ST_OUTPOINT_KEY];
 	bool several;
 	uint64_t fp;
 };
@@ -115,8 +127,10 @@ struct st_outmap {
 /* The outpoint's unkeyed fingerprint; the map keys it with m->key (the
  * map's own, random, kept in its snapshot) and keeps 40 bits. */
 uint64_t st_outmap_fp(const uint8_t txid[32], uint32_t vout);
-/* The same for the outpoint of a utxos key (H | dtxid | vout). */
-uint64_t st_outmap_key_fp(const uint8_t key[40]);
+/* The same for an outpoint key (H | dtxid | vout). */
+uint64_t st_outmap_key_fp(const uint8_t key[ST_OUTPOINT_KEY]);
+/* The same for (dtxid, vout). */
+uint64_t st_outmap_dfp(const uint8_t dtxid[32], uint32_t vout);
 /* Add (fp, h).  A height over 2^24 - 1 is not stored: it sets
  * m->refused_h, and st_write / st_write_deferred then abort the txn
  * (SD_EINVAL, outpoint_map_height_limit). */
@@ -169,8 +183,7 @@ struct st_scratch {
 	size_t infos_cap;
 	struct st_utxo_rec *utxos;      /* its utxos rows, key order */
 	size_t utxos_cap;
-	struct st_cut_rec *cuts;        /* its cut_through rows, key order */
-	size_t cuts_cap;
+	struct sd_buf rowbuf;           /* their values */
 	struct st_spend_rec *spends;    /* its spends of tracked outputs */
 	size_t spends_cap;
 	struct st_tx_ord *ord;          /* its tweak-bearing txs by dtxid */
@@ -192,7 +205,6 @@ static inline void st_scratch_free(struct st_scratch *s)
 {
 	free(s->infos);
 	free(s->utxos);
-	free(s->cuts);
 	free(s->spends);
 	free(s->ord);
 	free(s->undo_offs);
@@ -200,6 +212,7 @@ static inline void st_scratch_free(struct st_scratch *s)
 	sd_buf_free(&s->undo);
 	sd_buf_free(&s->bits);
 	sd_buf_free(&s->v2rec);
+	sd_buf_free(&s->rowbuf);
 	st_scratch_init(s);
 }
 
@@ -256,6 +269,7 @@ struct oracle_index {
 struct oracle_read {
 	struct oracle_index *idx;
 	MDB_txn *txn;
+	struct sd_buf v2;   /* oracle_read_v2's expanded record */
 };
 
 /* Run fn inside one write txn; commit if it returns 0.  fn returns 0, an
@@ -295,12 +309,31 @@ int st_get_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, MDB_val *v);
 int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
 	     size_t len, unsigned flags);
 
-/* Migrate a format `from` (1 to 3) index to ST_FORMAT_VERSION in txn
- * (store_migrate.c). */
-int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from);
-/* 3 -> 4 (store_v2.c): meta "v2_from" = tip + 1 (older heights have no
- * v2 records), version 4. */
-int st_migrate_v4(struct oracle_index *idx, MDB_txn *txn);
+/* Migrate a format `from` (4 or 5) index to ST_FORMAT_VERSION in txn
+ * (store_migrate.c); *why says what is wrong when it cannot
+ * (SD_EVERSION: reindex). */
+int st_migrate(struct oracle_index *idx, MDB_txn *txn, uint32_t from,
+	       const char **why);
+/* v2 record flags (store_v2.c, STORAGE.md) */
+#define ST_V2_F_TWEAK 0x01
+#define ST_V2_F_INLINE 0x02
+/* Whether idx's v2 records point into utxos and tweak_index (both
+ * written) instead of holding a tweak tx's txid, tweak and outputs. */
+static inline bool st_v2_compact(unsigned flags)
+{
+	return !(flags & ST_F_TWEAKS_ONLY) &&
+	       (flags & (ST_F_FULL_BASIC | ST_F_FULL_DUST | ST_F_CUT_THROUGH));
+}
+/* Whether tweak_index rows are written (every kind that needs tweaks by
+ * position), and their record length. */
+static inline bool st_writes_tweak_index(unsigned flags)
+{
+	return flags & (ST_F_FULL_BASIC | ST_F_FULL_DUST | ST_F_CUT_THROUGH);
+}
+static inline size_t st_tweak_rec_len(unsigned flags)
+{
+	return (flags & ST_F_FULL_DUST) ? 41 : 33;
+}
 /* Write block b's v2 record (idx->sc.infos filled) in b's txn. */
 int st_v2_put(struct oracle_index *idx, MDB_txn *txn,
 	      const struct btc_block *b);
@@ -328,9 +361,14 @@ static inline bool st_bit_get(const uint8_t *bits, size_t nbytes,
  * is MDB_CORRUPTED when the height has utxos rows (callers know). */
 int st_bits_get(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		MDB_val *v);
-/* Whether the utxos row v is spent per its height's bitmap; MDB_CORRUPTED
- * for a malformed row or an ord outside the bitmap. */
-int st_row_spent(const MDB_val *bits, const MDB_val *v, bool *spent);
+/* Whether output ord is spent per its height's bitmap; MDB_CORRUPTED
+ * for an ord outside the bitmap. */
+static inline int st_ord_spent(const MDB_val *bits, uint32_t ord,
+			       bool *spent)
+{
+	return st_bit_get(bits->mv_data, bits->mv_size, ord, spent) ? 0 :
+	       MDB_CORRUPTED;
+}
 /* Set (spent) or clear bit ord of height h's bitmap in txn. */
 int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 		uint32_t ord, bool spent);
@@ -338,14 +376,14 @@ int st_bits_set(struct oracle_index *idx, MDB_txn *txn, uint32_t h,
 /* ---- the undo log (store_undo.c; format in STORAGE.md) ---- */
 /* Connect: start block's log (idx->undo emptied). */
 void st_undo_begin(struct oracle_index *idx);
-/* Before-image of (table, key) appended to idx->undo; val NULL means the
- * row was absent. */
-void st_undo_log(struct oracle_index *idx, enum st_table t,
-		 const uint8_t *key, size_t klen, const MDB_val *val);
+/* A spent mark (code 6: the output's outpoint key and ord) appended to
+ * idx->sc.undo. */
+void st_undo_log_spent(struct oracle_index *idx,
+		       const uint8_t key[ST_OUTPOINT_KEY], uint32_t ord);
 /* Connect: write idx->undo as undo[h] (no row when empty), in h's txn. */
 int st_undo_put(struct oracle_index *idx, MDB_txn *txn, uint32_t h);
 /* Disconnect: replay undo[height] newest first (spent bits cleared and
- * their outputs back in the map, cut-through rows restored); no row =
+ * their outputs back in the map); no row =
  * nothing to do; SD_ENOTFOUND (nothing done) when height is below
  * undo_from.  Uses idx->sc.undo and idx->sc.undo_offs. */
 int st_undo_replay(struct oracle_index *idx, MDB_txn *txn, int32_t height);

@@ -54,12 +54,18 @@ struct st_om_op {
 	uint32_t added;   /* 1 = added (undo: remove), 0 = removed */
 };
 
-uint64_t st_outmap_key_fp(const uint8_t key[40])
+uint64_t st_outmap_dfp(const uint8_t dtxid[32], uint32_t vout)
 {
-	uint8_t txid[32];
+	uint8_t head[8];    /* the internal txid's first 8 bytes */
 
-	st_rev32(txid, key + 4);
-	return st_outmap_fp(txid, sd_be32_get(key + 36));
+	for (int i = 0; i < 8; i++)
+		head[i] = dtxid[31 - i];
+	return sd_le64_get(head) ^ ((uint64_t)vout * 0x9e3779b97f4a7c15ull);
+}
+
+uint64_t st_outmap_key_fp(const uint8_t key[ST_OUTPOINT_KEY])
+{
+	return st_outmap_dfp(key + 4, sd_be32_get(key + 36));
 }
 
 /* Unkeyed: the map mixes in its own key (om_slot). */
@@ -326,14 +332,37 @@ size_t st_outmap_bytes(const struct st_outmap *m)
 	return (m->cap + m->old_cap) * sizeof(*m->s);
 }
 
+/* The unspent outputs of one utxos row into m. */
+static int scan_row(struct st_outmap *m, const MDB_val *bits, uint32_t h,
+		    const uint8_t *key, const uint8_t *val, size_t n_out)
+{
+	uint32_t ord0 = sd_be32_get(val + 4);
+	bool spent;
+	int rc;
+
+	for (size_t i = 0; i < n_out; i++) {
+		const uint8_t *o = val + ST_UTXO_HDR + i * ST_OUT_LEN;
+
+		if ((rc = st_ord_spent(bits, ord0 + (uint32_t)i, &spent)))
+			return rc;
+		if (spent)
+			continue;
+		if (h > OM_H_MASK)
+			return EOVERFLOW;   /* st_outmap_add refuses these */
+		om_insert(m, om_slot(m, st_outmap_dfp(key + 4,
+						      sd_be32_get(o)), h));
+	}
+	return 0;
+}
+
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		   struct st_outmap *m)
 {
 	MDB_cursor *c;
 	MDB_val k, v, bv = { 0 };
 	uint32_t bh = 0;
-	bool have = false, spent;
-	size_t rows = 0;
+	bool have = false;
+	size_t rows = 0, n_out;
 	uint64_t mkey = m->key ? m->key : om_new_key();
 	int rc;
 
@@ -355,10 +384,9 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 				break;
 			}
 		}
-		if (k.mv_size != ST_UTXO_KEY || v.mv_size != ST_UTXO_VAL) {
-			rc = MDB_CORRUPTED;
+		if (k.mv_size != ST_UTXO_KEY ||
+		    (rc = st_utxo_outs(v.mv_size, &n_out)))
 			break;
-		}
 		if (!have || bh != sd_be32_get(key)) {  /* next height */
 			bh = sd_be32_get(key);
 			have = true;
@@ -368,15 +396,8 @@ int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 				break;
 			}
 		}
-		if ((rc = st_row_spent(&bv, &v, &spent)))
+		if ((rc = scan_row(m, &bv, bh, key, v.mv_data, n_out)))
 			break;
-		if (spent)
-			continue;
-		if (bh > OM_H_MASK) {
-			rc = EOVERFLOW;     /* st_outmap_add refuses these */
-			break;
-		}
-		om_insert(m, om_slot(m, st_outmap_key_fp(key), bh));
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;

@@ -20,7 +20,7 @@ int oracle_read_begin(struct oracle_index *idx, struct oracle_read **out)
 	*out = NULL;
 	if ((rc = st_read_begin(idx, &txn)) != SD_OK)
 		return rc;
-	r = sd_xmalloc(sizeof(*r));
+	r = sd_xcalloc(1, sizeof(*r));
 	r->idx = idx;
 	r->txn = txn;
 	*out = r;
@@ -32,6 +32,7 @@ void oracle_read_end(struct oracle_read *r)
 	if (!r)
 		return;
 	st_read_end(r->idx, r->txn);
+	sd_buf_free(&r->v2);
 	free(r);
 }
 
@@ -135,18 +136,45 @@ struct cut_ctx {
 	int (*cb)(void *ctx, const uint8_t txid[32], const uint8_t tweak[33],
 		  uint64_t highest_value);
 	void *ctx;
+	MDB_val bits;           /* the height's spent bitmap */
+	const uint8_t *tweaks;  /* its tweak index */
+	size_t n_tweaks, rec_len;
 };
 
+/* A tx with an unspent output: its tweak and the largest unspent value
+ * (format 6 derives what the cut_through table used to hold). */
 static int cut_row(void *c, const MDB_val *k, const MDB_val *v)
 {
 	struct cut_ctx *cc = c;
+	const uint8_t *val = v->mv_data;
 	uint8_t txid[32];
+	uint64_t max = 0;
+	uint32_t ord0, tpos;
+	bool any = false, spent;
+	size_t n;
 
-	if (k->mv_size != ST_CUT_KEY || v->mv_size != ST_CUT_VAL)
+	if (k->mv_size != ST_UTXO_KEY || st_utxo_outs(v->mv_size, &n))
+		return SD_EDB;
+	tpos = sd_be32_get(val);
+	ord0 = sd_be32_get(val + 4);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *o = val + ST_UTXO_HDR + i * ST_OUT_LEN;
+		uint64_t value = sd_be64_get(o + 4);
+
+		if (st_ord_spent(&cc->bits, ord0 + (uint32_t)i, &spent))
+			return SD_EDB;
+		if (spent)
+			continue;
+		if (!any || value > max)
+			max = value;
+		any = true;
+	}
+	if (!any)
+		return 0;
+	if (tpos >= cc->n_tweaks)
 		return SD_EDB;
 	st_rev32(txid, (const uint8_t *)k->mv_data + 4);
-	return cc->cb(cc->ctx, txid, v->mv_data,
-		      sd_be64_get((const uint8_t *)v->mv_data + 33));
+	return cc->cb(cc->ctx, txid, cc->tweaks + tpos * cc->rec_len, max);
 }
 
 int oracle_read_cut_through(struct oracle_read *r, int32_t height,
@@ -155,14 +183,27 @@ int oracle_read_cut_through(struct oracle_read *r, int32_t height,
 				      uint64_t highest_value),
 			    void *ctx)
 {
-	struct cut_ctx cc = { cb, ctx };
+	struct cut_ctx cc = { .cb = cb, .ctx = ctx };
+	MDB_val v;
 	int rc;
 
 	if (!(r->idx->flags & ST_F_CUT_THROUGH))
 		return SD_ENOTFOUND;
 	if ((rc = oracle_read_block(r, height, NULL, NULL)) != SD_OK)
 		return rc;
-	return scan_h(r, ST_CUT, height, cut_row, &cc);
+	cc.rec_len = st_tweak_rec_len(r->idx->flags);
+	rc = get_h(r, ST_TWEAK_INDEX, height, &v);
+	if (rc == SD_ENOTFOUND)
+		return SD_OK;   /* no tweak, no utxos row */
+	if (rc != SD_OK)
+		return rc;
+	if (v.mv_size % cc.rec_len)
+		return SD_EDB;
+	cc.tweaks = v.mv_data;
+	cc.n_tweaks = v.mv_size / cc.rec_len;
+	if ((rc = get_h(r, ST_SPENT_BITS, height, &cc.bits)) != SD_OK)
+		return rc == SD_ENOTFOUND ? SD_EDB : rc;
+	return scan_h(r, ST_UTXO, height, cut_row, &cc);
 }
 
 int oracle_read_filter(struct oracle_read *r, int32_t height,
@@ -193,15 +234,28 @@ static int utxo_row(void *c, const MDB_val *k, const MDB_val *v)
 {
 	struct utxo_ctx *uc = c;
 	const uint8_t *kb = k->mv_data, *vb = v->mv_data;
+	uint32_t ord0;
+	size_t n;
+	int rc;
 
-	if (k->mv_size != ST_UTXO_KEY || st_row_spent(&uc->bits, v,
-						       &uc->u.spent))
+	if (k->mv_size != ST_UTXO_KEY || st_utxo_outs(v->mv_size, &n))
 		return SD_EDB;
 	st_rev32(uc->u.txid, kb + 4);
-	uc->u.vout = sd_be32_get(kb + 36);
-	uc->u.value = sd_be64_get(vb);
-	memcpy(uc->u.spk, vb + 8, 34);
-	return uc->cb(uc->ctx, &uc->u);
+	ord0 = sd_be32_get(vb + 4);
+	uc->u.spk[0] = 0x51;    /* every tracked output is P2TR */
+	uc->u.spk[1] = 0x20;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *o = vb + ST_UTXO_HDR + i * ST_OUT_LEN;
+
+		if (st_ord_spent(&uc->bits, ord0 + (uint32_t)i, &uc->u.spent))
+			return SD_EDB;
+		uc->u.vout = sd_be32_get(o);
+		uc->u.value = sd_be64_get(o + 4);
+		memcpy(uc->u.spk + 2, o + 12, 32);
+		if ((rc = uc->cb(uc->ctx, &uc->u)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 int oracle_read_utxos(struct oracle_read *r, int32_t height,

@@ -1,9 +1,9 @@
 /* store_undo.c - the undo log (`undo` table, format in STORAGE.md): what a
  * block changed outside its own height, as before-images, so that a
  * disconnect can put it back.  Connect collects the entries in idx->sc.undo
- * (st_undo_log, from store_spend.c) and writes them as one row; disconnect
+ * (st_undo_log_spent, from store_spend.c) and writes them as one row; disconnect
  * replays the row newest first (spent bits cleared, their outputs back in
- * the outpoint map, cut-through rows restored).
+ * the outpoint map).
  *
  * Retention: only the last undo_depth blocks can be disconnected.  Each
  * connect moves meta "undo_from" (the lowest height a disconnect may
@@ -91,27 +91,20 @@ int st_undo_prune(struct oracle_index *idx, MDB_txn *txn, uint32_t h)
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-void st_undo_log(struct oracle_index *idx, enum st_table t,
-		 const uint8_t *key, size_t klen, const MDB_val *val)
+void st_undo_log_spent(struct oracle_index *idx,
+		       const uint8_t key[ST_OUTPOINT_KEY], uint32_t ord)
 {
-	uint8_t hdr[3];
+	uint8_t e[3 + ST_OUTPOINT_KEY + 7];
 
-	hdr[0] = t == ST_CUT ? ST_UNDO_CUT : t == ST_SPENT_BITS ?
-		 ST_UNDO_SPENT : ST_UNDO_UTXO;
-	hdr[1] = (uint8_t)(klen >> 8);
-	hdr[2] = (uint8_t)klen;
-	sd_buf_put(&idx->sc.undo, hdr, 3);
-	sd_buf_put(&idx->sc.undo, key, klen);
-	if (!val) {
-		hdr[0] = 0;
-		sd_buf_put(&idx->sc.undo, hdr, 1);
-		return;
-	}
-	hdr[0] = 1;
-	hdr[1] = (uint8_t)(val->mv_size >> 8);
-	hdr[2] = (uint8_t)val->mv_size;
-	sd_buf_put(&idx->sc.undo, hdr, 3);
-	sd_buf_put(&idx->sc.undo, val->mv_data, val->mv_size);
+	e[0] = ST_UNDO_SPENT;
+	e[1] = 0;
+	e[2] = ST_OUTPOINT_KEY;
+	memcpy(e + 3, key, ST_OUTPOINT_KEY);
+	e[3 + ST_OUTPOINT_KEY] = 1;     /* before-image: ord BE32 */
+	e[4 + ST_OUTPOINT_KEY] = 0;
+	e[5 + ST_OUTPOINT_KEY] = 4;
+	sd_be32_put(e + 6 + ST_OUTPOINT_KEY, ord);
+	sd_buf_put(&idx->sc.undo, e, sizeof(e));
 }
 
 int st_undo_entry_end(const uint8_t *p, size_t len, size_t off,
@@ -157,29 +150,13 @@ static int unspend(struct oracle_index *idx, MDB_txn *txn,
 {
 	int rc;
 
-	if (klen != ST_UTXO_KEY || pv[0] != 1 || pv[1] != 0 || pv[2] != 4)
+	if (klen != ST_OUTPOINT_KEY || pv[0] != 1 || pv[1] != 0 || pv[2] != 4)
 		return MDB_CORRUPTED;
 	if ((rc = st_bits_set(idx, txn, sd_be32_get(key),
 			      sd_be32_get(pv + 3), false)))
 		return rc;
 	st_outmap_add(&idx->om, st_outmap_key_fp(key), sd_be32_get(key));
 	return 0;
-}
-
-/* A cut-through row's before-image (or its absence). */
-static int restore_cut(struct oracle_index *idx, MDB_txn *txn,
-		       const uint8_t *key, size_t klen, const uint8_t *pv)
-{
-	MDB_val k = { .mv_size = klen, .mv_data = (void *)key }, v;
-	int rc;
-
-	if (pv[0] != 1) {
-		rc = mdb_del(txn, idx->dbi[ST_CUT], &k, NULL);
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	}
-	v.mv_size = ((size_t)pv[1] << 8) | pv[2];
-	v.mv_data = (void *)(pv + 3);
-	return mdb_put(txn, idx->dbi[ST_CUT], &k, &v, 0);
 }
 
 /* Apply the undo log of the block (before-images, newest first). */
@@ -208,9 +185,6 @@ static int apply_undo(struct oracle_index *idx, MDB_txn *txn,
 		switch (e[0]) {
 		case ST_UNDO_SPENT:
 			rc = unspend(idx, txn, e + 3, klen, pv);
-			break;
-		case ST_UNDO_CUT:
-			rc = restore_cut(idx, txn, e + 3, klen, pv);
 			break;
 		default:
 			return MDB_CORRUPTED;

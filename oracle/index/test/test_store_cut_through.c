@@ -1,7 +1,11 @@
-/* test_store_cut_through.c - the cut-through table of the regtest-a index
- * against its own utxos rows and spent bitmaps (from the canonical dump):
- * one row per tx with an unspent taproot output, its highest value the
- * max over the unspent rows; none for a tx whose outputs are all spent.
+/* test_store_cut_through.c - the cut-through answer of the regtest-a index
+ * (format 6 derives it from the `utxos` rows, the spent bitmaps and the
+ * tweak index) against the chain itself: at every height, one entry per
+ * tweak-bearing tx that still has an unspent taproot output after block
+ * 400, with the tx's tweak (its rank among the block's tweak txs, in
+ * block order, is its tweak-index record) and the largest unspent value;
+ * none for a tx whose taproot outputs are all spent.  Whether an output
+ * is spent comes from the blocks' inputs, not from the index.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,162 +18,185 @@
 #include "../store_int.h"
 #include "store_fixture.h"
 
-/* Cut-through invariant, checked against the utxos rows themselves: a tx
- * with an unspent taproot output has a cut_through row whose highest
- * value is the max over its unspent rows; a tx whose outputs are all
- * spent has none.  Independent of the incremental rule in spend_one. */
-static uint64_t hex_be64(const char *p)
-{
-	uint64_t x = 0;
-
-	for (int i = 0; i < 16; i++)
-		x = x << 4 | (uint64_t)(p[i] <= '9' ? p[i] - '0' : p[i] - 'a' + 10);
-	return x;
-}
-
-static unsigned hexval(char c)
-{
-	return (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
-}
-
-static uint32_t hex_be32(const char *p)
-{
-	uint32_t x = 0;
-
-	for (int i = 0; i < 8; i++)
-		x = x << 4 | hexval(p[i]);
-	return x;
-}
-
-/* The spent bitmaps of a dump ("spent_bits HHHHHHHH bitshex" lines). */
-struct dump_bits {
-	uint32_t *h;
-	char **hex;
+/* Outpoints (txid | vout BE32) spent by blocks 1..SFX_TIP, sorted. */
+struct spent_set {
+	uint8_t (*op)[36];
 	size_t n, cap;
 };
 
-static bool dump_bit(const struct dump_bits *db, const char *key_hex,
-		     uint32_t ord)
+static int cmp36(const void *a, const void *b)
 {
-	uint32_t h = hex_be32(key_hex);
-	size_t i;
-
-	for (i = 0; i < db->n && db->h[i] != h; i++)
-		;
-	CHECK(i < db->n);
-	CHECK(strlen(db->hex[i]) >= 2 * (ord / 8 + 1));
-	return (hexval(db->hex[i][2 * (ord / 8)]) << 4 |
-		hexval(db->hex[i][2 * (ord / 8) + 1])) >> (ord % 8) & 1;
+	return memcmp(a, b, 36);
 }
 
-static void check_cut_through_invariant(struct oracle_index *idx)
+static void spent_set_build(struct spent_set *s)
 {
-	char *d = sfx_dump(idx), *line, *save = NULL;
-	struct dump_bits db = { 0 };
-	size_t n_cut = 0, cap = 4096, n_tx = 0, lowered = 0, gone = 0;
-	size_t partial = 0;
-	char (*cut_key)[73] = sd_xmalloc(cap * sizeof(*cut_key));
-	uint64_t *cut_hi = sd_xmalloc(cap * sizeof(*cut_hi));
-	char cur[73] = "";
-	uint64_t max_all = 0, max_unspent = 0;
-	bool any_unspent = false, any_spent = false, have = false;
+	for (int h = 1; h <= SFX_TIP; h++) {
+		const struct btc_block *b = sfx_block(h);
 
-	for (line = strtok_r(d, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "cut_through ", 12)) {
-			CHECK_EQ_INT(strlen(line), 12 + 72 + 1 + 82);
-			if (n_cut == cap) {
-				cap *= 2;
-				cut_key = sd_xrealloc(cut_key, cap * sizeof(*cut_key));
-				cut_hi = sd_xrealloc(cut_hi, cap * sizeof(*cut_hi));
+		for (size_t t = 1; t < b->n_tx; t++)
+			for (size_t i = 0; i < b->tx[t].n_in; i++) {
+				const struct btc_txin *in = &b->tx[t].in[i];
+
+				if (s->n == s->cap) {
+					s->cap = s->cap ? 2 * s->cap : 4096;
+					s->op = sd_xrealloc(s->op, s->cap * 36);
+				}
+				memcpy(s->op[s->n], in->prev_txid, 32);
+				sd_be32_put(s->op[s->n] + 32, in->prev_vout);
+				s->n++;
 			}
-			memcpy(cut_key[n_cut], line + 12, 72);
-			cut_key[n_cut][72] = 0;
-			cut_hi[n_cut++] = hex_be64(line + 12 + 73 + 66);
-		} else if (!strncmp(line, "spent_bits ", 11)) {
-			if (db.n == db.cap) {
-				db.cap = db.cap ? db.cap * 2 : 256;
-				db.h = sd_xrealloc(db.h, db.cap * sizeof(*db.h));
-				db.hex = sd_xrealloc(db.hex, db.cap *
-						     sizeof(*db.hex));
-			}
-			CHECK(line[19] == ' ');
-			db.h[db.n] = hex_be32(line + 11);
-			db.hex[db.n++] = sd_xstrdup(line + 20);
-		}
 	}
-	free(d);
-	d = sfx_dump(idx);
-	save = NULL;
-	/* utxos rows come grouped by (H, dtxid): fold each group, then
-	 * compare it with its cut_through row (binary search, hex keys sort
-	 * as the bytes do). */
-	for (line = strtok_r(d, "\n", &save);; line = strtok_r(NULL, "\n", &save)) {
-		bool is_utxo = line && !strncmp(line, "utxos ", 6);
+	qsort(s->op, s->n, 36, cmp36);
+}
 
-		if (have && (!is_utxo || memcmp(line + 6, cur, 72))) {
-			size_t lo = 0, hi = n_cut;
+static bool is_spent(const struct spent_set *s, const uint8_t txid[32],
+		     uint32_t vout)
+{
+	uint8_t k[36];
 
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
+	memcpy(k, txid, 32);
+	sd_be32_put(k + 32, vout);
+	return bsearch(k, s->op, s->n, 36, cmp36) != NULL;
+}
 
-				if (strcmp(cut_key[mid], cur) < 0)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
+/* What the chain says for one tweak tx of the height. */
+struct want {
+	uint8_t txid[32];
+	uint64_t max_unspent, max_all;
+	bool any_unspent, any_spent, seen;
+};
+
+struct height_ctx {
+	const struct spent_set *spent;
+	struct want *w;
+	size_t n, cap;
+	size_t bad_spent_flag;
+};
+
+/* /utxos rows (immutable, tweak txs only): collect the txs, check each
+ * row's spent flag against the chain. */
+static int on_utxo(void *c, const struct oracle_utxo *u)
+{
+	struct height_ctx *hc = c;
+	bool spent = is_spent(hc->spent, u->txid, u->vout);
+	struct want *w = hc->n ? &hc->w[hc->n - 1] : NULL;
+
+	if (spent != u->spent)
+		hc->bad_spent_flag++;
+	if (!w || memcmp(w->txid, u->txid, 32)) {
+		if (hc->n == hc->cap) {
+			hc->cap = hc->cap ? 2 * hc->cap : 64;
+			hc->w = sd_xrealloc(hc->w, hc->cap * sizeof(*hc->w));
+		}
+		w = &hc->w[hc->n++];
+		memset(w, 0, sizeof(*w));
+		memcpy(w->txid, u->txid, 32);
+	}
+	if (u->value > w->max_all)
+		w->max_all = u->value;
+	if (spent) {
+		w->any_spent = true;
+	} else {
+		if (!w->any_unspent || u->value > w->max_unspent)
+			w->max_unspent = u->value;
+		w->any_unspent = true;
+	}
+	return 0;
+}
+
+struct cut_check {
+	struct height_ctx *hc;
+	const struct btc_block *b;
+	const uint8_t *tweaks;  /* the height's tweak index */
+	size_t rec_len, n_tweaks, rows;
+};
+
+/* The tweak of txid per the block order: the k-th tweak tx of the block
+ * (a tx /utxos lists) has tweak-index record k. */
+static const uint8_t *tweak_of(const struct cut_check *cc,
+			       const uint8_t txid[32])
+{
+	size_t k = 0;
+
+	for (size_t t = 1; t < cc->b->n_tx; t++) {
+		bool tweak_tx = false;
+
+		for (size_t i = 0; i < cc->hc->n; i++)
+			if (!memcmp(cc->hc->w[i].txid, cc->b->tx[t].txid, 32))
+				tweak_tx = true;
+		if (!tweak_tx)
+			continue;
+		if (!memcmp(cc->b->tx[t].txid, txid, 32))
+			return k < cc->n_tweaks ? cc->tweaks + k * cc->rec_len :
+			       NULL;
+		k++;
+	}
+	return NULL;
+}
+
+static int on_cut(void *c, const uint8_t txid[32], const uint8_t tweak[33],
+		  uint64_t highest)
+{
+	struct cut_check *cc = c;
+	const uint8_t *want_tweak = tweak_of(cc, txid);
+	size_t i;
+
+	for (i = 0; i < cc->hc->n; i++)
+		if (!memcmp(cc->hc->w[i].txid, txid, 32))
+			break;
+	CHECK(i < cc->hc->n);
+	CHECK(cc->hc->w[i].any_unspent);
+	CHECK(!cc->hc->w[i].seen);
+	CHECK(highest == cc->hc->w[i].max_unspent);
+	CHECK(want_tweak && !memcmp(want_tweak, tweak, 33));
+	cc->hc->w[i].seen = true;
+	cc->rows++;
+	return 0;
+}
+
+static void check_cut_through(struct oracle_index *idx)
+{
+	struct spent_set spent = { 0 };
+	struct height_ctx hc = { .spent = &spent };
+	size_t n_tx = 0, n_cut = 0, partial = 0, lowered = 0, gone = 0;
+	struct oracle_read *r;
+
+	spent_set_build(&spent);
+	CHECK_EQ_INT(oracle_read_begin(idx, &r), SD_OK);
+	for (int h = 1; h <= SFX_TIP; h++) {
+		struct cut_check cc = { .hc = &hc, .b = sfx_block(h) };
+
+		hc.n = 0;
+		CHECK_EQ_INT(oracle_read_utxos(r, h, on_utxo, &hc), SD_OK);
+		CHECK_EQ_INT(oracle_read_tweak_index(r, h, &cc.tweaks,
+						     &cc.n_tweaks, &cc.rec_len),
+			     SD_OK);
+		CHECK_EQ_INT(oracle_read_cut_through(r, h, on_cut, &cc), SD_OK);
+		for (size_t i = 0; i < hc.n; i++) {
+			const struct want *w = &hc.w[i];
+
 			n_tx++;
-			if (any_unspent) {
-				CHECK(lo < n_cut && !strcmp(cut_key[lo], cur));
-				CHECK(cut_hi[lo] == max_unspent);
-				partial += any_spent;
-				lowered += max_unspent < max_all;
+			CHECK(w->seen == w->any_unspent);
+			if (w->any_unspent) {
+				partial += w->any_spent;
+				lowered += w->max_unspent < w->max_all;
 			} else {
-				CHECK(!(lo < n_cut && !strcmp(cut_key[lo], cur)));
 				gone++;
 			}
-			have = false;
 		}
-		if (!line)
-			break;
-		if (!is_utxo)
-			continue;
-		CHECK_EQ_INT(strlen(line), 6 + 80 + 1 + 2 * ST_UTXO_VAL);
-		if (!have) {
-			memcpy(cur, line + 6, 72);
-			cur[72] = 0;
-			max_all = max_unspent = 0;
-			any_unspent = any_spent = false;
-			have = true;
-		}
-		{
-			uint64_t value = hex_be64(line + 6 + 81);
-			bool spent = dump_bit(&db, line + 6,
-					      hex_be32(line + 6 + 81 + 84));
-
-			if (value > max_all)
-				max_all = value;
-			if (spent) {
-				any_spent = true;
-			} else {
-				any_unspent = true;
-				if (value > max_unspent)
-					max_unspent = value;
-			}
-		}
+		n_cut += cc.rows;
 	}
-	fprintf(stderr, "cut-through invariant: %zu txs with taproot rows, %zu "
-		"cut rows, %zu partly spent, %zu lowered, %zu fully spent\n",
-		n_tx, n_cut, partial, lowered, gone);
+	oracle_read_end(r);
+	fprintf(stderr, "cut-through against the chain: %zu tweak txs with "
+		"taproot outputs, %zu listed, %zu partly spent, %zu lowered, "
+		"%zu fully spent (not listed)\n", n_tx, n_cut, partial,
+		lowered, gone);
+	CHECK_EQ_INT(hc.bad_spent_flag, 0);
 	CHECK(n_tx > 0 && partial > 0 && lowered > 0 && gone > 0);
 	CHECK_EQ_INT(n_cut + gone, n_tx);
-	free(cut_key);
-	free(cut_hi);
-	free(d);
-	for (size_t i = 0; i < db.n; i++)
-		free(db.hex[i]);
-	free(db.h);
-	free(db.hex);
+	free(hc.w);
+	free(spent.op);
 }
 
 int main(void)
@@ -179,7 +206,7 @@ int main(void)
 
 	sfx_begin("test_store_cut_through");
 	idx = sfx_full_index(dir, sizeof(dir));
-	check_cut_through_invariant(idx);
+	check_cut_through(idx);
 	oracle_index_close(idx);
 	sfx_end();
 	printf("test_store_cut_through: ok\n");
