@@ -10,7 +10,8 @@
 # 2. Measures the EC ceiling with BUILD/bench/bench_tweak in the same run.
 # 3. Runs a fresh signetd sync (all four index kinds, REST source) RUNS times
 #    (default 3) and prints wall time, CPU time of signetd (and of bitcoind
-#    serving it), tweaks/s, blocks/s, peak RSS, DB size and the 1-min load
+#    serving it), tweaks/s, blocks/s, peak RSS, DB size (and, with
+#    mdb_stat from lmdb-utils, its bytes a tweak by table) and the 1-min load
 #    average: the machine may be shared, so compare tweaks per CPU second
 #    with the ceiling's per-CPU-second rate too.
 #
@@ -148,6 +149,16 @@ print(out)
 PY
 )
   echo "$line"
+  # the index by table (LMDB pages in use x page size), once
+  if [ "$run" = 1 ] && command -v mdb_stat >/dev/null; then
+    mdb_stat -ea "$d/index" | awk -v tw="${tweaks:-0}" '
+      /^Status of / { t = $3 } /Page size:/ { ps = $3 }
+      /(Branch|Leaf|Overflow) pages:/ { pages[t] += $3 }
+      END { s = "DB by table (pages in use, B a tweak):"
+            for (k in pages) if (k != "Main" && pages[k])
+              s = s sprintf(" %s %.0f", k, pages[k] * ps / (tw ? tw : 1))
+            print s }'
+  fi
   results+=("$(echo "$line" | sed -n 's/.*wall \([0-9.]*\) s.*signetd CPU \([0-9.]*\) s.*/\1 \2/p')")
   rm -rf "$d"
 done

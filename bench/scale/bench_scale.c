@@ -701,7 +701,7 @@ static long rss_kb(const char *field)
 }
 
 static const char *const tables[] = {
-	"meta", "blocks", "tweak_index", "cut_through", "utxos", "spent_bits",
+	"meta", "blocks", "tweak_index", "utxos", "spent_bits",
 	"filter_new_utxos", "filter_spent", "spent_index", "undo",
 	"v2",   /* last: raw_read_block indexes the ones above */
 };
@@ -715,16 +715,17 @@ struct rawstat {
 	size_t cold_bytes;
 };
 
-/* Read one block's rows the way the HTTP routes do (tweak_index,
- * cut_through range, utxos range + spent_bits, both filters); bytes. */
+/* Read one block's rows the way the HTTP routes do (tweak_index, utxos
+ * range + spent_bits: /utxos and the cut-through answer, both filters,
+ * spent index); bytes. */
 static size_t raw_read_block(MDB_txn *txn, MDB_dbi *dbi, uint32_t h)
 {
 	uint8_t k[4];
 	MDB_val key = { 4, k }, v;
 	MDB_cursor *c;
 	size_t n = 0;
-	static const int point[] = { 1, 2, 5, 6, 7, 8 };
-	static const int range[] = { 3, 4 };
+	static const int point[] = { 1, 2, 4, 5, 6, 7 };
+	static const int range[] = { 3 };
 
 	sd_be32_put(k, h);
 	for (size_t i = 0; i < sizeof(point) / sizeof(point[0]); i++) {
@@ -733,7 +734,7 @@ static size_t raw_read_block(MDB_txn *txn, MDB_dbi *dbi, uint32_t h)
 		if (mdb_get(txn, dbi[point[i]], &key, &v) == 0)
 			n += v.mv_size;
 	}
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++) {
 		if (mdb_cursor_open(txn, dbi[range[i]], &c))
 			continue;
 		key.mv_size = 4;

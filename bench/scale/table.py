@@ -17,8 +17,10 @@ def f(v, nd=1):
 
 def main():
     rows = list(csv.DictReader(open(sys.argv[1])))
+    cut = 'tbl_cut_through_bytes' in rows[0]  # format 5 and older
     print('| blocks | tweaks (M) | tracked unspent (M) | connect p50 / p99 / max ms '
-          '| commit per block ms | data.mdb used GB | B/tweak (utxos, cut, tweak_index, undo, v2, free) '
+          '| commit per block ms | data.mdb used GB | B/tweak (utxos, '
+          + ('cut, ' if cut else '') + 'tweak_index, undo, v2, free) '
           '| outmap MiB | open->read cold / warm ms '
           '| reorg 6 disc+reconn ms | reorg 100 disc+reconn ms | cold deep read ms | lost batches (cum.) |')
     print('|' + '---|' * 13)
@@ -29,7 +31,8 @@ def main():
               f"| {f(r['connect_p50_ms'])} / {f(r['connect_p99_ms'])} / {f(r['connect_max_ms'], 0)} "
               f"| {f(r['commit_per_block_ms'], 2)} "
               f"| {float(r['db_used_bytes']) / 1e9:.2f} "
-              f"| {f(r['bytes_per_tweak'], 0)} ({per('tbl_utxos_bytes')}, {per('tbl_cut_through_bytes')}, "
+              f"| {f(r['bytes_per_tweak'], 0)} ({per('tbl_utxos_bytes')}, "
+              + (f"{per('tbl_cut_through_bytes')}, " if cut else '') +
               f"{per('tbl_tweak_index_bytes')}, {per('tbl_undo_bytes')}, {per('tbl_v2_bytes')}, {per('db_free_bytes')}) "
               f"| {float(r['outmap_bytes']) / 1048576:.0f} "
               f"| {f(r['open_to_read_ms'], 0)} / {f(r['warm_open_to_read_ms'], 0)} "
