@@ -257,6 +257,7 @@ static int undo_drop_cut(struct oracle_index *idx, MDB_txn *txn,
 {
 	MDB_cursor *c;
 	MDB_val k, v;
+	uint8_t hbe[4];
 	int rc;
 
 	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UNDO], &c)))
@@ -285,6 +286,13 @@ static int undo_drop_cut(struct oracle_index *idx, MDB_txn *txn,
 		}
 		if (!cut)
 			continue;
+		if (k.mv_size != 4) {
+			rc = MDB_CORRUPTED;
+			goto out;
+		}
+		/* the key must not point into the page the put rewrites */
+		memcpy(hbe, k.mv_data, 4);
+		k = mv(hbe, 4);
 		rc = tmp->len ? mdb_cursor_put(c, &k, &(MDB_val){ tmp->len,
 					       tmp->p }, MDB_CURRENT) :
 				mdb_cursor_del(c, 0);
