@@ -10,6 +10,7 @@ import http.client
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -504,11 +505,24 @@ def test_default_per_address_cap_off_loopback(regtest_a_node, tmp_path):
     held = []
     try:
         s.wait_for_log("msg=listening", timeout=30)
-        for _ in range(64):
-            c = socket.create_connection(("127.0.0.1", port), timeout=5,
-                                         source_address=("127.0.0.1", 0))
-            c.sendall(b"GET /info HTTP/1.1\r\n")
-            held.append(c)
+
+        def hold_64():
+            """64 idle, half-open requests from one address, all alive: a
+            loaded server may reset one (it still counted a connection it
+            had not reaped), and then the 65th would fill its place:
+            replace the dead ones until all 64 stay up."""
+            for c in [c for c in held if select.select([c], [], [], 0)[0]]:
+                held.remove(c)  # readable while idle = closed or reset
+                c.close()
+            while len(held) < 64:
+                c = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                             source_address=("127.0.0.1", 0))
+                c.sendall(b"GET /info HTTP/1.1\r\n")
+                held.append(c)
+            time.sleep(0.3)
+            return not any(select.select([c], [], [], 0)[0] for c in held)
+        wait_until(hold_64, timeout=20, interval=0.1,
+                   what="64 connections from one address held")
         # libmicrohttpd counts a connection when it accepts it; on a loaded
         # machine (ASan, CI) the 64 may still wait in the listen backlog a
         # moment, so the 65th must be refused within a few seconds (without
