@@ -138,7 +138,7 @@ static int expand(struct oracle_read *r, const uint8_t hbe[4],
 	size_t rl = st_tweak_rec_len(r->idx->flags), n_tw = 0, k = 0, p = 0;
 	MDB_val tv = { 0 }, *keys = NULL, *vals;
 	struct sd_buf *o = &r->v2;
-	uint8_t be[4];
+	uint8_t be[4], txid[32];
 	int rc;
 
 	rc = mdb_get(r->txn, r->idx->dbi[ST_TWEAK_INDEX],
@@ -157,6 +157,13 @@ static int expand(struct oracle_read *r, const uint8_t hbe[4],
 	}
 	vals = keys + n_tw;
 	o->len = 0;
+	{   /* the expanded size, to copy into one allocation */
+		size_t need = len;
+
+		for (size_t i = 0; i < n_tw; i++)
+			need += 32 + 33 + vals[i].mv_size;
+		sd_buf_reserve(o, need);
+	}
 	rc = SD_OK;
 	while (p < len && rc == SD_OK) {
 		uint8_t flags = rec[p++];
@@ -188,8 +195,8 @@ static int expand(struct oracle_read *r, const uint8_t hbe[4],
 			}
 			key = keys[k].mv_data;
 			val = vals[k].mv_data;
-			for (int i = 0; i < 32; i++)
-				sd_buf_put(o, key + 35 - i, 1);
+			st_rev32(txid, key + 4);
+			sd_buf_put(o, txid, 32);
 			flags = ST_V2_F_TWEAK;
 			sd_buf_put(o, &flags, 1);
 			sd_buf_put(o, (const uint8_t *)tv.mv_data + k * rl,
