@@ -164,7 +164,12 @@ static void build_utxo_rows(struct oracle_index *idx,
 					    sizeof(*idx->sc.utxos));
 	}
 	/* tpos of tx t, block order (ord[] is sorted by dtxid) */
-	tpos = sd_xmalloc((b->n_tx ? b->n_tx : 1) * sizeof(*tpos));
+	if (b->n_tx > idx->sc.tpos_cap) {
+		idx->sc.tpos_cap = b->n_tx * 2;
+		idx->sc.tpos = sd_xrealloc(idx->sc.tpos, idx->sc.tpos_cap *
+					   sizeof(*idx->sc.tpos));
+	}
+	tpos = idx->sc.tpos;
 	for (size_t t = 0; t < b->n_tx; t++)
 		tpos[t] = idx->sc.infos[t].has_tweak ? k++ : 0;
 	idx->sc.rowbuf.len = 0;
@@ -195,7 +200,6 @@ static void build_utxo_rows(struct oracle_index *idx,
 		u->len = idx->sc.rowbuf.len - u->off;
 	}
 	a->n_utxo = ord;
-	free(tpos);
 }
 
 /* Build the per-block rows in idx's scratch buffers (no LMDB yet), each

@@ -188,6 +188,8 @@ struct st_scratch {
 	size_t spends_cap;
 	struct st_tx_ord *ord;          /* its tweak-bearing txs by dtxid */
 	size_t ord_cap;
+	uint32_t *tpos;                 /* tx -> rank among tweak txs */
+	size_t tpos_cap;
 	struct sd_buf tweak_recs;       /* its tweak_index value */
 	struct sd_buf undo;             /* its undo log; disconnect: a copy */
 	struct sd_buf bits;             /* one spent_bits value */
@@ -207,6 +209,7 @@ static inline void st_scratch_free(struct st_scratch *s)
 	free(s->utxos);
 	free(s->spends);
 	free(s->ord);
+	free(s->tpos);
 	free(s->undo_offs);
 	sd_buf_free(&s->tweak_recs);
 	sd_buf_free(&s->undo);
