@@ -1,7 +1,10 @@
 /* test_migrate.c - the 5 -> 6 (and 4 -> 5 -> 6) migration at open
  * (store_migrate.c) on regtest-a, from indexes format5.c downgrades from
- * native format-6 builds (the helper's output was checked byte for byte,
- * raw LMDB, against indexes ce5669c~1 itself wrote):
+ * native format-6 builds:
+ *  0. the helper itself: make_format5(F5_EXACT) of the native full,
+ *     cut-through-only and tweaks_only indexes hashes (sha256d of its raw
+ *     dump: every table, the `cut_through` and undo code 3 entries too)
+ *     to what the indexes ce5669c~1 itself wrote for regtest-a hash to;
  *  1. full index (every kind), format 5 and format 4: the migrated dump
  *     equals the native one of 1..400 (N400); disconnecting 400 -> 301
  *     through the migrated undo rows gives the native 1..300 (N300),
@@ -30,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../../bitcoin/hash.h"
 #include "../../../common/util.h"
 #include "../../../tests/lib/check.h"
 #include "../oracle.h"
@@ -179,6 +183,38 @@ static void check_migrated(struct oracle_config *c, const char *n300,
 	free(d);
 }
 
+/* sha256d (hex, internal byte order) of f5_raw_dump of the index that
+ * signetd at ce5669c~1 (format 5) wrote for regtest-a 1..400, one txn a
+ * block, default undo depth (its own build of tools/oracle_index's
+ * connect loop). */
+#define REF5_FULL \
+	"44d87a92b922493e06f4816680eb080561f9a82e85f3a15a3fd3d3a22124f7ce"
+#define REF5_CUT \
+	"56d35f5bcdd9c9b9b02deff9aa6e285fae8d3260afd2c4a211f1a81eb9a8c5f4"
+#define REF5_TWEAKS_ONLY \
+	"f2f91587ffbb08797b18d32699157116200dc3fb5d97b9627853e0323597d05d"
+
+/* 0: a copy of the closed native index nat, make_format5(F5_EXACT):
+ * its raw dump hashes to want. */
+static void check_exact(const char *nat, const char *want, const char *name)
+{
+	char dir[512], hex[65], *raw;
+	uint8_t h[32];
+
+	copy_dir(nat, dir, sizeof(dir));
+	make_format5(dir, F5_EXACT, NULL);
+	raw = f5_raw_dump(dir);
+	btc_sha256d(h, (const uint8_t *)raw, strlen(raw));
+	sd_hex_encode(hex, h, 32);
+	if (strcmp(hex, want))
+		fprintf(stderr, "%s: raw dump of %zu bytes, sha256d %s\n",
+			name, strlen(raw), hex);
+	CHECK_STREQ(hex, want);
+	free(raw);
+	printf("ok %s: format5.c writes what format 5 wrote (raw dump "
+	       "sha256d %.16s..)\n", name, hex);
+}
+
 /* 1: the full index, from version ver */
 static void check_full(const char *nat, const char *n300, const char *n400,
 		       uint32_t ver)
@@ -214,8 +250,9 @@ static void check_full(const char *nat, const char *n300, const char *n400,
 	       "native 300, reconnect = native 400\n", ver);
 }
 
-/* 2: other kinds */
-static void check_kind(const char *name, struct oracle_config c)
+/* 2: other kinds (ref: their REF5_*) */
+static void check_kind(const char *name, struct oracle_config c,
+		       const char *ref)
 {
 	char nat[512], dir[512], *n300, *n400, *raw;
 	struct f5_stats st;
@@ -223,6 +260,7 @@ static void check_kind(const char *name, struct oracle_config c)
 	sfx_new_datadir(nat, sizeof(nat));
 	c.datadir = nat;
 	native(&c, &n300, &n400);
+	check_exact(nat, ref, name);
 	copy_dir(nat, dir, sizeof(dir));
 	make_format5(dir, 0, &st);
 	raw = f5_raw_dump(dir);
@@ -450,6 +488,7 @@ int main(void)
 	c = sfx_full_cfg(nat);
 	native(&c, &n300, &n400);
 	CHECK(strcmp(n300, n400) != 0);
+	check_exact(nat, REF5_FULL, "full");
 
 	check_full(nat, n300, n400, 5);
 	check_full(nat, n300, n400, 4);
@@ -457,12 +496,12 @@ int main(void)
 	c = sfx_full_cfg(NULL);
 	c.tweaks_full_basic = false;
 	c.tweaks_full_with_dust_filter = false;
-	check_kind("cut-through only", c);
+	check_kind("cut-through only", c, REF5_CUT);
 	c = sfx_full_cfg(NULL);
 	c.tweaks_only = true;
 	c.tweaks_full_with_dust_filter = false;
 	c.tweaks_cut_through_with_dust_filter = false;
-	check_kind("tweaks_only", c);
+	check_kind("tweaks_only", c, REF5_TWEAKS_ONLY);
 
 	copy_dir(nat, f5dir, sizeof(f5dir));
 	make_format5(f5dir, 0, &st);
