@@ -237,7 +237,8 @@ static void read_marks(struct f5 *f)
 			uint32_t ord = r->ord0 + j;
 
 			CHECK((size_t)(ord >> 3) < hr->bits.len);
-			f->fin[r->g + j] = (hr->bits.p[ord >> 3] >> (ord & 7)) & 1;
+			f->fin[r->g + j] =
+				(hr->bits.p[ord >> 3] >> (ord & 7)) & 1;
 		}
 	}
 	for (size_t x = 0; x < f->n_h; x++) {
@@ -328,10 +329,12 @@ static void spend(struct f5 *f, struct row6 *r, uint32_t j, bool log,
  * height; then the logged spends of the block in log order (format 5
  * logged in key order, and these all come from lower heights), then its
  * spends of its own outputs (key order = ord order; never logged).  An
- * output spent but logged nowhere at a lower height than the undo window
- * (pruned rows) is replayed at its own height: nothing is logged below
- * the window, and the end state does not depend on the order.  New undo
- * rows (code 6 + code 3) into hr->v2's neighbour buffer `nu`. */
+ * output spent but logged nowhere was spent in its own block or by a
+ * block whose undo row was pruned; pruning goes oldest first, so every
+ * row left is above that block, and replaying the spend at the output's
+ * own height changes no logged before-image (the end state does not
+ * depend on the order).  nu[x]: the new undo row of height x (code 6
+ * entries, each followed by the code 3 entry it caused, if any). */
 static size_t replay(struct f5 *f, struct sd_buf *nu)
 {
 	size_t n_cut = 0;

@@ -119,7 +119,8 @@ static void same(const char *got, const char *want, const char *what)
 	while (*g && *g == *w) {
 		const char *gn = strchr(g, '\n'), *wn = strchr(w, '\n');
 
-		if (!gn || !wn || gn - g != wn - w || memcmp(g, w, (size_t)(gn - g)))
+		if (!gn || !wn || gn - g != wn - w ||
+		    memcmp(g, w, (size_t)(gn - g)))
 			break;
 		g = gn + 1;
 		w = wn + 1;
