@@ -309,7 +309,7 @@ static int migrate_v6(struct oracle_index *idx, MDB_txn *txn,
 {
 	struct mig6 m = { .txn = txn, .idx = idx };
 	MDB_cursor *c = NULL;
-	MDB_val k, v;
+	MDB_val k, v, fk, fv;
 	MDB_dbi cut;
 	uint32_t first = 0;
 	bool any = false;
@@ -322,20 +322,21 @@ static int migrate_v6(struct oracle_index *idx, MDB_txn *txn,
 		first = sd_be32_get(k.mv_data);
 		any = true;
 	}
-	rc = st_meta_get(idx, txn, "v2_from", &v);
+	/* fk, fv: k still holds the first height for the loop below */
+	rc = st_meta_get(idx, txn, "v2_from", &fv);
 	if (rc == 0) {
-		if (v.mv_size != 4) {
+		if (fv.mv_size != 4) {
 			rc = MDB_CORRUPTED;
 			goto out;
 		}
-		if (any && first < sd_be32_get(v.mv_data)) {
+		if (any && first < sd_be32_get(fv.mv_data)) {
 			*why = "heights indexed before format 4 have no v2 "
 			       "records";
 			rc = SD_EVERSION;
 			goto out;
 		}
-		k = mv("v2_from", 7);
-		if ((rc = mdb_del(txn, idx->dbi[ST_META], &k, NULL)))
+		fk = mv("v2_from", 7);
+		if ((rc = mdb_del(txn, idx->dbi[ST_META], &fk, NULL)))
 			goto out;
 	} else if (rc != MDB_NOTFOUND) {
 		goto out;

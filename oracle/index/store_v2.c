@@ -160,8 +160,9 @@ static int expand(struct oracle_read *r, const uint8_t hbe[4],
 	{   /* the expanded size, to copy into one allocation */
 		size_t need = len;
 
-		for (size_t i = 0; i < n_tw; i++)
-			need += 32 + 33 + vals[i].mv_size;
+		for (size_t i = 0; i < n_tw; i++)   /* compact: its row */
+			if (vals[i].mv_data)
+				need += 32 + 33 + vals[i].mv_size;
 		sd_buf_reserve(o, need);
 	}
 	rc = SD_OK;

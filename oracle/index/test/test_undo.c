@@ -16,10 +16,14 @@
  *  5. a tweaks_only index (no undo rows) disconnects at any depth;
  *  6. the prune is in the connect txn: a process killed (SIGKILL) with
  *     pruning connects pending leaves the backlog and undo_from as they
- *     were; so does a connect refused for a full disk;
- *  7. retention is format 5: a format-4 index migrates (only the version
- *     changes: same dump), and an index of a newer format is refused, as
- *     a format-4 binary refuses a format-5 index.
+ *     were; so does a connect refused for a full disk (the file may grow
+ *     16 pages: format 6's rows leave little free space in the file, so
+ *     its connects grow it from the first, yet dozens fit);
+ *  7. retention came with format 5: a real format-4 index (format5.c:
+ *     every undo row kept, code-3 entries in them, version 4) migrates
+ *     4 -> 5 -> 6 at open to the native dump (150 blocks), and with
+ *     undo_depth 6 drains its backlog as it connects: at 200 it equals a
+ *     native depth-6 index; an index of a newer format (7) is refused.
  */
 #include <lmdb.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 #include "../../../tests/lib/check.h"
 #include "../oracle.h"
 #include "../store_int.h"
+#include "format5.h"
 #include "store_testlib.h"
 #include "store_testutil.h"
 
@@ -371,6 +376,16 @@ static void check_tweaks_only(void)
 	printf("ok tweaks_only: 100 blocks disconnected with depth 6\n");
 }
 
+/* The file size limit stu_limit_file set, raised by more bytes. */
+static void limit_more(rlim_t more)
+{
+	struct rlimit lim;
+
+	CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	lim.rlim_cur += more;
+	CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
 /* 6 */
 static void check_crash(void)
 {
@@ -404,6 +419,7 @@ static void check_crash(void)
 
 	/* a connect refused for a full disk prunes nothing either */
 	stu_limit_file(dir, &old);
+	limit_more(16 * 4096);
 	for (h = 301; h <= 400; h++) {
 		free(before);
 		before = stu_dump(idx);
@@ -423,52 +439,51 @@ static void check_crash(void)
 	       "(full at %d)\n", h);
 }
 
-/* meta "version" of the closed index in dir := ver; the old value. */
-static uint32_t set_format(const char *dir, uint32_t ver)
-{
-	char p[600];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi meta;
-	uint8_t vb[4];
-	uint32_t old;
-	MDB_val k = { 7, "version" }, v = { 4, vb }, cur;
-
-	snprintf(p, sizeof(p), "%s/index", dir);
-	CHECK(!mdb_env_create(&env));
-	CHECK(!mdb_env_set_maxdbs(env, 16));
-	CHECK(!mdb_env_open(env, p, 0, 0640));
-	CHECK(!mdb_txn_begin(env, NULL, 0, &txn));
-	CHECK(!mdb_dbi_open(txn, "meta", 0, &meta));
-	CHECK(!mdb_get(txn, meta, &k, &cur));
-	CHECK(cur.mv_size == 4);
-	old = sd_be32_get(cur.mv_data);
-	sd_be32_put(vb, ver);
-	CHECK(!mdb_put(txn, meta, &k, &v, 0));
-	CHECK(!mdb_txn_commit(txn));
-	mdb_env_close(env);
-	return old;
-}
-
+/* 7 */
 static void check_format(void)
 {
-	char dir[512], err[SD_ERRLEN];
-	struct oracle_config c;
-	struct oracle_index *idx = build(dir, &c, 6, 40);
-	char *before = stu_dump(idx), *after;
+	char dir[512], dir2[512], err[SD_ERRLEN], *before, *after, *raw;
+	struct oracle_config c, c2;
+	struct oracle_index *idx = build(dir, &c, KEEP_ALL, 150), *nat;
+	struct f5_stats st;
+	uint8_t vb[4];
+	size_t n;
 
+	before = stu_dump(idx);
+	n = undo_rows(idx, rows, 512);
+	CHECK(n > 30);   /* a backlog to drain */
 	oracle_index_close(idx);
-	CHECK_EQ_INT(set_format(dir, 4), 5);
-	idx = stu_open_ok(&c);                /* 4 -> 5 */
+	make_format5(dir, F5_VERSION4, &st);
+	raw = f5_raw_dump(dir);
+	CHECK(strstr(raw, "\nmeta 76657273696f6e 00000004\n"));
+	CHECK(!strstr(raw, UNDO_FROM_LINE));
+	CHECK_EQ_INT(st.undo_rows, n);
+	free(raw);
+	c.undo_depth = 6;
+	idx = stu_open_ok(&c);                /* 4 -> 5 -> 6 */
 	after = stu_dump(idx);
-	CHECK_STREQ(after, before);
+	CHECK_STREQ(after, before);           /* nothing pruned at open */
+	free(after);
+	stu_connect_range(idx, &chain, 151, 200);
+	CHECK_EQ_INT(undo_from(idx), 195);
+	after = stu_dump(idx);
+	nat = build(dir2, &c2, 6, 200);
+	free(before);
+	before = stu_dump(nat);
+	CHECK_STREQ(after, before);           /* the backlog drained */
+	oracle_index_close(nat);
 	oracle_index_close(idx);
-	CHECK_EQ_INT(set_format(dir, 6), 5);  /* the migration wrote 5 */
+	printf("ok format 4: %zu undo rows (%zu code-3 entries) migrated, "
+	       "drained by 200\n", n, st.cut_undo);
+
+	sd_be32_put(vb, 7);
+	f5_meta_put(dir, "version", vb, 4);
 	err[0] = 0;
 	idx = NULL;
 	CHECK_EQ_INT(oracle_index_open(&c, &idx, err), SD_EVERSION);
 	CHECK(idx == NULL);
-	CHECK(strstr(err, "version") != NULL);
+	CHECK(strstr(err, "format version 7") != NULL);
+	CHECK(strstr(err, "reads version 6") != NULL);
 	free(before);
 	free(after);
 }
