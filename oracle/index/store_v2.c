@@ -108,7 +108,7 @@ static int rows_by_tpos(struct oracle_read *r, const uint8_t hbe[4],
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
-		keys[i].mv_data = vals[i].mv_data = NULL;
+		keys[i] = vals[i] = (MDB_val){ .mv_size = 0, .mv_data = NULL };
 	if (mdb_cursor_open(r->txn, r->idx->dbi[ST_UTXO], &c))
 		return MDB_CORRUPTED;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
