@@ -662,7 +662,7 @@ static void om_save(struct oracle_index *idx)
 			    st_outmap_bytes(&idx->om), idx->durable_height,
 			    (double)(sd_mono_ns() - t0) / 1e6);
 	else if (rc != SD_ESTATE)
-		sd_log_warn("oracle", "outpoint_map_save_failed", "err=%s "
+		sd_log_warn("oracle", "outpoint_map_save_failed", "err=\"%s\" "
 			    "errno=%d source=close note=older_snapshot_kept",
 			    sd_strerror(rc), errno);
 }

@@ -624,7 +624,7 @@ static bool bg_reap(struct oracle_index *idx, bool wait)
 			    g->job_tip, (double)r.ns / 1e6, g->job_fork_ms);
 	} else if (got == (ssize_t)sizeof(r)) {
 		sd_log_warn("oracle", "outpoint_map_save_failed", "tip=%d "
-			    "err=%s errno=%d source=background "
+			    "err=\"%s\" errno=%d source=background "
 			    "note=older_snapshot_kept", g->job_tip,
 			    sd_strerror(r.rc), r.err);
 	} else {
