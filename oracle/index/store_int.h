@@ -203,6 +203,7 @@ struct st_snap_bg {
 	unsigned every;         /* blocks between snapshots (0: none) */
 	int32_t tip;            /* newest snapshot written or loaded (-1) */
 	int32_t base;           /* tip of the last attempt: next at +every */
+	bool rebase;            /* disconnected below base: next at base+1 */
 	bool closing;           /* close: no new child */
 	pid_t pid;              /* the running child (0: none) */
 	int fd;                 /* its result pipe (read end) */

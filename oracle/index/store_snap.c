@@ -553,6 +553,7 @@ static void bg_start(struct oracle_index *idx, int32_t tip,
 	int fds[2], err;
 
 	g->base = tip;
+	g->rebase = false;
 	if (snap_paths_make(&p, idx->path) != SD_OK)
 		return;
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -645,11 +646,17 @@ void st_snap_tick(struct oracle_index *idx, int32_t tip,
 	struct st_snap_bg *g = &idx->snap;
 	bool ready;
 
+	/* A disconnect below the last snapshot: it may be of a chain left
+	 * behind, so a new one is due as soon as blocks are connected again
+	 * (not at each disconnect of a deep reorg). */
+	if (tip >= 0 && tip < g->base) {
+		g->base = tip;
+		g->rebase = true;
+	}
 	if (!bg_reap(idx, false) || g->closing || g->every == 0 || tip < 0)
 		return;
-	if (tip < g->base)      /* a reorg below it: a new one soon */
-		g->base = -1;
-	if ((int64_t)tip < (int64_t)(g->base > 0 ? g->base : 0) + g->every)
+	if (g->rebase ? tip <= g->base :
+	    (int64_t)tip < (int64_t)(g->base > 0 ? g->base : 0) + g->every)
 		return;
 	pthread_mutex_lock(&idx->om_mu);
 	ready = idx->om_state == ST_OM_READY;

@@ -11,6 +11,9 @@
  *  b. a reorg between snapshot and crash (snapshot 300; 301..400,
  *     disconnect 400 -> 250, reconnect 251..400, SIGKILL): still the
  *     snapshot of 300, replayed 100, map == scan, dump == straight;
+ *  r. a disconnect below the last snapshot forks no child, the first
+ *     connect after it does (the old one may be of a chain left behind),
+ *     and the next comes every blocks later;
  *  d. undo rows pruned past the snapshot (undo_depth 20, tip 400:
  *     undo_from 381): the snapshot of 379 means a scan (undo_pruned), the
  *     one of 380 (381 = undo_from) is replayed (20 blocks);
@@ -309,6 +312,32 @@ static void check_b(void)
 	oracle_index_close(open_replays(&c, 300, 400));
 }
 
+/* ------------------------------------------------ r. */
+
+static void check_r(void)
+{
+	char dir[512];
+	struct oracle_config c;
+	struct oracle_index *idx;
+
+	snprintf(dir, sizeof(dir), "%s/r", tmpdir);
+	config(&c, dir, 0);
+	every("300");
+	idx = stu_open_ok(&c);
+	stu_connect_range(idx, &chain, 1, 300);
+	st_snap_wait(idx);
+	CHECK_EQ_INT(idx->snap.saved, 1);
+	disconnect_to(idx, 300, 280);           /* no child a disconnect */
+	CHECK_EQ_INT(idx->snap.started, 1);
+	stu_connect_range(idx, &chain, 281, 281);
+	CHECK_EQ_INT(idx->snap.started, 2);     /* at once, not at 600 */
+	CHECK_EQ_INT(idx->snap.job_tip, 281);
+	stu_connect_range(idx, &chain, 282, 320);
+	CHECK_EQ_INT(idx->snap.started, 2);     /* next at 581 */
+	oracle_index_close(idx);
+	CHECK_EQ_INT(snap_tip(dir), 320);
+}
+
 /* ------------------------------------------------ d. */
 
 static void d_index(struct oracle_index *idx)
@@ -554,6 +583,7 @@ int main(void)
 
 	check_a();
 	check_b();
+	check_r();
 	check_d();
 	check_e();
 	check_f();
