@@ -3,8 +3,10 @@
  * meta table, the write-transaction runner that grows the map on
  * MDB_MAP_FULL and reports a full disk, group commit, tip, stats, the
  * migrations (store_migrate.c) and the outpoint map's load after open, on
- * a thread of its own (from the snapshot of a clean close, else a scan of
- * `utxos`): reads are served at once, writers wait for it.
+ * a thread of its own (from its snapshot, replayed up to the tip, else a
+ * scan of `utxos`: store_snap.c): reads are served at once, writers wait
+ * for it.  After each commit that leaves nothing pending, the snapshot
+ * may be rewritten in the background (st_snap_tick).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -185,39 +187,25 @@ static int om_refused(struct oracle_index *idx, const char *what)
 	return SD_EINVAL;
 }
 
-/* The loader thread: the map from the snapshot of the last clean close
- * when it is whole and tagged with our tip, else from a read txn of its
- * own; handed to the writer under om_mu. */
+/* The loader thread: the map from the snapshot (replayed up to our tip)
+ * or a scan of `utxos` (st_snap_build), handed to the writer under
+ * om_mu. */
 static void *om_loader(void *arg)
 {
 	struct oracle_index *idx = arg;
 	struct st_outmap m = { 0 };
+	struct st_om_source src;
 	uint64_t t0 = sd_mono_ns();
-	const char *why = NULL, *source = "snapshot";
-	MDB_txn *txn;
 	double ms;
 	int rc;
 
-	rc = st_outmap_snap_load(idx, idx->path, idx->durable_height,
-				 idx->durable_hash, &m, &why);
-	if (rc != ECANCELED)
-		st_outmap_snap_drop(idx->path);    /* used once */
-	if (rc != SD_OK && rc != ECANCELED) {
-		source = "scan";
-		if (rc != SD_ENOTFOUND)
-			sd_log_warn("oracle", "outpoint_map_snapshot_unusable",
-				    "reason=%s note=rebuilding", why);
-		rc = st_read_begin(idx, &txn);
-		if (rc == SD_OK) {
-			rc = st_outmap_load(idx, txn, &m);
-			st_read_end(idx, txn);
-		}
-	}
+	rc = st_snap_build(idx, &m, &src);
 	ms = (double)(sd_mono_ns() - t0) / 1e6;
 	if (rc == 0) {
 		sd_log_info("oracle", "outpoint_map_loaded", "outpoints=%zu "
-			    "ms=%.1f bytes=%zu source=%s", m.n, ms,
-			    st_outmap_bytes(&m), source);
+			    "ms=%.1f bytes=%zu source=%s replayed_blocks=%u "
+			    "snapshot_tip=%d", m.n, ms, st_outmap_bytes(&m),
+			    src.source, src.replayed, src.snap_tip);
 	} else if (rc == ECANCELED) {
 		sd_log_info("oracle", "outpoint_map_load_cancelled",
 			    "ms=%.1f", ms);
@@ -236,6 +224,10 @@ static void *om_loader(void *arg)
 	if (rc == 0) {
 		st_outmap_free(&idx->om);
 		idx->om = m;
+		idx->om_src = src;
+		/* a snapshot read stays on disk: the next is due from it */
+		idx->snap.tip = idx->snap.base =
+			strcmp(src.source, "scan") ? src.snap_tip : -1;
 		idx->om_state = ST_OM_READY;
 	} else {
 		st_outmap_free(&m);
@@ -276,6 +268,8 @@ int st_write(struct oracle_index *idx, const char *what,
 	     void *arg)
 {
 	MDB_txn *txn;
+	int32_t tip = -1;
+	uint8_t hash[32];
 	int rc, tries;
 
 	if ((rc = st_outmap_ready(idx)) != SD_OK)
@@ -291,6 +285,10 @@ int st_write(struct oracle_index *idx, const char *what,
 			rc = fn(idx, txn, arg);
 			if (rc == 0)
 				rc = om_refused(idx, what);
+			/* the tip this commit makes durable (snapshot tag) */
+			if (rc == 0 && idx->snap.every && idx->om.cap &&
+			    st_meta_tip(idx, txn, &tip, hash))
+				tip = -1;
 			if (rc == 0)
 				rc = mdb_txn_commit(txn);
 			else
@@ -301,6 +299,8 @@ int st_write(struct oracle_index *idx, const char *what,
 			st_outmap_commit(&idx->om);
 			om_stats(idx);
 			st_stats_disk_full(idx, false);
+			if (tip >= 0)   /* nothing pending: map == tip */
+				st_snap_tick(idx, tip, hash);
 			return SD_OK;
 		}
 		st_outmap_rollback(&idx->om);
@@ -404,6 +404,7 @@ int oracle_index_flush(struct oracle_index *idx)
 		sd_log_info("oracle", "group_committed", "blocks=%u tip=%d "
 			    "ms=%.2f", n, idx->durable_height,
 			    (double)(sd_mono_ns() - t0) / 1e6);
+	st_snap_tick(idx, idx->durable_height, idx->durable_hash);
 	return SD_OK;
 }
 
@@ -492,6 +493,7 @@ static int open_tables(struct oracle_index *idx, MDB_txn *txn, void *arg)
 static void index_free(struct oracle_index *idx)
 {
 	om_stop(idx);
+	st_snap_wait(idx);
 	if (idx->env)
 		mdb_env_close(idx->env);
 	oracle_pool_free(idx->pool);
@@ -539,6 +541,9 @@ int oracle_index_open(const struct oracle_config *cfg,
 	idx->cfg.network = idx->network;
 	idx->flags = cfg_flags(cfg);
 	idx->tip_height = -1;
+	idx->snap.every = st_snap_every(idx);
+	idx->snap.tip = idx->snap.base = -1;
+	idx->snap.fd = -1;
 	{	/* writer-preferring: see map_rdlock */
 		pthread_rwlockattr_t ra;
 
@@ -638,8 +643,9 @@ int oracle_index_open(const struct oracle_config *cfg,
 	return SD_OK;
 }
 
-/* A clean close: the committed map goes to a snapshot, so the next open
- * can index at once (a crash leaves none: rebuild). */
+/* A clean close: the committed map goes to a snapshot tagged with the
+ * tip, so the next open can index at once (after a crash, the last
+ * background one and a replay). */
 static void om_save(struct oracle_index *idx)
 {
 	uint64_t t0 = sd_mono_ns();
@@ -652,13 +658,13 @@ static void om_save(struct oracle_index *idx)
 			    idx->durable_hash);
 	if (rc == SD_OK)
 		sd_log_info("oracle", "outpoint_map_saved", "outpoints=%zu "
-			    "bytes=%zu tip=%d ms=%.1f", idx->om.n,
+			    "bytes=%zu tip=%d ms=%.1f source=close", idx->om.n,
 			    st_outmap_bytes(&idx->om), idx->durable_height,
 			    (double)(sd_mono_ns() - t0) / 1e6);
 	else if (rc != SD_ESTATE)
-		sd_log_warn("oracle", "outpoint_map_save_failed", "err=%s "
-			    "errno=%d note=next_open_rebuilds", sd_strerror(rc),
-			    errno);
+		sd_log_warn("oracle", "outpoint_map_save_failed", "err=\"%s\" "
+			    "errno=%d source=close note=older_snapshot_kept",
+			    sd_strerror(rc), errno);
 }
 
 void oracle_index_close(struct oracle_index *idx)
@@ -666,8 +672,10 @@ void oracle_index_close(struct oracle_index *idx)
 	if (!idx)
 		return;
 	om_stop(idx);
+	idx->snap.closing = true;       /* the flush forks no child */
 	if (oracle_index_flush(idx) != SD_OK)
 		pending_abort(idx);
+	st_snap_wait(idx);              /* before our own write */
 	om_save(idx);
 	index_free(idx);
 }

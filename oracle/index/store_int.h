@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <lmdb.h>
 
@@ -147,19 +148,74 @@ void st_outmap_free(struct st_outmap *m);
  * ECANCELED once idx->om_cancel is set (checked every 1024 rows). */
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
 		   struct st_outmap *m);
-/* Snapshot at clean close (<dir>/outmap.snap, STORAGE.md): m (no pending
- * change) tagged with the committed tip; temp file, fsync, rename, fsync
- * dir.  SD_OK, SD_ESTATE (nothing to save) or SD_EIO. */
+/* Unjournaled changes, for a map being built (load, replay): put
+ * (EOVERFLOW for a height over 2^24 - 1), take one (false: none). */
+int st_outmap_put(struct st_outmap *m, uint64_t fp, uint32_t h);
+bool st_outmap_take(struct st_outmap *m, uint64_t fp, uint32_t h);
+/* Add the unspent outputs of the utxos rows of height h in txn (the
+ * snapshot's replay, store_snap.c). */
+int st_outmap_load_height(struct oracle_index *idx, MDB_txn *txn,
+			  struct st_outmap *m, uint32_t h);
+/* End a growth: every old slot moved into m->s.  release: free the old
+ * table; false: leave it allocated (a forked child may not free). */
+void st_outmap_flatten(struct st_outmap *m, bool release);
+
+/* ---- the map's snapshot <dir>/outmap.snap (store_snap.c, STORAGE.md) */
+/* Clean close: m (no pending change) tagged with the committed tip; temp
+ * file, fdatasync, rename, fsync dir.  SD_OK, SD_ESTATE (nothing to
+ * save), SD_EINVAL (path too long) or SD_EIO (errno kept). */
 int st_outmap_save(struct st_outmap *m, const char *dir, int32_t tip,
 		   const uint8_t hash[32]);
-/* Load the snapshot into m if it is whole and tagged with tip/hash:
- * SD_OK; SD_ENOTFOUND (none), SD_EPARSE (*why: "torn", "version", "tip",
- * "checksum") or ECANCELED (idx->om_cancel) and m empty. */
-int st_outmap_snap_load(struct oracle_index *idx, const char *dir,
-			int32_t tip, const uint8_t hash[32],
-			struct st_outmap *m, const char **why);
-/* Delete the snapshot (it is used once, or was of no use). */
+/* Delete the snapshot and its temp file. */
 void st_outmap_snap_drop(const char *dir);
+/* How the loader got its map (st_snap_build). */
+struct st_om_source {
+	const char *source;     /* "snapshot", "snapshot+replay", "scan" */
+	const char *why;        /* the snapshot was unusable: reason */
+	int32_t snap_tip;       /* the snapshot's tip (-1: none read) */
+	uint32_t replayed;      /* heights replayed on top of it */
+};
+/* Build m for the committed tip (loader thread): from the snapshot when
+ * it is whole and its tip s is on our chain with the undo rows of
+ * s+1..tip kept, replaying those heights; else a scan of utxos (an
+ * unusable snapshot is logged and deleted).  0, an LMDB/SD code, or
+ * ECANCELED (idx->om_cancel). */
+int st_snap_build(struct oracle_index *idx, struct st_outmap *m,
+		  struct st_om_source *src);
+/* After a commit that left no pending block (map == durable tip):
+ * reap a finished background snapshot child (logged), and fork a new one
+ * when tip is snap.every past the last one (store_snap.c). */
+void st_snap_tick(struct oracle_index *idx, int32_t tip,
+		  const uint8_t hash[32]);
+/* Close: wait for a running child and reap it (logged). */
+void st_snap_wait(struct oracle_index *idx);
+/* snap.every from env SIGNETD_OUTMAP_SNAPSHOT_BLOCKS (0 = none), else
+ * min(144, undo_depth / 2). */
+unsigned st_snap_every(const struct oracle_index *idx);
+/* The snapshot's checksum of a 4096-byte header and its slots (tests
+ * forge snapshots with it). */
+uint64_t st_snap_checksum(const uint8_t *hdr, const uint64_t *s, size_t cap);
+/* Tests: run first by the background child (async-signal-safe only). */
+extern void (*st_snap_child_hook)(void);
+
+/* The background snapshot (store_snap.c), writer thread only. */
+struct st_snap_bg {
+	unsigned every;         /* blocks between snapshots (0: none) */
+	int32_t tip;            /* newest snapshot written or loaded (-1) */
+	int32_t base;           /* tip of the last attempt: next at +every */
+	bool rebase;            /* disconnected below base: next at base+1 */
+	bool closing;           /* close: no new child */
+	pid_t pid;              /* the running child (0: none) */
+	int fd;                 /* its result pipe (read end) */
+	int32_t job_tip;        /* what it writes */
+	size_t job_n, job_bytes;
+	double job_fork_ms;     /* the fork's pause in the parent */
+	uint64_t job_t0;
+	uint64_t started, saved, fork_failures;  /* counters (tests) */
+	int fail_kinds[8];      /* fork/pipe errnos logged once each */
+	unsigned n_fail_kinds;
+};
+
 /* Tests: called by st_outmap_load before the first row (rows = 0) and
  * every 1024 rows; a nonzero return fails the load with that code. */
 extern int (*st_outmap_load_hook)(struct oracle_index *idx, size_t rows);
@@ -250,6 +306,8 @@ struct oracle_index {
 	bool om_thread_on, om_fail_logged;
 	pthread_t om_thread;
 	atomic_bool om_cancel;
+	struct st_om_source om_src;  /* how it was loaded (loader, tests) */
+	struct st_snap_bg snap;      /* writer thread */
 	/* under stats_mu: for oracle_index_stats */
 	bool stat_om_loading;
 	uint64_t stat_om_n, stat_om_bytes;

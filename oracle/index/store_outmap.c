@@ -27,13 +27,11 @@
  * (maybe laid out otherwise: a growth is not undone).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
@@ -148,10 +146,11 @@ static bool tab_del(uint64_t *t, size_t cap, uint64_t slot)
 }
 
 /* Move old slots into the new table: whole clusters, at least `budget`
- * slots looked at (the slot before old_pos is always empty). */
-static void om_move(struct st_outmap *m, size_t budget)
+ * slots looked at (the slot before old_pos is always empty).  Frees
+ * nothing (the snapshot's child may not: st_outmap_flatten). */
+static void om_move_slots(struct st_outmap *m, size_t budget)
 {
-	while (m->old && budget > 0) {
+	while (m->old && m->old_left > 0 && budget > 0) {
 		size_t i = m->old_pos;
 
 		while (m->old_left > 0 && m->old[i]) {
@@ -167,12 +166,25 @@ static void om_move(struct st_outmap *m, size_t budget)
 			budget -= budget > 0;
 		}
 		m->old_pos = i;
-		if (m->old_left == 0) {
-			free(m->old);
-			m->old = NULL;
-			m->old_cap = 0;
-		}
 	}
+}
+
+static void om_move(struct st_outmap *m, size_t budget)
+{
+	om_move_slots(m, budget);
+	if (m->old && m->old_left == 0) {
+		free(m->old);
+		m->old = NULL;
+		m->old_cap = 0;
+	}
+}
+
+void st_outmap_flatten(struct st_outmap *m, bool release)
+{
+	if (release)
+		om_move(m, SIZE_MAX);
+	else
+		om_move_slots(m, SIZE_MAX);
 }
 
 /* Past 75%: a 1.5x table takes the inserts from now on. */
@@ -256,6 +268,19 @@ bool st_outmap_del(struct st_outmap *m, uint64_t fp, uint32_t h)
 		return false;
 	om_journal(m, slot, false);
 	return true;
+}
+
+int st_outmap_put(struct st_outmap *m, uint64_t fp, uint32_t h)
+{
+	if (h > OM_H_MASK)
+		return EOVERFLOW;   /* st_outmap_add refuses these */
+	om_insert(m, om_slot(m, fp, h));
+	return 0;
+}
+
+bool st_outmap_take(struct st_outmap *m, uint64_t fp, uint32_t h)
+{
+	return h <= OM_H_MASK && om_remove(m, om_slot(m, fp, h));
 }
 
 /* The heights under the keyed fingerprint want.  *pos: 0 to start, else
@@ -347,12 +372,51 @@ static int scan_row(struct st_outmap *m, const MDB_val *bits, uint32_t h,
 			return rc;
 		if (spent)
 			continue;
-		if (h > OM_H_MASK)
-			return EOVERFLOW;   /* st_outmap_add refuses these */
-		om_insert(m, om_slot(m, st_outmap_dfp(key + 4,
-						      sd_be32_get(o)), h));
+		if ((rc = st_outmap_put(m, st_outmap_dfp(key + 4,
+							 sd_be32_get(o)), h)))
+			return rc;
 	}
 	return 0;
+}
+
+int st_outmap_load_height(struct oracle_index *idx, MDB_txn *txn,
+			  struct st_outmap *m, uint32_t h)
+{
+	MDB_cursor *c;
+	MDB_val k, v, bv = { 0 };
+	uint8_t hk[4];
+	bool have = false;
+	size_t n_out;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, idx->dbi[ST_UTXO], &c)))
+		return rc;
+	sd_be32_put(hk, h);
+	k.mv_size = sizeof(hk);
+	k.mv_data = hk;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != ST_UTXO_KEY) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if (sd_be32_get(k.mv_data) != h)
+			break;
+		if ((rc = st_utxo_outs(v.mv_size, &n_out)))
+			break;
+		if (!have) {
+			have = true;
+			if ((rc = st_bits_get(idx, txn, h, &bv))) {
+				if (rc == MDB_NOTFOUND)
+					rc = MDB_CORRUPTED;
+				break;
+			}
+		}
+		if ((rc = scan_row(m, &bv, h, k.mv_data, v.mv_data, n_out)))
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int st_outmap_load(struct oracle_index *idx, MDB_txn *txn,
@@ -432,193 +496,4 @@ bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b)
 	return a->key == b->key && a->n == b->n &&
 	       om_same_tab(a, a->s, a->cap, b) &&
 	       om_same_tab(a, a->old, a->old_cap, b);
-}
-
-/* ------------------------------------------------------------ snapshot */
-
-/* <index>/outmap.snap, written at a clean close (STORAGE.md): a 4096-byte
- * header, then the table's cap slots as they lie in memory.  Header (LE):
- * magic 8 | version 4 | fp bits 4 | h bits 4 | tip H 4 | tip hash 32 |
- * key 8 | n 8 | cap 8 | checksum 8 | byte order mark 8 (native). */
-#define SNAP_NAME "outmap.snap"
-#define SNAP_MAGIC "SDOMAP\r\n"
-#define SNAP_VERSION 1u
-#define SNAP_HDR 4096
-#define SNAP_CK_OFF 80
-#define SNAP_BOM 0x0102030405060708ull
-#define SNAP_CHUNK ((size_t)64 << 20)
-
-static uint64_t ck_words(uint64_t h, const uint64_t *w, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 32;
-	}
-	return h;
-}
-
-static uint64_t snap_ck(const uint8_t *hdr, const uint64_t *s, size_t cap)
-{
-	uint64_t w[SNAP_CK_OFF / 8];
-
-	memcpy(w, hdr, SNAP_CK_OFF);
-	return ck_words(ck_words(0x5d0a5d0a5d0a5d0aull, w, SNAP_CK_OFF / 8),
-			s, cap);
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, b, n < SNAP_CHUNK ? n : SNAP_CHUNK);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Read n bytes; 1 = short (torn), -1 = error, -2 = cancelled. */
-static int read_all(struct oracle_index *idx, int fd, void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t r = read(fd, b, n < SNAP_CHUNK ? n : SNAP_CHUNK);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return 1;
-		if (idx && atomic_load(&idx->om_cancel))
-			return -2;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-int st_outmap_save(struct st_outmap *m, const char *dir, int32_t tip,
-		   const uint8_t hash[32])
-{
-	char tmp[4200], fin[4200];
-	uint8_t *hdr;
-	uint64_t bom = SNAP_BOM;
-	int fd, dfd, rc = SD_EIO;
-
-	if (m->log_n != 0 || m->cap == 0 || tip < 0)
-		return SD_ESTATE;
-	om_move(m, SIZE_MAX);       /* one table */
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, SNAP_NAME);
-	snprintf(fin, sizeof(fin), "%s/%s", dir, SNAP_NAME);
-	hdr = sd_xcalloc(1, SNAP_HDR);
-	memcpy(hdr, SNAP_MAGIC, 8);
-	sd_le32_put(hdr + 8, SNAP_VERSION);
-	sd_le32_put(hdr + 12, ST_OUTMAP_FP_BITS);
-	sd_le32_put(hdr + 16, OM_H_BITS);
-	sd_le32_put(hdr + 20, (uint32_t)tip);
-	memcpy(hdr + 24, hash, 32);
-	sd_le64_put(hdr + 56, m->key);
-	sd_le64_put(hdr + 64, m->n);
-	sd_le64_put(hdr + 72, m->cap);
-	sd_le64_put(hdr + SNAP_CK_OFF, snap_ck(hdr, m->s, m->cap));
-	memcpy(hdr + 88, &bom, 8);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd >= 0) {
-		if (write_all(fd, hdr, SNAP_HDR) == 0 &&
-		    write_all(fd, m->s, m->cap * sizeof(*m->s)) == 0 &&
-		    fdatasync(fd) == 0)
-			rc = SD_OK;
-		if (close(fd) != 0)
-			rc = SD_EIO;
-	}
-	if (rc == SD_OK && rename(tmp, fin) != 0)
-		rc = SD_EIO;
-	if (rc != SD_OK) {
-		(void)unlink(tmp);
-	} else if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		if (fsync(dfd) != 0)
-			rc = SD_EIO;
-		close(dfd);
-	}
-	free(hdr);
-	return rc;
-}
-
-int st_outmap_snap_load(struct oracle_index *idx, const char *dir,
-			int32_t tip, const uint8_t hash[32],
-			struct st_outmap *m, const char **why)
-{
-	char fin[4200];
-	uint8_t *hdr = sd_xmalloc(SNAP_HDR);
-	uint64_t bom, cap, n;
-	struct stat sb;
-	int fd, r, rc = SD_EPARSE;
-
-	st_outmap_free(m);
-	snprintf(fin, sizeof(fin), "%s/%s", dir, SNAP_NAME);
-	*why = "missing";
-	if ((fd = open(fin, O_RDONLY | O_CLOEXEC)) < 0) {
-		free(hdr);
-		return SD_ENOTFOUND;
-	}
-	*why = "torn";
-	if (fstat(fd, &sb) != 0 || read_all(NULL, fd, hdr, SNAP_HDR) != 0)
-		goto out;
-	memcpy(&bom, hdr + 88, 8);
-	*why = "version";
-	if (memcmp(hdr, SNAP_MAGIC, 8) || sd_le32_get(hdr + 8) != SNAP_VERSION ||
-	    sd_le32_get(hdr + 12) != ST_OUTMAP_FP_BITS ||
-	    sd_le32_get(hdr + 16) != OM_H_BITS || bom != SNAP_BOM)
-		goto out;
-	*why = "tip";
-	if (tip < 0 || sd_le32_get(hdr + 20) != (uint32_t)tip ||
-	    memcmp(hdr + 24, hash, 32))
-		goto out;
-	cap = sd_le64_get(hdr + 72);
-	n = sd_le64_get(hdr + 64);
-	*why = "torn";
-	if (cap < OM_MIN_CAP || cap >= ((uint64_t)1 << 32) ||
-	    (uint64_t)sb.st_size != SNAP_HDR + cap * 8 || n * 4 > cap * 3)
-		goto out;
-	m->s = sd_xmalloc((size_t)cap * sizeof(*m->s));
-	m->cap = (size_t)cap;
-	r = read_all(idx, fd, m->s, m->cap * sizeof(*m->s));
-	if (r == -2) {
-		*why = "cancelled";
-		rc = ECANCELED;
-		goto out;
-	}
-	if (r != 0)
-		goto out;
-	*why = "checksum";
-	if (snap_ck(hdr, m->s, m->cap) != sd_le64_get(hdr + SNAP_CK_OFF))
-		goto out;
-	m->n = (size_t)n;
-	m->key = sd_le64_get(hdr + 56);
-	*why = NULL;
-	rc = SD_OK;
-out:
-	close(fd);
-	free(hdr);
-	if (rc != SD_OK)
-		st_outmap_free(m);
-	return rc;
-}
-
-void st_outmap_snap_drop(const char *dir)
-{
-	char fin[4200];
-
-	snprintf(fin, sizeof(fin), "%s/%s", dir, SNAP_NAME);
-	(void)unlink(fin);
-	snprintf(fin, sizeof(fin), "%s/%s.tmp", dir, SNAP_NAME);
-	(void)unlink(fin);
 }

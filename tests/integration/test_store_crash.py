@@ -3,6 +3,9 @@ indexes regtest-a's blocks.hex; it is kill -9'd at 10 random instants while
 indexing (starting from a tiny map so map growth is hit too), each restart
 resumes from the tip, and the final index must dump byte-identical to a fresh
 uninterrupted run.  No bitcoind needed: the tool feeds the blocks itself.
+
+Issue 18: signetd kill -9'd after a background snapshot of the outpoint map
+restarts from it with a replay (real bitcoind holding regtest-a).
 """
 import os
 import random
@@ -12,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TESTDATA
+from conftest import REPO, TESTDATA, regtest_a_blocks, wait_until
 
 BLOCKS = os.path.join(TESTDATA, "regtest-a", "blocks.hex")
 
@@ -88,3 +91,68 @@ def test_kill9_resume_equals_fresh(tmp_path):
     resumed = run(["--datadir", crashed, "--dump"], env)
     assert tip_of(crashed, env) == 400
     assert resumed == fresh
+
+
+def snap_tip(datadir):
+    """The tip height the outpoint map's snapshot is tagged with (header
+    offset 20, LE; oracle/index/STORAGE.md), or None."""
+    try:
+        with open(os.path.join(datadir, "index", "outmap.snap"), "rb") as f:
+            hdr = f.read(24)
+    except FileNotFoundError:
+        return None
+    return int.from_bytes(hdr[20:24], "little")
+
+
+def loaded_line(s, after):
+    """The outpoint_map_loaded line logged after byte offset `after`."""
+    text = s.log_text()[after:]
+    lines = [ln for ln in text.splitlines() if "msg=outpoint_map_loaded" in ln]
+    return lines[-1] if lines else None
+
+
+def test_kill9_signetd_replays_background_snapshot(bitcoind, signetd_factory, tmp_path):
+    """Issue 18: signetd writes the outpoint map's snapshot from a forked
+    child every SIGNETD_OUTMAP_SNAPSHOT_BLOCKS blocks.  kill -9 after
+    indexing 1..350 (one background snapshot at 250.., none later): the
+    restart loads it and replays the blocks above it (logged
+    source=snapshot+replay replayed_blocks=350-T, T the file's tip),
+    serves /block-height at once, indexes 351..400 with the replayed map
+    (their spends of outputs created up to 350 need it), and the index
+    then dumps byte-identical to a fresh uninterrupted run."""
+    env = dict(os.environ)
+    fresh = run(["--datadir", str(tmp_path / "fresh"), "--dump"], env)
+    assert fresh.count("\nblocks ") == 400
+
+    blocks = regtest_a_blocks()
+    bitcoind.submit_hex_blocks(blocks[:350])
+    s = signetd_factory(bitcoind, env={"SIGNETD_OUTMAP_SNAPSHOT_BLOCKS": "250"})
+    s.start()
+    s.wait_synced(350)
+    # the child forked at the first commit at or past 250 renames its file
+    wait_until(lambda: snap_tip(s.datadir) is not None, timeout=60,
+               what="background snapshot")
+    t = snap_tip(s.datadir)
+    assert 250 <= t < 350, t
+    # (its outpoint_map_saved line comes when the parent reaps it, at a
+    # later commit: maybe none before the kill)
+    assert f"msg=outpoint_map_save_started tip={t} " in s.log_text()
+    assert s.indexed_height() == 350
+    s.kill()
+    assert snap_tip(s.datadir) == t  # no later one (next due at t + 250)
+
+    off = len(s.log_text())
+    s.start()
+    assert s.indexed_height() == 350
+    wait_until(lambda: loaded_line(s, off) is not None, timeout=60,
+               what="outpoint_map_loaded")
+    line = loaded_line(s, off)
+    print("snapshot tip", t, "restart:", line)
+    assert f"source=snapshot+replay replayed_blocks={350 - t} snapshot_tip={t}" in line, line
+    assert "outpoint_map_snapshot_unusable" not in s.log_text()[off:]
+
+    bitcoind.submit_hex_blocks(blocks[350:])
+    s.wait_synced(400)
+    s.stop()
+    crashed = run(["--datadir", s.datadir, "--no-index", "--dump"], env)
+    assert crashed == fresh

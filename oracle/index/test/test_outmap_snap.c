@@ -1,17 +1,23 @@
-/* test_outmap_snap.c - the outpoint map's snapshot (store_outmap.c,
- * STORAGE.md): regtest-a, real LMDB files.  A clean close writes
- * index/outmap.snap tagged with the committed tip; an open loads it
- * instead of scanning `utxos` when it is whole and tagged with meta's
- * tip, and deletes it.  Asserted:
+/* test_outmap_snap.c - the outpoint map's snapshot (store_snap.c,
+ * STORAGE.md): regtest-a, real LMDB files, background snapshots off
+ * (SIGNETD_OUTMAP_SNAPSHOT_BLOCKS=0: test_outmap_bgsave.c has those).  A
+ * clean close writes index/outmap.snap tagged with the committed tip; an
+ * open loads it instead of scanning `utxos` when it is whole and of a tip
+ * s on the index's chain, replays s+1..tip, and keeps it.  Asserted:
  *  1. clean close -> open: no scan (the scan hook would fail the load),
- *     log source=snapshot, same key and multiset as a fresh scan, file
- *     gone; connecting 301..400 gives the straight 1..400 dump;
- *  2. every unusable snapshot means a scan, never a wrong map: missing
- *     (no warning), another tip (an older snapshot put back), torn
- *     (truncated), a flipped slot byte (checksum), another version;
- *  3. a crash (child process SIGKILLed after connecting): the
- *     snapshot was consumed at open, so the next open scans, and the map
- *     equals the DB.
+ *     log source=snapshot replayed_blocks=0, same key and multiset as a
+ *     fresh scan, file kept; connecting 301..400 gives the straight
+ *     1..400 dump;
+ *  2. an older snapshot of the same chain (300 put back under tip 310):
+ *     source=snapshot+replay replayed_blocks=10, no scan, map == scan;
+ *  3. every unusable snapshot means a scan, never a wrong map, and is
+ *     deleted: missing (no warning), ahead of the tip (310 under 305
+ *     after a disconnect), of another chain (its tip hash flipped, the
+ *     checksum made right again), torn (truncated), a flipped slot byte
+ *     (checksum), another version;
+ *  4. a crash (child process SIGKILLed after connecting 301..330 on top
+ *     of the snapshot of 300): the snapshot is still there, the next open
+ *     replays 30 blocks, and the map equals the DB.
  */
 #include <lmdb.h>
 #include <signal.h>
@@ -170,8 +176,8 @@ static void check_clean(const char *ref400)
 	idx = stu_open_ok(&c);
 	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);
 	fail_scan = false;
-	CHECK(log_has("source=snapshot"));
-	CHECK(!snap_exists(dir));       /* used once */
+	CHECK(log_has("source=snapshot replayed_blocks=0 snapshot_tip=300"));
+	CHECK(snap_exists(dir));        /* kept */
 	CHECK_EQ_INT(idx->om.key, key);
 	CHECK_EQ_INT(idx->om.n, n);
 	check_map(idx);
@@ -199,31 +205,106 @@ static void patch(const char *path, long off, uint8_t x)
 	CHECK_EQ_INT(fclose(f), 0);
 }
 
+/* A snapshot's tip (header offset 20, LE). */
+static int32_t snap_tip(const char *dir)
+{
+	char p[600];
+	uint8_t h[24];
+	FILE *f;
+
+	snap_path(p, sizeof(p), dir, "");
+	CHECK((f = fopen(p, "rb")));
+	CHECK_EQ_INT(fread(h, 1, sizeof(h), f), sizeof(h));
+	fclose(f);
+	return (int32_t)sd_le32_get(h + 20);
+}
+
+/* The snapshot in path with its tip hash changed (a snapshot of another
+ * chain at the same height) and its checksum made right again. */
+static void forge_other_chain(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+	uint8_t *buf;
+	long len;
+
+	CHECK(f);
+	CHECK_EQ_INT(fseek(f, 0, SEEK_END), 0);
+	CHECK((len = ftell(f)) > 4096);
+	buf = sd_xmalloc((size_t)len);
+	rewind(f);
+	CHECK_EQ_INT(fread(buf, 1, (size_t)len, f), (size_t)len);
+	buf[24] ^= 0x01;
+	sd_le64_put(buf + 80, st_snap_checksum(buf, (const uint64_t *)
+					       (buf + 4096),
+					       ((size_t)len - 4096) / 8));
+	rewind(f);
+	CHECK_EQ_INT(fwrite(buf, 1, (size_t)len, f), (size_t)len);
+	CHECK_EQ_INT(fclose(f), 0);
+	free(buf);
+}
+
+static void disconnect_to(struct oracle_index *idx, int32_t from,
+			  int32_t to)
+{
+	for (int32_t h = from; h > to; h--)
+		CHECK_EQ_INT(oracle_index_disconnect(idx, h,
+						     chain.b[h - 1]->hash),
+			     SD_OK);
+}
+
 static void check_unusable(void)
 {
-	char dir[512], snap[600], keep[600];
+	char dir[512], snap[600], keep300[600], keep310[600];
 	struct oracle_config c;
 	struct oracle_index *idx;
 	struct stat sb;
+	unsigned before;
 
 	snprintf(dir, sizeof(dir), "%s/bad", tmpdir);
 	config(&c, dir);
 	snap_path(snap, sizeof(snap), dir, "");
-	snprintf(keep, sizeof(keep), "%s/snap300", tmpdir);
+	snprintf(keep300, sizeof(keep300), "%s/snap300", tmpdir);
+	snprintf(keep310, sizeof(keep310), "%s/snap310", tmpdir);
 	idx = stu_open_ok(&c);
 	stu_connect_range(idx, &chain, 1, 300);
 	oracle_index_close(idx);
-	copy_file(snap, keep);
+	copy_file(snap, keep300);
 
 	/* missing */
 	CHECK_EQ_INT(unlink(snap), 0);
 	idx = open_scans(&c, NULL);
 	stu_connect_range(idx, &chain, 301, 310);
 	oracle_index_close(idx);        /* a snapshot at 310 */
+	copy_file(snap, keep310);
 
-	/* another tip: the one of 300 put back */
-	copy_file(keep, snap);
-	idx = open_scans(&c, "tip");
+	/* older, same chain: the one of 300 put back under tip 310 */
+	copy_file(keep300, snap);
+	before = scans;
+	fail_scan = true;
+	log_skip();
+	idx = stu_open_ok(&c);
+	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);
+	fail_scan = false;
+	CHECK_EQ_INT(scans, before);
+	CHECK(log_has("source=snapshot+replay replayed_blocks=10 "
+		      "snapshot_tip=300"));
+	CHECK_EQ_INT(idx->om_src.replayed, 10);
+	CHECK(snap_exists(dir));
+	CHECK_EQ_INT(snap_tip(dir), 300);
+	check_map(idx);
+
+	/* ahead of the tip: 310 under 305 */
+	disconnect_to(idx, 310, 305);
+	oracle_index_close(idx);        /* a snapshot at 305 */
+	CHECK_EQ_INT(snap_tip(dir), 305);
+	copy_file(keep310, snap);
+	idx = open_scans(&c, "ahead_of_tip");
+	oracle_index_close(idx);
+
+	/* another chain at 305 (hash flipped, checksum right) */
+	CHECK_EQ_INT(snap_tip(dir), 305);
+	forge_other_chain(snap);
+	idx = open_scans(&c, "other_chain");
 	oracle_index_close(idx);
 
 	/* torn: cut in the slots */
@@ -241,7 +322,7 @@ static void check_unusable(void)
 	/* another format version */
 	patch(snap, 8, 0x01);
 	idx = open_scans(&c, "version");
-	stu_connect_range(idx, &chain, 311, 320);
+	stu_connect_range(idx, &chain, 306, 320);
 	check_map(idx);
 	oracle_index_close(idx);
 	CHECK(snap_exists(dir));
@@ -277,9 +358,17 @@ static void check_crash(void)
 	}
 	CHECK_EQ_INT(waitpid(pid, &st, 0), pid);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-	CHECK(!snap_exists(dir));       /* consumed by the child's open */
+	CHECK(snap_exists(dir));        /* kept by the child's open */
+	CHECK_EQ_INT(snap_tip(dir), 300);
 
-	idx = open_scans(&c, NULL);
+	fail_scan = true;
+	log_skip();
+	idx = stu_open_ok(&c);
+	CHECK_EQ_INT(st_outmap_ready(idx), SD_OK);
+	fail_scan = false;
+	CHECK(log_has("source=snapshot+replay replayed_blocks=30 "
+		      "snapshot_tip=300"));
+	check_map(idx);
 	CHECK_EQ_INT(oracle_index_tip(idx, &tip, hash), SD_OK);
 	CHECK_EQ_INT(tip, 330);
 	stu_connect_range(idx, &chain, 331, 400);
@@ -295,6 +384,8 @@ int main(void)
 	struct oracle_index *idx;
 
 	(void)stu_limit_file;           /* (store_testutil.h) */
+	/* the clean close's snapshot only (test_outmap_bgsave.c) */
+	CHECK_EQ_INT(setenv("SIGNETD_OUTMAP_SNAPSHOT_BLOCKS", "0", 1), 0);
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_outmap_snap.XXXXXX",
 		 tmp ? tmp : "/tmp");
 	CHECK(mkdtemp(tmpdir));
