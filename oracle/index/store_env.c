@@ -542,6 +542,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 	idx->flags = cfg_flags(cfg);
 	idx->tip_height = -1;
 	idx->snap.every = st_snap_every(idx);
+	idx->snap.min_gap_ns = st_snap_min_gap_ns();
 	idx->snap.tip = idx->snap.base = -1;
 	idx->snap.fd = -1;
 	{	/* writer-preferring: see map_rdlock */

@@ -192,6 +192,9 @@ void st_snap_wait(struct oracle_index *idx);
 /* snap.every from env SIGNETD_OUTMAP_SNAPSHOT_BLOCKS (0 = none), else
  * min(144, undo_depth / 2). */
 unsigned st_snap_every(const struct oracle_index *idx);
+/* snap.min_gap_ns from env SIGNETD_OUTMAP_SNAPSHOT_SECONDS, else 600 s
+ * (0 when SIGNETD_OUTMAP_SNAPSHOT_BLOCKS is set: tests, benchmarks). */
+uint64_t st_snap_min_gap_ns(void);
 /* The snapshot's checksum of a 4096-byte header and its slots (tests
  * forge snapshots with it). */
 uint64_t st_snap_checksum(const uint8_t *hdr, const uint64_t *s, size_t cap);
@@ -201,6 +204,8 @@ extern void (*st_snap_child_hook)(void);
 /* The background snapshot (store_snap.c), writer thread only. */
 struct st_snap_bg {
 	unsigned every;         /* blocks between snapshots (0: none) */
+	uint64_t min_gap_ns;    /* and at least this long between forks */
+	uint64_t last_fork_ns;  /* sd_mono_ns() of the last fork (0: none) */
 	int32_t tip;            /* newest snapshot written or loaded (-1) */
 	int32_t base;           /* tip of the last attempt: next at +every */
 	bool rebase;            /* disconnected below base: next at base+1 */

@@ -44,6 +44,9 @@
 #define SNAP_CHUNK ((size_t)64 << 20)           /* bytes a write(2) */
 #define SNAP_PATH 4200
 #define SNAP_EVERY_MAX 144u
+/* A catch-up sync passes 144 blocks in seconds: without a floor it would
+ * fork and write the whole map (1.6 GB at mainnet size) as often. */
+#define SNAP_MIN_GAP_S 600u
 
 void (*st_snap_child_hook)(void);
 
@@ -504,6 +507,18 @@ unsigned st_snap_every(const struct oracle_index *idx)
 	return half < SNAP_EVERY_MAX ? half : SNAP_EVERY_MAX;
 }
 
+uint64_t st_snap_min_gap_ns(void)
+{
+	const char *e = getenv("SIGNETD_OUTMAP_SNAPSHOT_SECONDS");
+	uint64_t v;
+
+	if (e && sd_parse_u64(e, 1u << 24, &v) == SD_OK)
+		return v * 1000000000ull;
+	if (getenv("SIGNETD_OUTMAP_SNAPSHOT_BLOCKS"))
+		return 0;
+	return SNAP_MIN_GAP_S * 1000000000ull;
+}
+
 /* The forked child: write, report, _exit.  Nothing here allocates, locks
  * or logs (another thread of the parent may have held a lock at the
  * fork). */
@@ -583,6 +598,7 @@ static void bg_start(struct oracle_index *idx, int32_t tip,
 	g->job_n = idx->om.n;
 	g->job_bytes = SNAP_HDR + idx->om.cap * sizeof(*idx->om.s);
 	g->job_t0 = t0;
+	g->last_fork_ns = t0;
 	g->started++;
 	sd_log_info("oracle", "outpoint_map_save_started", "tip=%d "
 		    "outpoints=%zu bytes=%zu fork_ms=%.2f pid=%ld", tip,
@@ -657,6 +673,8 @@ void st_snap_tick(struct oracle_index *idx, int32_t tip,
 		return;
 	if (g->rebase ? tip <= g->base :
 	    (int64_t)tip < (int64_t)(g->base > 0 ? g->base : 0) + g->every)
+		return;
+	if (g->last_fork_ns && sd_mono_ns() - g->last_fork_ns < g->min_gap_ns)
 		return;
 	pthread_mutex_lock(&idx->om_mu);
 	ready = idx->om_state == ST_OM_READY;

@@ -338,6 +338,48 @@ static void check_r(void)
 	CHECK_EQ_INT(snap_tip(dir), 320);
 }
 
+/* The time floor: with every = 50 and 1 h between forks, 1..400 forks
+ * once (the map is empty below regtest-a's first tweak, ~101: the first
+ * fork comes after it); with the floor at 0 (every set, seconds unset),
+ * every 50 blocks from there; without either variable, every =
+ * min(144, undo_depth / 2) and the floor is 600 s. */
+static void check_gap(void)
+{
+	int32_t first;
+	char dir[512];
+	struct oracle_config c;
+	struct oracle_index *idx;
+
+	snprintf(dir, sizeof(dir), "%s/gap", tmpdir);
+	config(&c, dir, 0);
+	every("50");
+	CHECK_EQ_INT(setenv("SIGNETD_OUTMAP_SNAPSHOT_SECONDS", "3600", 1), 0);
+	idx = stu_open_ok(&c);
+	CHECK(idx->snap.min_gap_ns == 3600ull * 1000000000ull);
+	stu_connect_range(idx, &chain, 1, 400);
+	CHECK_EQ_INT(idx->snap.started, 1);
+	first = idx->snap.job_tip;
+	CHECK(first >= 50 && first < 350);
+	oracle_index_close(idx);
+	CHECK_EQ_INT(unsetenv("SIGNETD_OUTMAP_SNAPSHOT_SECONDS"), 0);
+
+	snprintf(dir, sizeof(dir), "%s/gap0", tmpdir);
+	config(&c, dir, 0);
+	idx = stu_open_ok(&c);
+	CHECK(idx->snap.min_gap_ns == 0);
+	stu_connect_range(idx, &chain, 1, 400);
+	st_snap_wait(idx);
+	CHECK_EQ_INT(idx->snap.started, 1 + (400 - first) / 50);
+	oracle_index_close(idx);
+
+	CHECK_EQ_INT(unsetenv("SIGNETD_OUTMAP_SNAPSHOT_BLOCKS"), 0);
+	CHECK_EQ_INT(st_snap_min_gap_ns(), 600ull * 1000000000ull);
+	c.undo_depth = 100;
+	CHECK_EQ_INT(st_snap_every(&(struct oracle_index){ .cfg = c }), 50);
+	c.undo_depth = 0;
+	CHECK_EQ_INT(st_snap_every(&(struct oracle_index){ .cfg = c }), 144);
+}
+
 /* ------------------------------------------------ d. */
 
 static void d_index(struct oracle_index *idx)
@@ -588,6 +630,7 @@ int main(void)
 	check_e();
 	check_f();
 	check_g();
+	check_gap();
 
 	free(ref400);
 	rta_free(&chain);
