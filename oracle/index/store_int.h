@@ -110,16 +110,24 @@ struct st_mp_entry {
 };
 
 /* Outpoint -> creating height of every unspent `utxos` row, in memory
- * (store_outmap.c): 8-byte slots (40-bit fingerprint, 24-bit height),
- * grown incrementally.  Writer thread only. */
+ * (store_outmap.c): 8-byte slots (40-bit fingerprint, 24-bit height) in
+ * ST_OM_SEGS open-addressing tables picked by the fingerprint's top 8
+ * bits, each grown on its own, in one step, at most one a write (past 90%
+ * at once).  Writer thread only. */
 #define ST_OUTMAP_FP_BITS 40
+#define ST_OM_SEGS 256
 struct st_om_op;
-struct st_outmap {
+struct st_om_seg {
 	uint64_t *s;              /* fp << 24 | height, 0 = empty slot */
-	size_t cap, n;            /* n: entries in s and old */
-	uint64_t *old;            /* growing: the table being moved into s */
-	size_t old_cap, old_pos, old_left;
-	size_t grows;             /* growths so far (tests, stats) */
+	uint32_t cap, n;          /* n <= 90% of cap */
+};
+struct st_outmap {
+	struct st_om_seg seg[ST_OM_SEGS];   /* all allocated once cap > 0 */
+	size_t cap, n;            /* slots and entries of all segments */
+	size_t grows;             /* segment growths so far (tests, stats) */
+	size_t forced;            /* of them past 90% (not waiting) */
+	uint64_t grow_ns_max;     /* the longest growth (one rehash) */
+	bool grew;                /* a segment grew since the last commit */
 	uint32_t refused_h;       /* a height over 2^24 - 1 was added */
 	uint64_t key;             /* fingerprint key (0: none, tests) */
 	struct st_om_op *log;     /* changes since the last commit */
@@ -156,9 +164,6 @@ bool st_outmap_take(struct st_outmap *m, uint64_t fp, uint32_t h);
  * snapshot's replay, store_snap.c). */
 int st_outmap_load_height(struct oracle_index *idx, MDB_txn *txn,
 			  struct st_outmap *m, uint32_t h);
-/* End a growth: every old slot moved into m->s.  release: free the old
- * table; false: leave it allocated (a forked child may not free). */
-void st_outmap_flatten(struct st_outmap *m, bool release);
 
 /* ---- the map's snapshot <dir>/outmap.snap (store_snap.c, STORAGE.md) */
 /* Clean close: m (no pending change) tagged with the committed tip; temp
@@ -195,8 +200,9 @@ unsigned st_snap_every(const struct oracle_index *idx);
 /* snap.min_gap_ns from env SIGNETD_OUTMAP_SNAPSHOT_SECONDS, else 600 s
  * (0 when SIGNETD_OUTMAP_SNAPSHOT_BLOCKS is set: tests, benchmarks). */
 uint64_t st_snap_min_gap_ns(void);
-/* The snapshot's checksum of a 4096-byte header and its slots (tests
- * forge snapshots with it). */
+/* The snapshot's checksum of a 4096-byte header (its fixed part and the
+ * segments' capacities) and its slots, all segments in order, cap in all
+ * (tests forge snapshots with it). */
 uint64_t st_snap_checksum(const uint8_t *hdr, const uint64_t *s, size_t cap);
 /* Tests: run first by the background child (async-signal-safe only). */
 extern void (*st_snap_child_hook)(void);

@@ -12,14 +12,19 @@
  * outpoints may share a fingerprint, so every candidate height is checked
  * against the `utxos` row itself (store_spend.c): the map may over-answer,
  * never miss.  Open addressing, linear probing, backward-shift deletion,
- * duplicates allowed; a slot's home is fp * cap >> 40 (any capacity, and
- * slots stay in fingerprint order).
+ * duplicates allowed, in ST_OM_SEGS = 256 segments: the fingerprint's top
+ * 8 bits pick the segment, its other 32 bits the home slot in it
+ * (rest * cap >> 32: any capacity, and slots stay in fingerprint order).
  *
- * Growth never stalls one change: past 75% a table 1.5x the size takes
- * the inserts and every change moves at least OM_STEP slots of the old
- * table into it, whole probe clusters at a time, so the old table stays a
- * valid linear-probing table for what it still holds; lookups and deletes
- * look in both (Redis' incremental rehash, for open addressing).
+ * Segments grow one at a time, each in one step: an insert that takes a
+ * segment past 75% rehashes it into a table 1.5x its size, but only one
+ * such growth per write txn (between two commits or rollbacks: a connect,
+ * or a group-commit batch); the others wait for the next write (linear
+ * probing is still fine up to 90%).  Past 90% a segment grows at once
+ * whatever else grew (m->forced; rare: the fingerprints are uniform).  So
+ * a growth costs one segment's rehash (~1/256 of the map) and the peak
+ * memory is the map plus one segment's new table.  The unjournaled
+ * inserts of a map being built (st_outmap_put) grow at 75% always.
  *
  * Every change since the last commit is journaled: when the write txn is
  * aborted (failed write, map growth retry, lost group commit) the journal
@@ -41,11 +46,8 @@
 #define OM_H_BITS 24
 #define OM_H_MASK ((1ull << OM_H_BITS) - 1)
 #define OM_FP_MASK ((1ull << ST_OUTMAP_FP_BITS) - 1)
-#define OM_MIN_CAP 1024
-/* Old slots moved per change while growing: a growth at 75% of c ends
- * after c / OM_STEP changes, long before the new table (1.5c) passes 75%;
- * ~1 us a change (a block makes ~5,000). */
-#define OM_STEP 32
+#define OM_SEG_BITS 8                   /* 1 << OM_SEG_BITS == ST_OM_SEGS */
+#define OM_MIN_CAP 64                   /* slots a segment, at least */
 
 struct st_om_op {
 	uint64_t slot;    /* fp << 24 | h */
@@ -99,10 +101,18 @@ static uint64_t om_slot(const struct st_outmap *m, uint64_t fp, uint32_t h)
 	return (fp ? fp : 1) << OM_H_BITS | h;
 }
 
-/* fp * cap >> 40 without overflow (cap < 2^32). */
+/* The slot's segment: the fingerprint's top 8 bits. */
+static struct st_om_seg *om_seg(const struct st_outmap *m, uint64_t slot)
+{
+	return (struct st_om_seg *)&m->seg[slot >> (64 - OM_SEG_BITS)];
+}
+
+/* Its home in a segment of cap slots: the fingerprint's other 32 bits,
+ * rest * cap >> 32 (any capacity; slots stay in fingerprint order). */
 static size_t om_home(uint64_t slot, size_t cap)
 {
-	return (size_t)(((slot >> (OM_H_BITS + 8)) * (uint64_t)cap) >> 32);
+	return (size_t)((((slot >> OM_H_BITS) & 0xffffffffull) *
+			 (uint64_t)cap) >> 32);
 }
 
 static size_t om_next_i(size_t i, size_t cap)
@@ -145,91 +155,80 @@ static bool tab_del(uint64_t *t, size_t cap, uint64_t slot)
 	return true;
 }
 
-/* Move old slots into the new table: whole clusters, at least `budget`
- * slots looked at (the slot before old_pos is always empty).  Frees
- * nothing (the snapshot's child may not: st_outmap_flatten). */
-static void om_move_slots(struct st_outmap *m, size_t budget)
+/* The first insert: every segment at OM_MIN_CAP slots (128 KiB). */
+static void om_alloc(struct st_outmap *m)
 {
-	while (m->old && m->old_left > 0 && budget > 0) {
-		size_t i = m->old_pos;
-
-		while (m->old_left > 0 && m->old[i]) {
-			tab_put(m->s, m->cap, m->old[i]);
-			m->old[i] = 0;
-			i = om_next_i(i, m->old_cap);
-			m->old_left--;
-			budget -= budget > 0;
-		}
-		if (m->old_left > 0) {      /* old[i] is empty */
-			i = om_next_i(i, m->old_cap);
-			m->old_left--;
-			budget -= budget > 0;
-		}
-		m->old_pos = i;
+	for (size_t k = 0; k < ST_OM_SEGS; k++) {
+		m->seg[k].s = sd_xcalloc(OM_MIN_CAP, sizeof(uint64_t));
+		m->seg[k].cap = OM_MIN_CAP;
+		m->seg[k].n = 0;
 	}
+	m->cap = (size_t)ST_OM_SEGS * OM_MIN_CAP;
 }
 
-static void om_move(struct st_outmap *m, size_t budget)
+/* Rehash segment g into a table 1.5x its size, in one step (the stall:
+ * one segment, ~1/256 of the map; timed in m->grow_ns_max). */
+static void seg_grow(struct st_outmap *m, struct st_om_seg *g)
 {
-	om_move_slots(m, budget);
-	if (m->old && m->old_left == 0) {
-		free(m->old);
-		m->old = NULL;
-		m->old_cap = 0;
-	}
-}
+	uint64_t t0 = sd_mono_ns(), ns, *t;
+	size_t ncap = (size_t)g->cap + g->cap / 2;
 
-void st_outmap_flatten(struct st_outmap *m, bool release)
-{
-	if (release)
-		om_move(m, SIZE_MAX);
-	else
-		om_move_slots(m, SIZE_MAX);
-}
-
-/* Past 75%: a 1.5x table takes the inserts from now on. */
-static void om_grow(struct st_outmap *m)
-{
-	size_t e;
-
-	om_move(m, SIZE_MAX);       /* the last growth ends first */
-	if (m->cap == 0) {
-		m->s = sd_xcalloc(OM_MIN_CAP, sizeof(*m->s));
-		m->cap = OM_MIN_CAP;
-		return;
-	}
-	m->old = m->s;
-	m->old_cap = m->cap;
-	m->cap += m->cap / 2;
-	if (m->cap >= ((size_t)1 << 32)) {  /* om_home; 32 GiB */
+	if (ncap >= ((size_t)1 << 32)) {    /* om_home; 32 GiB a segment */
 		sd_log_error("oracle", "outpoint_map_too_big", "slots=%zu",
-			     m->cap);
+			     ncap);
 		abort();
 	}
-	m->s = sd_xcalloc(m->cap, sizeof(*m->s));
+	t = sd_xcalloc(ncap, sizeof(*t));
+	for (size_t i = 0; i < g->cap; i++)
+		if (g->s[i])
+			tab_put(t, ncap, g->s[i]);
+	free(g->s);
+	g->s = t;
+	m->cap += ncap - g->cap;
+	g->cap = (uint32_t)ncap;
 	m->grows++;
-	for (e = 0; m->old[e]; e++)         /* at most 75% full */
-		;
-	m->old_pos = om_next_i(e, m->old_cap);
-	m->old_left = m->old_cap;
+	ns = sd_mono_ns() - t0;
+	m->grow_ns_max = ns > m->grow_ns_max ? ns : m->grow_ns_max;
 }
 
-static void om_insert(struct st_outmap *m, uint64_t slot)
+/* Insert slot.  Its segment grows first when the insert takes it past
+ * 75% and may (any: OM_ANY; OM_TXN: the first such growth since the last
+ * commit or rollback), or past 90% (always: m->forced). */
+enum { OM_TXN, OM_ANY };
+static void om_insert(struct st_outmap *m, uint64_t slot, int mode)
 {
-	if (m->cap == 0 || (m->n + 1) * 4 > m->cap * 3)
-		om_grow(m);
-	tab_put(m->s, m->cap, slot);
+	struct st_om_seg *g;
+	uint64_t n1;
+
+	if (m->cap == 0)
+		om_alloc(m);
+	g = om_seg(m, slot);
+	n1 = (uint64_t)g->n + 1;
+	if (n1 * 10 > (uint64_t)g->cap * 9) {
+		m->forced++;
+		m->grew = mode == OM_TXN || m->grew;
+		seg_grow(m, g);
+	} else if (n1 * 4 > (uint64_t)g->cap * 3 &&
+		   (mode == OM_ANY || !m->grew)) {
+		m->grew = mode == OM_TXN || m->grew;
+		seg_grow(m, g);
+	}
+	tab_put(g->s, g->cap, slot);
+	g->n++;
 	m->n++;
-	om_move(m, OM_STEP);
 }
 
 static bool om_remove(struct st_outmap *m, uint64_t slot)
 {
-	if (!tab_del(m->s, m->cap, slot) &&
-	    !tab_del(m->old, m->old_cap, slot))
+	struct st_om_seg *g;
+
+	if (m->cap == 0)
 		return false;
+	g = om_seg(m, slot);
+	if (!tab_del(g->s, g->cap, slot))
+		return false;
+	g->n--;
 	m->n--;
-	om_move(m, OM_STEP);
 	return true;
 }
 
@@ -253,7 +252,7 @@ void st_outmap_add(struct st_outmap *m, uint64_t fp, uint32_t h)
 		return;
 	}
 	slot = om_slot(m, fp, h);
-	om_insert(m, slot);
+	om_insert(m, slot, OM_TXN);
 	om_journal(m, slot, true);
 }
 
@@ -274,7 +273,7 @@ int st_outmap_put(struct st_outmap *m, uint64_t fp, uint32_t h)
 {
 	if (h > OM_H_MASK)
 		return EOVERFLOW;   /* st_outmap_add refuses these */
-	om_insert(m, om_slot(m, fp, h));
+	om_insert(m, om_slot(m, fp, h), OM_ANY);
 	return 0;
 }
 
@@ -284,37 +283,25 @@ bool st_outmap_take(struct st_outmap *m, uint64_t fp, uint32_t h)
 }
 
 /* The heights under the keyed fingerprint want.  *pos: 0 to start, else
- * table (1 new, 2 old) << 60 | next slot. */
+ * the next slot of want's segment + 1. */
 static bool om_next(const struct st_outmap *m, uint64_t want, size_t *pos,
 		    uint32_t *h)
 {
-	unsigned tab = 1;
+	const struct st_om_seg *g;
 	size_t i;
 
 	if (m->cap == 0)
 		return false;
-	if (*pos == 0) {
-		i = om_home(want << OM_H_BITS, m->cap);
-	} else {
-		tab = (unsigned)(*pos >> 60);
-		i = *pos & (((size_t)1 << 60) - 1);
+	g = om_seg(m, want << OM_H_BITS);
+	i = *pos == 0 ? om_home(want << OM_H_BITS, g->cap) : *pos - 1;
+	for (; g->s[i]; i = om_next_i(i, g->cap)) {
+		if (g->s[i] >> OM_H_BITS != want)
+			continue;
+		*h = (uint32_t)(g->s[i] & OM_H_MASK);
+		*pos = om_next_i(i, g->cap) + 1;
+		return true;
 	}
-	for (;;) {
-		const uint64_t *t = tab == 1 ? m->s : m->old;
-		size_t cap = tab == 1 ? m->cap : m->old_cap;
-
-		for (; t && t[i]; i = om_next_i(i, cap)) {
-			if (t[i] >> OM_H_BITS != want)
-				continue;
-			*h = (uint32_t)(t[i] & OM_H_MASK);
-			*pos = (size_t)tab << 60 | om_next_i(i, cap);
-			return true;
-		}
-		if (tab == 2 || !m->old)
-			return false;
-		tab = 2;
-		i = om_home(want << OM_H_BITS, m->old_cap);
-	}
+	return false;
 }
 
 bool st_outmap_next(const struct st_outmap *m, uint64_t fp, size_t *pos,
@@ -327,6 +314,7 @@ void st_outmap_commit(struct st_outmap *m)
 {
 	m->log_n = 0;
 	m->refused_h = 0;
+	m->grew = false;
 }
 
 void st_outmap_rollback(struct st_outmap *m)
@@ -337,15 +325,16 @@ void st_outmap_rollback(struct st_outmap *m)
 		if (op->added)
 			(void)om_remove(m, op->slot);
 		else
-			om_insert(m, op->slot);
+			om_insert(m, op->slot, OM_TXN);
 	}
 	m->refused_h = 0;
+	m->grew = false;
 }
 
 void st_outmap_free(struct st_outmap *m)
 {
-	free(m->s);
-	free(m->old);
+	for (size_t k = 0; k < ST_OM_SEGS; k++)
+		free(m->seg[k].s);
 	free(m->log);
 	memset(m, 0, sizeof(*m));
 }
@@ -354,7 +343,7 @@ int (*st_outmap_load_hook)(struct oracle_index *idx, size_t rows);
 
 size_t st_outmap_bytes(const struct st_outmap *m)
 {
-	return (m->cap + m->old_cap) * sizeof(*m->s);
+	return m->cap * sizeof(uint64_t);
 }
 
 /* The unspent outputs of one utxos row into m. */
@@ -478,22 +467,20 @@ static size_t om_count(const struct st_outmap *m, uint64_t fp, uint32_t h)
 	return n;
 }
 
-static bool om_same_tab(const struct st_outmap *a, const uint64_t *t,
-			size_t cap, const struct st_outmap *b)
-{
-	for (size_t i = 0; i < cap; i++) {
-		uint64_t fp = t[i] >> OM_H_BITS;
-		uint32_t h = (uint32_t)(t[i] & OM_H_MASK);
-
-		if (t[i] && om_count(a, fp, h) != om_count(b, fp, h))
-			return false;
-	}
-	return true;
-}
-
 bool st_outmap_same(const struct st_outmap *a, const struct st_outmap *b)
 {
-	return a->key == b->key && a->n == b->n &&
-	       om_same_tab(a, a->s, a->cap, b) &&
-	       om_same_tab(a, a->old, a->old_cap, b);
+	if (a->key != b->key || a->n != b->n)
+		return false;
+	for (size_t k = 0; a->cap && k < ST_OM_SEGS; k++) {
+		const struct st_om_seg *g = &a->seg[k];
+
+		for (size_t i = 0; i < g->cap; i++) {
+			uint64_t fp = g->s[i] >> OM_H_BITS;
+			uint32_t h = (uint32_t)(g->s[i] & OM_H_MASK);
+
+			if (g->s[i] && om_count(a, fp, h) != om_count(b, fp, h))
+				return false;
+		}
+	}
+	return true;
 }

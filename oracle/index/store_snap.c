@@ -1,6 +1,7 @@
 /* store_snap.c - the outpoint map's snapshot, <index>/outmap.snap
- * (STORAGE.md, "The outpoint map"): a 4096-byte header, then the map's
- * slots as they lie in memory.
+ * (STORAGE.md, "The outpoint map"): a 4096-byte header (with the
+ * segments' capacities), then the slots of the map's segments in order, as
+ * they lie in memory.
  *
  * Written at a clean close (st_outmap_save), and in the background after
  * a commit that left no pending block (st_snap_tick), Redis BGSAVE style:
@@ -31,16 +32,21 @@
 #include "store_int.h"
 
 /* Header (LE): magic 8 | version 4 | fp bits 4 | h bits 4 | tip H 4 |
- * tip hash 32 | key 8 | n 8 | cap 8 | checksum 8 | byte order mark 8
- * (native); the checksum covers bytes 0..79 and the slots. */
+ * tip hash 32 | key 8 | n 8 | cap 8 (all segments) | checksum 8 | byte
+ * order mark 8 (native) | segments 4 | 0 4 | 256 x segment cap 4, zeros
+ * to 4096; the checksum covers bytes 0..79, 96..1127 and the slots.
+ * Version 1 (one table, session 8) is unusable: scan. */
 #define SNAP_NAME "outmap.snap"
 #define SNAP_MAGIC "SDOMAP\r\n"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_H_BITS 24u
 #define SNAP_HDR 4096
 #define SNAP_CK_OFF 80
+#define SNAP_SEGS_OFF 96
+#define SNAP_CAPS_OFF 104
+#define SNAP_CAPS_END (SNAP_CAPS_OFF + ST_OM_SEGS * 4)
 #define SNAP_BOM 0x0102030405060708ull
-#define SNAP_MIN_CAP 1024
+#define SNAP_MIN_CAP 64
 #define SNAP_CHUNK ((size_t)64 << 20)           /* bytes a write(2) */
 #define SNAP_PATH 4200
 #define SNAP_EVERY_MAX 144u
@@ -80,12 +86,15 @@ static uint64_t ck_words(uint64_t h, const uint64_t *w, size_t n)
 	return h;
 }
 
+/* The header's checksummed words: 0..79, then 96..1127. */
 static uint64_t ck_hdr(const uint8_t *hdr)
 {
-	uint64_t w[SNAP_CK_OFF / 8];
+	uint64_t w[(SNAP_CK_OFF + SNAP_CAPS_END - SNAP_SEGS_OFF) / 8];
 
 	memcpy(w, hdr, SNAP_CK_OFF);
-	return ck_words(0x5d0a5d0a5d0a5d0aull, w, SNAP_CK_OFF / 8);
+	memcpy(w + SNAP_CK_OFF / 8, hdr + SNAP_SEGS_OFF,
+	       SNAP_CAPS_END - SNAP_SEGS_OFF);
+	return ck_words(0x5d0a5d0a5d0a5d0aull, w, sizeof(w) / 8);
 }
 
 uint64_t st_snap_checksum(const uint8_t *hdr, const uint64_t *s, size_t cap)
@@ -110,6 +119,9 @@ static void hdr_fill(uint8_t *hdr, const struct st_outmap *m, int32_t tip,
 	sd_le64_put(hdr + 64, m->n);
 	sd_le64_put(hdr + 72, m->cap);
 	memcpy(hdr + 88, &bom, 8);
+	sd_le32_put(hdr + SNAP_SEGS_OFF, ST_OM_SEGS);
+	for (size_t k = 0; k < ST_OM_SEGS; k++)
+		sd_le32_put(hdr + SNAP_CAPS_OFF + 4 * k, m->seg[k].cap);
 }
 
 /* A parent that is gone (the child was reparented): stop. */
@@ -145,8 +157,8 @@ static int write_all(int fd, const void *p, size_t n, off_t off,
 	return 0;
 }
 
-/* Write m's table (one: flattened) under hdr to p->tmp, checksumming as
- * it goes, the header last; fdatasync, rename to p->fin, fsync the
+/* Write m's segments under hdr to p->tmp, in order, checksumming as it
+ * goes, the header last; fdatasync, rename to p->fin, fsync the
  * directory.  Async-signal-safe: no allocation, lock or log.  parent:
  * the child's parent, checked between chunks and before the rename (a
  * killed daemon's child stops instead of renaming under the next
@@ -154,8 +166,9 @@ static int write_all(int fd, const void *p, size_t n, off_t off,
 static int snap_write(const struct st_outmap *m, uint8_t *hdr,
 		      const struct snap_paths *p, pid_t parent, int *err)
 {
-	const size_t per = SNAP_CHUNK / sizeof(*m->s);
+	const size_t per = SNAP_CHUNK / sizeof(uint64_t);
 	uint64_t ck = ck_hdr(hdr);
+	off_t at = SNAP_HDR;
 	int fd, dfd, rc = SD_EIO;
 
 	*err = 0;
@@ -164,13 +177,18 @@ static int snap_write(const struct st_outmap *m, uint8_t *hdr,
 		*err = errno;
 		return SD_EIO;
 	}
-	for (size_t off = 0; off < m->cap; off += per) {
-		size_t n = m->cap - off < per ? m->cap - off : per;
+	for (size_t k = 0; k < ST_OM_SEGS; k++) {
+		const struct st_om_seg *g = &m->seg[k];
 
-		ck = ck_words(ck, m->s + off, n);
-		if (write_all(fd, m->s + off, n * sizeof(*m->s),
-			      (off_t)(SNAP_HDR + off * sizeof(*m->s)), parent))
-			goto out;
+		for (size_t off = 0; off < g->cap; off += per) {
+			size_t n = g->cap - off < per ? g->cap - off : per;
+
+			ck = ck_words(ck, g->s + off, n);
+			if (write_all(fd, g->s + off, n * sizeof(uint64_t),
+				      at, parent))
+				goto out;
+			at += (off_t)(n * sizeof(uint64_t));
+		}
 	}
 	sd_le64_put(hdr + SNAP_CK_OFF, ck);
 	if (write_all(fd, hdr, SNAP_HDR, 0, parent) == 0 && fdatasync(fd) == 0)
@@ -218,7 +236,6 @@ int st_outmap_save(struct st_outmap *m, const char *dir, int32_t tip,
 		free(p);
 		return SD_EINVAL;
 	}
-	st_outmap_flatten(m, true);
 	hdr = sd_xmalloc(SNAP_HDR);
 	hdr_fill(hdr, m, tip, hash);
 	rc = snap_write(m, hdr, p, 0, &err);
@@ -269,6 +286,7 @@ struct snap_file {
 	uint8_t hdr[SNAP_HDR];
 	int32_t tip;
 	uint64_t cap, n;
+	uint32_t segcap[ST_OM_SEGS];
 };
 
 /* Open p->fin and check its header: SD_OK, SD_ENOTFOUND (none, *why
@@ -277,7 +295,7 @@ static int snap_open(const struct snap_paths *p, struct snap_file *f,
 		     const char **why)
 {
 	struct stat sb;
-	uint64_t bom;
+	uint64_t bom, sum = 0;
 
 	*why = NULL;
 	if ((f->fd = open(p->fin, O_RDONLY | O_CLOEXEC)) < 0)
@@ -290,16 +308,22 @@ static int snap_open(const struct snap_paths *p, struct snap_file *f,
 	if (memcmp(f->hdr, SNAP_MAGIC, 8) ||
 	    sd_le32_get(f->hdr + 8) != SNAP_VERSION ||
 	    sd_le32_get(f->hdr + 12) != ST_OUTMAP_FP_BITS ||
-	    sd_le32_get(f->hdr + 16) != SNAP_H_BITS || bom != SNAP_BOM)
+	    sd_le32_get(f->hdr + 16) != SNAP_H_BITS || bom != SNAP_BOM ||
+	    sd_le32_get(f->hdr + SNAP_SEGS_OFF) != ST_OM_SEGS)
 		goto bad;
 	f->tip = (int32_t)sd_le32_get(f->hdr + 20);
 	f->cap = sd_le64_get(f->hdr + 72);
 	f->n = sd_le64_get(f->hdr + 64);
 	*why = "torn";
-	if (f->tip < 0 || f->cap < SNAP_MIN_CAP ||
-	    f->cap >= ((uint64_t)1 << 32) ||
+	for (size_t k = 0; k < ST_OM_SEGS; k++) {
+		f->segcap[k] = sd_le32_get(f->hdr + SNAP_CAPS_OFF + 4 * k);
+		if (f->segcap[k] < SNAP_MIN_CAP)
+			goto bad;
+		sum += f->segcap[k];
+	}
+	if (f->tip < 0 || sum != f->cap ||
 	    (uint64_t)sb.st_size != SNAP_HDR + f->cap * 8 ||
-	    f->n * 4 > f->cap * 3)
+	    f->n * 10 > f->cap * 9)
 		goto bad;
 	*why = NULL;
 	return SD_OK;
@@ -310,28 +334,44 @@ bad:
 }
 
 /* The slots of f into m: SD_OK, SD_EPARSE (*why "torn", "checksum") or
- * ECANCELED. */
+ * ECANCELED.  Each segment's entries are counted: none may be over 90%
+ * full, and they add up to the header's n. */
 static int snap_body(struct oracle_index *idx, struct snap_file *f,
 		     struct st_outmap *m, const char **why)
 {
-	int r;
+	uint64_t ck = ck_hdr(f->hdr);
+	bool over = false;
+	int r = 0;
 
 	st_outmap_free(m);
-	m->s = sd_xmalloc((size_t)f->cap * sizeof(*m->s));
-	m->cap = (size_t)f->cap;
-	r = read_all(idx, f->fd, m->s, m->cap * sizeof(*m->s));
+	*why = "torn";
+	for (size_t k = 0; k < ST_OM_SEGS && r == 0; k++) {
+		struct st_om_seg *g = &m->seg[k];
+
+		g->cap = f->segcap[k];
+		g->s = sd_xmalloc((size_t)g->cap * sizeof(uint64_t));
+		m->cap += g->cap;
+		r = read_all(idx, f->fd, g->s, g->cap * sizeof(uint64_t));
+		if (r != 0)
+			break;
+		ck = ck_words(ck, g->s, g->cap);
+		for (size_t i = 0; i < g->cap; i++)
+			g->n += g->s[i] != 0;
+		m->n += g->n;
+		over |= (uint64_t)g->n * 10 > (uint64_t)g->cap * 9;
+	}
 	if (r == -2) {
 		st_outmap_free(m);
 		return ECANCELED;
 	}
-	*why = "torn";
 	if (r != 0)
 		goto bad;
 	*why = "checksum";
-	if (st_snap_checksum(f->hdr, m->s, m->cap) !=
-	    sd_le64_get(f->hdr + SNAP_CK_OFF))
+	if (ck != sd_le64_get(f->hdr + SNAP_CK_OFF))
 		goto bad;
-	m->n = (size_t)f->n;
+	*why = "torn";
+	if (m->n != f->n || over)
+		goto bad;
 	m->key = sd_le64_get(f->hdr + 56);
 	*why = NULL;
 	return SD_OK;
@@ -531,7 +571,6 @@ static void bg_child(struct st_outmap *m, uint8_t *hdr,
 
 	if (st_snap_child_hook)
 		st_snap_child_hook();
-	st_outmap_flatten(m, false);    /* the parent's growth, ended here */
 	r.rc = snap_write(m, hdr, p, parent, &err);
 	r.err = err;
 	r.ns = sd_mono_ns() - t0;
@@ -596,7 +635,7 @@ static void bg_start(struct oracle_index *idx, int32_t tip,
 	g->fd = fds[0];
 	g->job_tip = tip;
 	g->job_n = idx->om.n;
-	g->job_bytes = SNAP_HDR + idx->om.cap * sizeof(*idx->om.s);
+	g->job_bytes = SNAP_HDR + idx->om.cap * sizeof(uint64_t);
 	g->job_t0 = t0;
 	g->last_fork_ns = t0;
 	g->started++;

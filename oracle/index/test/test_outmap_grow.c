@@ -1,14 +1,19 @@
-/* test_outmap_grow.c - the outpoint map's 8-byte slots and incremental
+/* test_outmap_grow.c - the outpoint map's 8-byte slots and its segments'
  * growth (store_outmap.c):
- *  1. growth is spread over many changes: the change that starts one
- *     moves at most OM_STEP slots plus one probe cluster, the old table
- *     empties within cap / 32 + 1 changes, and meanwhile every entry is
- *     found (lookups probe both tables) and deletes reach entries still in
- *     the old table; against a brute-force list;
- *  2. rollback across a growth: a txn that starts a growth (and deletes
- *     from the old table), and a txn that finishes one, roll back to the
- *     committed multiset;
- *  3. heights: 2^24 - 1 is stored and found, 2^24 is refused (refused_h,
+ *  1. segments grow one at a time, in one step: filled by writes of 150
+ *     adds (a commit each), every write grows at most one segment past 75%
+ *     (others wait: some are seen over 75% after a commit; a segment past
+ *     90% grows at once, frequent in so small a map), each growth
+ *     makes exactly one segment 1.5x, no segment is ever over 90%, the
+ *     counts and st_outmap_bytes add up; everything is found (against a
+ *     brute-force list); all 256 segments grow;
+ *  2. the 90% growth: one write that adds 1000 entries to one segment
+ *     grows it at once, past 90%, several times (m->forced), while only
+ *     one 75% growth happens in it;
+ *  3. rollback across a segment growth: a txn that grows one segment at
+ *     75% and another at 90%, and deletes from the grown ones, rolls back
+ *     to the committed multiset (the growths stay); a commit keeps;
+ *  4. heights: 2^24 - 1 is stored and found, 2^24 is refused (refused_h,
  *     nothing stored, cleared by rollback/commit); through the index, a
  *     block at height 2^24 with tracked outputs is refused with SD_EINVAL
  *     and logged, its parent at 2^24 - 1 is indexed (regtest-a blocks
@@ -77,100 +82,130 @@ static void del_at(struct st_outmap *m, size_t i)
 	ne--;
 }
 
-static size_t used(const uint64_t *t, size_t cap)
+/* A list entry with a fingerprint in segment seg (top 8 of 40 bits). */
+static void add_in_seg(struct st_outmap *m, unsigned seg)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; t && i < cap; i++)
-		n += t[i] != 0;
-	return n;
+	CHECK(ne < MAXE);
+	efp[ne] = (uint64_t)seg << 32 | (rnd() & 0xffffffffull) | 1;
+	eh[ne] = (uint32_t)(rnd() % 1000);
+	st_outmap_add(m, efp[ne], eh[ne]);
+	ne++;
 }
 
-static size_t longest_cluster(const uint64_t *t, size_t cap)
+/* The segments' counts add up, none is over 90% (or has no empty slot);
+ * returns how many are over 75% (waiting to grow). */
+static unsigned check_segs(const struct st_outmap *m)
 {
-	size_t best = 0, run = 0;
+	size_t n = 0, cap = 0;
+	unsigned over75 = 0;
 
-	for (size_t i = 0; i < 2 * cap; i++) {   /* twice: wrapping runs */
-		run = t[i % cap] ? run + 1 : 0;
-		best = run > best ? run : best;
+	for (unsigned k = 0; k < ST_OM_SEGS; k++) {
+		const struct st_om_seg *g = &m->seg[k];
+		size_t used = 0;
+
+		for (size_t i = 0; i < g->cap; i++)
+			used += g->s[i] != 0;
+		CHECK_EQ_INT(used, g->n);
+		CHECK((uint64_t)g->n * 10 <= (uint64_t)g->cap * 9);
+		over75 += (uint64_t)g->n * 4 > (uint64_t)g->cap * 3;
+		n += g->n;
+		cap += g->cap;
 	}
-	return best;
+	CHECK_EQ_INT(n, m->n);
+	CHECK_EQ_INT(cap, m->cap);
+	CHECK_EQ_INT(st_outmap_bytes(m), m->cap * 8);
+	return over75;
 }
 
-/* Whether entry i lives in the old table now. */
-static bool in_old(const struct st_outmap *m, size_t i)
-{
-	uint64_t slot = (efp[i] << 24) | eh[i];
+/* ------------------------------------------------ 1. one at a time */
 
-	for (size_t k = 0; m->old && k < m->old_cap; k++)
-		if (m->old[k] == slot)
-			return true;
-	return false;
-}
-
-/* ------------------------------------------------ 1. incremental */
-
-static void check_incremental(void)
+static void check_segment_growth(void)
 {
 	struct st_outmap m = { 0 };
-	size_t growths = 0;
+	uint32_t caps[ST_OM_SEGS];
+	size_t writes = 0, waited = 0, grown_writes = 0;
+	unsigned grown = 0;
 
 	ne = 0;
-	while (growths < 4) {
-		size_t g = m.grows, ops = 0, before, maxc, in_old_n;
+	add_rand(&m);
+	st_outmap_commit(&m);
+	CHECK_EQ_INT(st_outmap_bytes(&m), ST_OM_SEGS * 64 * 8);  /* 128 KiB */
+	CHECK_EQ_INT(m.grows, 0);
+	while (ne + 150 < MAXE) {
+		size_t g = m.grows, f = m.forced, changed = 0;
 
-		add_rand(&m);
-		if (m.grows == g)
-			continue;
-		/* this add started a growth: cap grew 1.5x */
-		growths++;
-		CHECK(m.old != NULL);
-		CHECK_EQ_INT(m.cap, m.old_cap + m.old_cap / 2);
-		maxc = longest_cluster(m.old, m.old_cap);
-		in_old_n = used(m.old, m.old_cap);
-		CHECK(in_old_n > 0);
-		CHECK(ne - in_old_n <= 1 + 32 + maxc);  /* moved by this add */
-		CHECK_EQ_INT(st_outmap_bytes(&m), (m.cap + m.old_cap) * 8);
-		check_list(&m);
-		/* until it ends: bounded moves a change, everything found,
-		 * deletes of entries still in the old table */
-		while (m.old) {
-			size_t old_cap = m.old_cap;
-
-			before = used(m.old, m.old_cap);
-			if (ops % 3 == 2) {
-				size_t i = (size_t)rnd() % ne, k;
-
-				for (k = 0; k < 64 && !in_old(&m, i); k++)
-					i = (size_t)rnd() % ne;
-				del_at(&m, i);
-			} else {
+		for (unsigned k = 0; k < ST_OM_SEGS; k++)
+			caps[k] = m.seg[k].cap;
+		for (int i = 0; i < 150; i++) {
+			if (i % 5 == 4)
+				del_at(&m, (size_t)rnd() % ne);
+			else
 				add_rand(&m);
-			}
-			ops++;
-			if (m.old) {
-				CHECK(before - used(m.old, m.old_cap) <=
-				      1 + 32 + maxc);
-				CHECK_EQ_INT(m.old_cap, old_cap);
-			}
-			if (ops % 16 == 0)
-				check_list(&m);
 		}
-		CHECK(ops > 1);
-		CHECK(ops <= m.cap / 1.5 / 32 + 1);
-		check_list(&m);
-		fprintf(stderr, "growth to %zu slots: %zu changes, longest "
-			"cluster %zu\n", m.cap, ops, maxc);
+		st_outmap_commit(&m);
+		writes++;
+		/* one growth past 75% a write; past 90% (a small map: a
+		 * write adds more than a segment's headroom) at once */
+		CHECK(m.grows - g - (m.forced - f) <= 1);
+		grown_writes += m.grows > g;
+		for (unsigned k = 0; k < ST_OM_SEGS; k++) {
+			if (m.seg[k].cap == caps[k])
+				continue;
+			changed++;
+			CHECK_EQ_INT(m.seg[k].cap, caps[k] + caps[k] / 2);
+			grown += caps[k] == 64;
+		}
+		CHECK_EQ_INT(changed, m.grows - g);
+		waited += check_segs(&m) > 0;
+		if (writes % 20 == 0)
+			check_list(&m);
 	}
+	check_list(&m);
+	CHECK_EQ_INT(grown, ST_OM_SEGS);        /* every segment grew */
+	CHECK(waited > 0 && grown_writes > 0);
+	fprintf(stderr, "segments: %zu writes, %zu growths (%zu at 90%%), %zu "
+		"writes ended with a segment over 75%% waiting, %zu entries, "
+		"%zu slots\n", writes, m.grows, m.forced, waited, ne, m.cap);
 	/* deletes down to nothing: no shrink, all gone */
 	while (ne > 0)
 		del_at(&m, (size_t)rnd() % ne);
 	CHECK_EQ_INT(m.n, 0);
-	CHECK_EQ_INT(used(m.s, m.cap), 0);
+	CHECK_EQ_INT(check_segs(&m), 0);
 	st_outmap_free(&m);
 }
 
-/* ------------------------------------------------ 2. rollback */
+/* ------------------------------------------------ 2. 90% at once */
+
+static void check_forced(void)
+{
+	struct st_outmap m = { 0 };
+	size_t g, f;
+
+	ne = 0;
+	for (int i = 0; i < 3000; i++)
+		add_rand(&m);
+	st_outmap_commit(&m);
+	check_segs(&m);
+	g = m.grows;
+	f = m.forced;
+	for (int i = 0; i < 1000; i++) {
+		add_in_seg(&m, 0x42);
+		CHECK((uint64_t)m.seg[0x42].n * 10 <=
+		      (uint64_t)m.seg[0x42].cap * 9);
+	}
+	/* 64 slots to >= 1112: 64, 96, 144, ..., seven growths */
+	CHECK(m.forced - f >= 5);
+	CHECK_EQ_INT(m.grows - g - (m.forced - f), 1);
+	check_segs(&m);
+	check_list(&m);
+	st_outmap_commit(&m);
+	fprintf(stderr, "forced: %zu growths of segment 0x42 in one write "
+		"(%zu at 90%%), cap %u\n", m.grows - g, m.forced - f,
+		(unsigned)m.seg[0x42].cap);
+	st_outmap_free(&m);
+}
+
+/* ------------------------------------------------ 3. rollback */
 
 static void copy_of_list(struct st_outmap *c)
 {
@@ -180,40 +215,53 @@ static void copy_of_list(struct st_outmap *c)
 	st_outmap_commit(c);
 }
 
+static size_t find_in_seg(unsigned seg)
+{
+	for (size_t i = 0; i < ne; i++)
+		if (efp[i] >> 32 == seg)
+			return i;
+	return SIZE_MAX;
+}
+
 static void check_rollback(void)
 {
 	struct st_outmap m = { 0 }, c;
-	size_t saved_ne, g, k;
+	size_t saved_ne, g, f, k, i;
+	uint32_t cap7, cap9;
 	static uint64_t sfp[MAXE];
 	static uint32_t sh[MAXE];
 
 	ne = 0;
-	/* fill to just below a growth, commit */
-	for (;;) {
-		if ((m.n + 2) * 4 > m.cap * 3 && m.cap >= 8192 && !m.old)
-			break;
+	for (k = 0; k < 6000; k++)
 		add_rand(&m);
-	}
 	st_outmap_commit(&m);
+	/* segment 7 at 75% exactly: its next insert grows it */
+	while ((uint64_t)(m.seg[7].n + 1) * 4 <= (uint64_t)m.seg[7].cap * 3)
+		add_in_seg(&m, 7);
+	st_outmap_commit(&m);
+	check_segs(&m);
 	saved_ne = ne;
 	memcpy(sfp, efp, sizeof(sfp));
 	memcpy(sh, eh, sizeof(sh));
 	copy_of_list(&c);
+	cap7 = m.seg[7].cap;
+	cap9 = m.seg[9].cap;
 
-	/* txn 1: starts a growth, moves part of it, deletes old entries */
+	/* the txn: grows 7 at 75%, then 9 past 90%, deletes from both */
 	g = m.grows;
-	for (k = 0; m.grows == g || k < 40; k++) {
-		if (m.grows > g && k % 4 == 0) {
-			size_t i = (size_t)rnd() % ne;
+	f = m.forced;
+	add_in_seg(&m, 7);
+	CHECK(m.grows == g + 1 && m.forced == f && m.seg[7].cap > cap7);
+	while (m.seg[9].cap == cap9)
+		add_in_seg(&m, 9);
+	CHECK(m.grows == g + 2 && m.forced == f + 1);
+	for (k = 0; k < 40; k++) {
+		unsigned seg = k % 2 ? 7 : 9;
 
-			while (!in_old(&m, i))
-				i = (i + 1) % ne;
-			del_at(&m, i);
-		} else {
-			add_rand(&m);
-		}
+		CHECK((i = find_in_seg(seg)) != SIZE_MAX);
+		del_at(&m, i);
+		add_rand(&m);
 	}
-	CHECK(m.grows == g + 1 && m.old != NULL);
 	check_list(&m);
 	st_outmap_rollback(&m);
 	CHECK_EQ_INT(m.log_n, 0);
@@ -222,23 +270,11 @@ static void check_rollback(void)
 	memcpy(eh, sh, sizeof(sh));
 	CHECK(st_outmap_same(&m, &c) && st_outmap_same(&c, &m));
 	check_list(&m);
-	CHECK(m.old != NULL);           /* the growth goes on after it */
+	check_segs(&m);
+	CHECK(m.seg[7].cap > cap7 && m.seg[9].cap > cap9);  /* kept */
 
-	/* txn 2: the growth ends inside it; roll back again */
-	for (k = 0; m.old || k < 100; k++) {
-		if (k % 2)
-			del_at(&m, (size_t)rnd() % ne);
-		else
-			add_rand(&m);
-	}
-	st_outmap_rollback(&m);
-	ne = saved_ne;
-	memcpy(efp, sfp, sizeof(sfp));
-	memcpy(eh, sh, sizeof(sh));
-	CHECK(m.old == NULL);
-	CHECK(st_outmap_same(&m, &c) && st_outmap_same(&c, &m));
-	check_list(&m);
-
+	/* a new txn may grow one segment at 75% again */
+	CHECK(!m.grew);
 	/* and a commit keeps what the txn did */
 	add_rand(&m);
 	del_at(&m, 0);
@@ -249,7 +285,7 @@ static void check_rollback(void)
 	st_outmap_free(&m);
 }
 
-/* ------------------------------------------------ 3. heights */
+/* ------------------------------------------------ 4. heights */
 
 static void check_heights_map(void)
 {
@@ -354,7 +390,8 @@ int main(void)
 
 	(void)stu_limit_file;           /* (store_testutil.h) */
 	(void)stu_dump;
-	check_incremental();
+	check_segment_growth();
+	check_forced();
 	check_rollback();
 	check_heights_map();
 

@@ -14,7 +14,8 @@
  *     deleted: missing (no warning), ahead of the tip (310 under 305
  *     after a disconnect), of another chain (its tip hash flipped, the
  *     checksum made right again), torn (truncated), a flipped slot byte
- *     (checksum), another version;
+ *     (checksum), another version, version 1 (the single table's), a
+ *     segment capacity that does not add up (checksum right: torn);
  *  4. a crash (child process SIGKILLed after connecting 301..330 on top
  *     of the snapshot of 300): the snapshot is still there, the next open
  *     replays 30 blocks, and the map equals the DB.
@@ -219,9 +220,9 @@ static int32_t snap_tip(const char *dir)
 	return (int32_t)sd_le32_get(h + 20);
 }
 
-/* The snapshot in path with its tip hash changed (a snapshot of another
- * chain at the same height) and its checksum made right again. */
-static void forge_other_chain(const char *path)
+/* The snapshot in path with byte off xored with x and its checksum made
+ * right again. */
+static void forge(const char *path, long off, uint8_t x)
 {
 	FILE *f = fopen(path, "r+b");
 	uint8_t *buf;
@@ -233,7 +234,7 @@ static void forge_other_chain(const char *path)
 	buf = sd_xmalloc((size_t)len);
 	rewind(f);
 	CHECK_EQ_INT(fread(buf, 1, (size_t)len, f), (size_t)len);
-	buf[24] ^= 0x01;
+	buf[off] ^= x;
 	sd_le64_put(buf + 80, st_snap_checksum(buf, (const uint64_t *)
 					       (buf + 4096),
 					       ((size_t)len - 4096) / 8));
@@ -303,7 +304,7 @@ static void check_unusable(void)
 
 	/* another chain at 305 (hash flipped, checksum right) */
 	CHECK_EQ_INT(snap_tip(dir), 305);
-	forge_other_chain(snap);
+	forge(snap, 24, 0x01);          /* the tip hash */
 	idx = open_scans(&c, "other_chain");
 	oracle_index_close(idx);
 
@@ -324,6 +325,19 @@ static void check_unusable(void)
 	idx = open_scans(&c, "version");
 	stu_connect_range(idx, &chain, 306, 320);
 	check_map(idx);
+	oracle_index_close(idx);
+	CHECK(snap_exists(dir));
+
+	/* version 1 (one table, before the segments), checksum right */
+	forge(snap, 8, 0x03);
+	idx = open_scans(&c, "version");
+	oracle_index_close(idx);
+	CHECK(snap_exists(dir));
+
+	/* a segment's capacity (header offset 104 + 4k) no longer adds up
+	 * to the total and the size, checksum right */
+	forge(snap, 104 + 4 * 17, 0x01);
+	idx = open_scans(&c, "torn");
 	oracle_index_close(idx);
 	CHECK(snap_exists(dir));
 }

@@ -34,8 +34,10 @@ static int dir_seq;
 /* ------------------------------------------------ 1. the map alone */
 
 /* Brute force: cnt[i][h] = how often (pool[i], h) is in the map.  pool[0]
- * is hot (10% of ops); 1/8 of pool homes at the table end, 1/8 at slot 0
- * (a home is fp * cap >> 40: the top bits), so one cluster wraps. */
+ * is hot (10% of ops); 1/8 of pool homes at the end of the last segment,
+ * 1/8 at slot 0 of the first (the top 8 of 40 bits pick the segment, the
+ * next ones the home), so one cluster wraps; those two segments grow
+ * far more often than the others. */
 #define POOL 2048
 #define NH 8
 static uint64_t pool[POOL], rng = 0x243f6a8885a308d3ull;
@@ -124,9 +126,11 @@ static void check_map_alone(void)
 	struct st_outmap m = { 0 }, c;
 	size_t ops = 0, max_cap = 0, r, k, distinct = 0;
 	uint8_t txid[32], seen[1024] = { 0 };
+	const struct st_om_seg *last = &m.seg[ST_OM_SEGS - 1];
 
 	init_pool();
 	CHECK(!st_outmap_del(&m, pool[0], 0));   /* empty map */
+	CHECK_EQ_INT(st_outmap_bytes(&m), 0);
 	/* grow to ~18000 entries, shrink to ~2000, grow again */
 	for (r = 0; r < 3; r++) {
 		while (r == 1 ? total > 2000 : total < 18000) {
@@ -137,13 +141,16 @@ static void check_map_alone(void)
 			}
 		}
 		check_all(&m);
-		CHECK(r == 1 || (m.s[0] && m.s[m.cap - 1]));   /* wraps */
+		CHECK(r == 1 || (last->s[0] && last->s[last->cap - 1]));
 		max_cap = m.cap > max_cap ? m.cap : max_cap;
 	}
 	st_outmap_commit(&m);
-	CHECK(ops > 30000 && max_cap >= 16384 && cnt[0][0] > 100);
-	fprintf(stderr, "map: %zu ops, %zu entries, cap %zu\n", ops, total,
-		m.cap);
+	CHECK(ops > 30000 && cnt[0][0] > 100);
+	CHECK(m.seg[0].cap >= 2048 && last->cap >= 2048 &&
+	      m.seg[1].cap < 2048);             /* grown on their own */
+	CHECK(m.forced > 0 && m.grows > m.forced);
+	fprintf(stderr, "map: %zu ops, %zu entries, cap %zu, %zu growths "
+		"(%zu at 90%%)\n", ops, total, m.cap, m.grows, m.forced);
 
 	/* st_outmap_same can say no: one more entry, one other height */
 	build_copy(&c);
@@ -181,10 +188,11 @@ static void check_map_alone(void)
 		st_outmap_free(&c);
 	}
 	st_outmap_free(&m);
-	CHECK(m.s == NULL && m.old == NULL && m.n == 0);
+	CHECK(m.seg[0].s == NULL && last->s == NULL && m.cap == 0 &&
+	      m.n == 0 && st_outmap_bytes(&m) == 0);
 
 	/* fingerprints: vouts of one txid spread over the keyed 40 bits
-	 * (the top ones pick the home slot) */
+	 * (the top ones pick the segment and the home slot) */
 	memset(txid, 0x5a, sizeof(txid));
 	m.key = 0x0123456789abcdefull;
 	for (uint32_t v = 0; v < 1024; v++) {
@@ -196,9 +204,13 @@ static void check_map_alone(void)
 		st_outmap_add(&m, fp, v);
 		CHECK(st_outmap_next(&m, fp, &pos, &h));
 	}
-	for (size_t i = 0; i < m.cap; i++)
-		if (m.s[i])
-			distinct += !seen[m.s[i] >> (24 + 30)]++;
+	for (size_t sg = 0; sg < ST_OM_SEGS; sg++) {    /* top 10 bits */
+		const uint64_t *t = m.seg[sg].s;
+
+		for (size_t i = 0; i < m.seg[sg].cap; i++)
+			if (t[i])
+				distinct += !seen[t[i] >> (24 + 30)]++;
+	}
 	st_outmap_free(&m);
 	CHECK(distinct > 500);
 }
