@@ -23,7 +23,8 @@
  * probing is still fine up to 90%).  Past 90% a segment grows at once
  * whatever else grew (m->forced; rare: the fingerprints are uniform).  So
  * a growth costs one segment's rehash (~1/256 of the map) and the peak
- * memory is the map plus one segment's new table.  The unjournaled
+ * memory is the map plus one segment's new table.  Their first sizes are
+ * staggered (om_alloc).  The unjournaled
  * inserts of a map being built (st_outmap_put) grow at 75% always.
  *
  * Every change since the last commit is journaled: when the write txn is
@@ -155,15 +156,23 @@ static bool tab_del(uint64_t *t, size_t cap, uint64_t slot)
 	return true;
 }
 
-/* The first insert: every segment at OM_MIN_CAP slots (128 KiB). */
+/* The first insert: segment k at OM_MIN_CAP + k/8 slots (64..95, 159
+ * KiB in all).  The segments fill alike (uniform fingerprints): with the
+ * same capacity they would all pass 75% at once and the map would jump
+ * 1.5x (10.7 to 16 bytes an entry) within a few hundred writes; staggered
+ * over one growth step they pass it one after the other and the map
+ * stays near its mean (~13 bytes an entry) at any size. */
 static void om_alloc(struct st_outmap *m)
 {
+	m->cap = 0;
 	for (size_t k = 0; k < ST_OM_SEGS; k++) {
-		m->seg[k].s = sd_xcalloc(OM_MIN_CAP, sizeof(uint64_t));
-		m->seg[k].cap = OM_MIN_CAP;
-		m->seg[k].n = 0;
+		struct st_om_seg *g = &m->seg[k];
+
+		g->cap = OM_MIN_CAP + (uint32_t)(k * OM_MIN_CAP / 2 / ST_OM_SEGS);
+		g->s = sd_xcalloc(g->cap, sizeof(uint64_t));
+		g->n = 0;
+		m->cap += g->cap;
 	}
-	m->cap = (size_t)ST_OM_SEGS * OM_MIN_CAP;
 }
 
 /* Rehash segment g into a table 1.5x its size, in one step (the stall:
