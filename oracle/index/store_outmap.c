@@ -21,11 +21,12 @@
  * such growth per write txn (between two commits or rollbacks: a connect,
  * or a group-commit batch); the others wait for the next write (linear
  * probing is still fine up to 90%).  Past 90% a segment grows at once
- * whatever else grew (m->forced; rare: the fingerprints are uniform).  So
- * a growth costs one segment's rehash (~1/256 of the map) and the peak
- * memory is the map plus one segment's new table.  Their first sizes are
- * staggered (om_alloc).  The unjournaled
- * inserts of a map being built (st_outmap_put) grow at 75% always.
+ * whatever else grew (m->forced: rare once the map is big, as a write
+ * adds ~1/256 of its outputs to each segment).  So a growth costs one
+ * segment's rehash (~1/256 of the map) and the peak memory is the map
+ * plus one segment's new table.  The segments' first sizes are staggered
+ * (om_alloc).  The unjournaled inserts of a map being built
+ * (st_outmap_put: load, replay) grow at 75% always.
  *
  * Every change since the last commit is journaled: when the write txn is
  * aborted (failed write, map growth retry, lost group commit) the journal
