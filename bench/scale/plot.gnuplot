@@ -34,7 +34,6 @@ set y2label 'GB'
 set y2tics
 plot csv using ($4/M):"bytes_per_tweak" with linespoints title 'data.mdb used / tweak', \
      ''  using ($4/M):(column("tbl_utxos_bytes")/$4) with lines title 'utxos / tweak', \
-     ''  using ($4/M):(column("tbl_cut_through_bytes")/$4) with lines title 'cut_through / tweak', \
      ''  using ($4/M):(column("tbl_tweak_index_bytes")/$4) with lines title 'tweak_index / tweak', \
      ''  using ($4/M):(column("tbl_undo_bytes")/$4) with lines title 'undo / tweak', \
      ''  using ($4/M):(column("tbl_v2_bytes")/$4) with lines title 'v2 / tweak', \
