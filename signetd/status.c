@@ -310,10 +310,13 @@ int sd_status_json(struct sd_status *s, char **body, size_t *len)
 			    json_integer((json_int_t)v.os.db_bytes));
 	json_object_set_new(index, "disk_full", json_boolean(v.os.disk_full));
 	json_object_set_new(index, "outpoint_map", json_pack(
-		"{s:b,s:I,s:I}",
+		"{s:b,s:I,s:I,s:I,s:I}",
 		"loading", (int)v.os.outmap_loading,
 		"entries", (json_int_t)v.os.outmap_entries,
-		"bytes", (json_int_t)v.os.outmap_bytes));
+		"bytes", (json_int_t)v.os.outmap_bytes,
+		"snapshot_height", (json_int_t)v.os.outmap_snapshot_height,
+		"snapshot_failures",
+		(json_int_t)v.os.outmap_snapshot_failures));
 	json_object_set_new(o, "index", index);
 	if (v.have_mp)
 		json_object_set_new(o, "mempool", json_pack(
@@ -523,6 +526,13 @@ int sd_status_metrics(struct sd_status *s, char **body, size_t *len)
 	metric(&t, "signetd_outpoint_map_bytes", "gauge",
 	       "Memory of the outpoint map's tables.",
 	       (double)v.os.outmap_bytes);
+	metric(&t, "signetd_outpoint_map_snapshot_height", "gauge",
+	       "Tip of the outpoint map's newest snapshot on disk (-1: none; "
+	       "a restart after a crash replays the blocks above it).",
+	       (double)v.os.outmap_snapshot_height);
+	metric(&t, "signetd_outpoint_map_snapshot_failures_total", "counter",
+	       "Background snapshots of the outpoint map that failed.",
+	       (double)v.os.outmap_snapshot_failures);
 	metric(&t, "signetd_last_block_connect_seconds", "gauge",
 	       "Compute and write time of the last block.",
 	       v.os.last_connect_ms / 1000.0);

@@ -198,6 +198,11 @@ struct oracle_stats {
 	 * the last commit and its tables' bytes. */
 	bool outmap_loading;
 	uint64_t outmap_entries, outmap_bytes;
+	/* Its snapshot on disk (oracle/index/STORAGE.md): the tip of the
+	 * newest one written or loaded (-1: none yet), and how many
+	 * background snapshots failed (fork or write). */
+	int32_t outmap_snapshot_height;
+	uint64_t outmap_snapshot_failures;
 };
 void oracle_index_stats(struct oracle_index *idx, struct oracle_stats *out);
 const struct oracle_config *oracle_index_config(struct oracle_index *idx);

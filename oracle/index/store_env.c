@@ -219,6 +219,8 @@ static void *om_loader(void *arg)
 	idx->stat_om_loading = false;
 	idx->stat_om_n = rc == 0 ? m.n : 0;
 	idx->stat_om_bytes = rc == 0 ? st_outmap_bytes(&m) : 0;
+	if (rc == 0 && strcmp(src.source, "scan"))
+		idx->stat_snap_tip = src.snap_tip;  /* kept on disk */
 	pthread_mutex_unlock(&idx->stats_mu);
 	pthread_mutex_lock(&idx->om_mu);
 	if (rc == 0) {
@@ -545,6 +547,7 @@ int oracle_index_open(const struct oracle_config *cfg,
 	idx->snap.min_gap_ns = st_snap_min_gap_ns();
 	idx->snap.tip = idx->snap.base = -1;
 	idx->snap.fd = -1;
+	idx->stat_snap_tip = -1;
 	{	/* writer-preferring: see map_rdlock */
 		pthread_rwlockattr_t ra;
 
@@ -733,6 +736,8 @@ void oracle_index_stats(struct oracle_index *idx, struct oracle_stats *out)
 	out->outmap_loading = idx->stat_om_loading;
 	out->outmap_entries = idx->stat_om_n;
 	out->outmap_bytes = idx->stat_om_bytes;
+	out->outmap_snapshot_height = idx->stat_snap_tip;
+	out->outmap_snapshot_failures = idx->stat_snap_failures;
 	pthread_mutex_unlock(&idx->stats_mu);
 	snprintf(path, sizeof(path), "%s/data.mdb", idx->path);
 	if (stat(path, &sb) == 0)

@@ -192,6 +192,9 @@ int st_snap_build(struct oracle_index *idx, struct st_outmap *m,
  * when tip is snap.every past the last one (store_snap.c). */
 void st_snap_tick(struct oracle_index *idx, int32_t tip,
 		  const uint8_t hash[32]);
+/* The snapshot stats of oracle_index_stats: tip (>= -1; -2 leaves it),
+ * and one more failure when failed (takes stats_mu). */
+void st_snap_stat(struct oracle_index *idx, int32_t tip, bool failed);
 /* Close: wait for a running child and reap it (logged). */
 void st_snap_wait(struct oracle_index *idx);
 /* snap.every from env SIGNETD_OUTMAP_SNAPSHOT_BLOCKS (0 = none), else
@@ -322,6 +325,8 @@ struct oracle_index {
 	/* under stats_mu: for oracle_index_stats */
 	bool stat_om_loading;
 	uint64_t stat_om_n, stat_om_bytes;
+	int32_t stat_snap_tip;          /* newest snapshot's tip (-1) */
+	uint64_t stat_snap_failures;    /* background forks/saves failed */
 	uint64_t pending_tweaks;
 	struct st_scratch sc;
 

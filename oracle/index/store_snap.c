@@ -579,6 +579,15 @@ static void bg_child(struct st_outmap *m, uint8_t *hdr,
 	_exit(r.rc == SD_OK ? 0 : 1);
 }
 
+void st_snap_stat(struct oracle_index *idx, int32_t tip, bool failed)
+{
+	pthread_mutex_lock(&idx->stats_mu);
+	if (tip >= -1)
+		idx->stat_snap_tip = tip;
+	idx->stat_snap_failures += failed;
+	pthread_mutex_unlock(&idx->stats_mu);
+}
+
 /* A fork (or its pipe) failed: counted, logged once per errno. */
 static void fork_failed(struct oracle_index *idx, const char *op, int err)
 {
@@ -586,6 +595,7 @@ static void fork_failed(struct oracle_index *idx, const char *op, int err)
 	unsigned i;
 
 	g->fork_failures++;
+	st_snap_stat(idx, -2, true);
 	for (i = 0; i < g->n_fail_kinds; i++)
 		if (g->fail_kinds[i] == err)
 			return;
@@ -674,16 +684,19 @@ static bool bg_reap(struct oracle_index *idx, bool wait)
 	if (got == (ssize_t)sizeof(r) && r.rc == SD_OK) {
 		g->tip = g->job_tip;
 		g->saved++;
+		st_snap_stat(idx, g->tip, false);
 		sd_log_info("oracle", "outpoint_map_saved", "outpoints=%zu "
 			    "bytes=%zu tip=%d ms=%.1f fork_ms=%.2f "
 			    "source=background", g->job_n, g->job_bytes,
 			    g->job_tip, (double)r.ns / 1e6, g->job_fork_ms);
 	} else if (got == (ssize_t)sizeof(r)) {
+		st_snap_stat(idx, -2, true);
 		sd_log_warn("oracle", "outpoint_map_save_failed", "tip=%d "
 			    "err=\"%s\" errno=%d source=background "
 			    "note=older_snapshot_kept", g->job_tip,
 			    sd_strerror(r.rc), r.err);
 	} else {
+		st_snap_stat(idx, -2, true);
 		sd_log_warn("oracle", "outpoint_map_save_failed", "tip=%d "
 			    "err=child_died signal=%d exit=%d "
 			    "source=background note=older_snapshot_kept",

@@ -96,6 +96,8 @@ def test_status_tracks_node(bitcoind, signetd_factory):
     om = ix["outpoint_map"]
     assert om["loading"] is False, om
     assert 8 * om["entries"] <= om["bytes"], om  # no tweaks here: may be 0
+    # no snapshot yet (written at close, or every 144 blocks in the background)
+    assert om["snapshot_height"] == -1 and om["snapshot_failures"] == 0, om
     assert j["last_reorg"] is None and j["reorgs"] == 0
     assert j["miner"] is None
     # the same answer under /blindbit/

@@ -150,6 +150,13 @@ def test_kill9_signetd_replays_background_snapshot(bitcoind, signetd_factory, tm
     print("snapshot tip", t, "restart:", line)
     assert f"source=snapshot+replay replayed_blocks={350 - t} snapshot_tip={t}" in line, line
     assert "outpoint_map_snapshot_unusable" not in s.log_text()[off:]
+    # operators see it: /status and /metrics name the snapshot's tip
+    om = s.get_json("/status")["index"]["outpoint_map"]
+    assert om["snapshot_height"] == t and om["snapshot_failures"] == 0, om
+    st, _, body = s.get("/metrics")
+    assert st == 200
+    assert f"\nsignetd_outpoint_map_snapshot_height {t}\n" in body.decode()
+    assert "\nsignetd_outpoint_map_snapshot_failures_total 0\n" in body.decode()
 
     bitcoind.submit_hex_blocks(blocks[350:])
     s.wait_synced(400)

@@ -221,6 +221,15 @@ static void crash_after(const struct oracle_config *c,
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
 
+/* The snapshot's stats (/status, /metrics). */
+static struct oracle_stats stats_of(struct oracle_index *idx)
+{
+	struct oracle_stats os;
+
+	oracle_index_stats(idx, &os);
+	return os;
+}
+
 /* Open after a crash: the map must come from the snapshot of snap_h with
  * tip - snap_h blocks replayed (no scan), equal a scan, and the index
  * must dump as the straight 1..400 build. */
@@ -244,6 +253,7 @@ static struct oracle_index *open_replays(const struct oracle_config *c,
 		fprintf(stderr, "missing log: %s\n", want);
 	CHECK(log_has(want));
 	CHECK_EQ_INT(idx->om_src.replayed, (uint32_t)(tip - snap_h));
+	CHECK_EQ_INT(stats_of(idx).outmap_snapshot_height, snap_h);
 	check_map(idx);
 	if (tip == 400 && c->undo_depth == 0) {     /* (20: other undo) */
 		d = stu_dump(idx);
@@ -260,8 +270,11 @@ static void a_index(struct oracle_index *idx)
 	stu_connect_range(idx, &chain, 1, 300);
 	CHECK_EQ_INT(idx->snap.started, 1);     /* at 300, not before */
 	CHECK_EQ_INT(idx->snap.job_tip, 300);
+	CHECK_EQ_INT(stats_of(idx).outmap_snapshot_height, -1);
 	st_snap_wait(idx);                      /* the file is 300's */
 	CHECK_EQ_INT(idx->snap.saved, 1);
+	CHECK_EQ_INT(stats_of(idx).outmap_snapshot_height, 300);
+	CHECK_EQ_INT(stats_of(idx).outmap_snapshot_failures, 0);
 	stu_connect_range(idx, &chain, 301, 400);
 	CHECK_EQ_INT(idx->snap.started, 1);     /* next at 600 */
 }
@@ -527,6 +540,8 @@ static void check_f(void)
 	CHECK_EQ_INT(idx->snap.started, 1);
 	st_snap_wait(idx);
 	CHECK_EQ_INT(idx->snap.saved, 0);
+	CHECK_EQ_INT(stats_of(idx).outmap_snapshot_failures, 1);
+	CHECK_EQ_INT(stats_of(idx).outmap_snapshot_height, -1);
 	CHECK(log_has("msg=outpoint_map_save_failed tip=200 err="));
 	CHECK(log_has("errno=21 source=background"));
 	CHECK_EQ_INT(snap_tip(dir), -1);
