@@ -523,7 +523,11 @@ static void *mempool_main(void *arg)
 			continue;
 		}
 		deadline_in(&ts, m->last_prune_ms + period - now);
-		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+		/* clockwait, not timedwait on the monotonic condvar: the same
+		 * wait, but libfaketime (the clock-ahead test pass) wraps
+		 * pthread_cond_timedwait and returns at once for a monotonic
+		 * condvar: this thread then spun a core while idle */
+		pthread_cond_clockwait(&m->cv, &m->mu, CLOCK_MONOTONIC, &ts);
 	}
 	pthread_mutex_unlock(&m->mu);
 	return NULL;
