@@ -63,4 +63,30 @@ static void stu_limit_file(const char *dir, struct rlimit *old)
 	CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
 }
 
+/* $TMPDIR/<name>.XXXXXX made into dir[n], regtest-a's 400 blocks into
+ * *chain (the setup of the test_outmap_*.c and test_store_outmap.c). */
+static inline void stu_begin(char *dir, size_t n, const char *name,
+			     struct rta_chain *chain)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[600];
+
+	snprintf(dir, n, "%s/%s.XXXXXX", tmp ? tmp : "/tmp", name);
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/regtest-a/blocks.hex",
+		 check_testdata_dir());
+	CHECK_EQ_INT(rta_load(path, 0, chain), 0);
+	CHECK_EQ_INT(chain->n, 400);
+}
+
+/* The chain freed, the dir removed. */
+static inline void stu_end(const char *dir, struct rta_chain *chain)
+{
+	char cmd[600];
+
+	rta_free(chain);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
 #endif

@@ -30,6 +30,7 @@
 #include "../store_int.h"
 #include "store_testlib.h"
 #include "store_testutil.h"
+#include "store_testlog.h"
 
 static struct rta_chain chain;
 static char tmpdir[256];
@@ -106,32 +107,6 @@ static int om_state(struct oracle_index *idx)
 
 /* ------------------------------------------------ helpers */
 
-static char logpath[600];
-static long log_off;
-
-/* Whether the log written since the last log_skip has s. */
-static bool log_has(const char *s)
-{
-	FILE *f = fopen(logpath, "r");
-	char line[2048];
-	bool found = false;
-
-	CHECK(f);
-	fseek(f, log_off, SEEK_SET);
-	while (fgets(line, sizeof(line), f))
-		found |= strstr(line, s) != NULL;
-	fclose(f);
-	return found;
-}
-
-static void log_skip(void)
-{
-	FILE *f = fopen(logpath, "r");
-
-	CHECK(f && fseek(f, 0, SEEK_END) == 0);
-	log_off = ftell(f);
-	fclose(f);
-}
 
 static void config(struct oracle_config *c, const char *dir)
 {
@@ -377,19 +352,11 @@ static void check_empty(void)
 
 int main(void)
 {
-	char cmd[600], dir[512], *ref400;
-	const char *tmp = getenv("TMPDIR");
+	char dir[512], *ref400;
 
 	(void)stu_limit_file;           /* (store_testutil.h) */
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_outmap_bg.XXXXXX",
-		 tmp ? tmp : "/tmp");
-	CHECK(mkdtemp(tmpdir));
-	snprintf(cmd, sizeof(cmd), "%s/regtest-a/blocks.hex",
-		 check_testdata_dir());
-	CHECK_EQ_INT(rta_load(cmd, 0, &chain), 0);
-	CHECK_EQ_INT(chain.n, 400);
-	snprintf(logpath, sizeof(logpath), "%s/test.log", tmpdir);
-	CHECK_EQ_INT(sd_log_open_file(logpath), SD_OK);
+	stu_begin(tmpdir, sizeof(tmpdir), "test_outmap_bg", &chain);
+	log_open(tmpdir);
 	build("ref", 400, dir, &ref400);
 
 	check_serve_before_load(ref400);
@@ -398,9 +365,7 @@ int main(void)
 	check_empty();
 
 	free(ref400);
-	rta_free(&chain);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	CHECK_EQ_INT(system(cmd), 0);
+	stu_end(tmpdir, &chain);
 	printf("test_outmap_bg: ok\n");
 	return 0;
 }

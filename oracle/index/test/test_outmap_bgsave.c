@@ -47,10 +47,10 @@
 #include "../store_int.h"
 #include "store_testlib.h"
 #include "store_testutil.h"
+#include "store_testlog.h"
 
 static struct rta_chain chain;
-static char tmpdir[256], logpath[600];
-static long log_off;
+static char tmpdir[256];
 static char *ref400;
 
 static bool fail_scan;
@@ -73,47 +73,6 @@ static void child_hold(void)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static bool log_has(const char *s)
-{
-	FILE *f = fopen(logpath, "r");
-	char line[2048];
-	bool found = false;
-
-	CHECK(f);
-	fseek(f, log_off, SEEK_SET);
-	while (fgets(line, sizeof(line), f))
-		found |= strstr(line, s) != NULL;
-	fclose(f);
-	return found;
-}
-
-/* The offset of the first line holding s after log_off (-1: none). */
-static long log_at(const char *s)
-{
-	FILE *f = fopen(logpath, "r");
-	char line[2048];
-	long at = -1, pos;
-
-	CHECK(f);
-	fseek(f, log_off, SEEK_SET);
-	for (pos = ftell(f); fgets(line, sizeof(line), f); pos = ftell(f))
-		if (strstr(line, s)) {
-			at = pos;
-			break;
-		}
-	fclose(f);
-	return at;
-}
-
-static void log_skip(void)
-{
-	FILE *f = fopen(logpath, "r");
-
-	CHECK(f && fseek(f, 0, SEEK_END) == 0);
-	log_off = ftell(f);
-	fclose(f);
 }
 
 static void config(struct oracle_config *c, const char *dir, uint32_t depth)
@@ -613,21 +572,13 @@ static void check_g(void)
 
 int main(void)
 {
-	char cmd[600], dir[512];
-	const char *tmp = getenv("TMPDIR");
+	char dir[512];
 	struct oracle_config c;
 	struct oracle_index *idx;
 
 	(void)stu_limit_file;           /* (store_testutil.h) */
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_outmap_bgsave.XXXXXX",
-		 tmp ? tmp : "/tmp");
-	CHECK(mkdtemp(tmpdir));
-	snprintf(cmd, sizeof(cmd), "%s/regtest-a/blocks.hex",
-		 check_testdata_dir());
-	CHECK_EQ_INT(rta_load(cmd, 0, &chain), 0);
-	CHECK_EQ_INT(chain.n, 400);
-	snprintf(logpath, sizeof(logpath), "%s/test.log", tmpdir);
-	CHECK_EQ_INT(sd_log_open_file(logpath), SD_OK);
+	stu_begin(tmpdir, sizeof(tmpdir), "test_outmap_bgsave", &chain);
+	log_open(tmpdir);
 	st_outmap_load_hook = scan_hook;
 
 	every("0");
@@ -648,9 +599,7 @@ int main(void)
 	check_gap();
 
 	free(ref400);
-	rta_free(&chain);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	CHECK_EQ_INT(system(cmd), 0);
+	stu_end(tmpdir, &chain);
 	printf("test_outmap_bgsave: ok\n");
 	return 0;
 }

@@ -35,10 +35,10 @@
 #include "../store_int.h"
 #include "store_testlib.h"
 #include "store_testutil.h"
+#include "store_testlog.h"
 
 static struct rta_chain chain;
-static char tmpdir[256], logpath[600];
-static long log_off;
+static char tmpdir[256];
 static unsigned scans;
 
 /* The scan's hook: counts scans; fails them while `fail_scan`. */
@@ -50,29 +50,6 @@ static int scan_hook(struct oracle_index *idx, size_t rows)
 	if (rows == 0)
 		__atomic_add_fetch(&scans, 1, __ATOMIC_SEQ_CST);
 	return fail_scan ? MDB_CORRUPTED : 0;
-}
-
-static bool log_has(const char *s)
-{
-	FILE *f = fopen(logpath, "r");
-	char line[2048];
-	bool found = false;
-
-	CHECK(f);
-	fseek(f, log_off, SEEK_SET);
-	while (fgets(line, sizeof(line), f))
-		found |= strstr(line, s) != NULL;
-	fclose(f);
-	return found;
-}
-
-static void log_skip(void)
-{
-	FILE *f = fopen(logpath, "r");
-
-	CHECK(f && fseek(f, 0, SEEK_END) == 0);
-	log_off = ftell(f);
-	fclose(f);
 }
 
 static void config(struct oracle_config *c, const char *dir)
@@ -392,23 +369,15 @@ static void check_crash(void)
 
 int main(void)
 {
-	char cmd[600], dir[512], *ref400;
-	const char *tmp = getenv("TMPDIR");
+	char dir[512], *ref400;
 	struct oracle_config c;
 	struct oracle_index *idx;
 
 	(void)stu_limit_file;           /* (store_testutil.h) */
 	/* the clean close's snapshot only (test_outmap_bgsave.c) */
 	CHECK_EQ_INT(setenv("SIGNETD_OUTMAP_SNAPSHOT_BLOCKS", "0", 1), 0);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_outmap_snap.XXXXXX",
-		 tmp ? tmp : "/tmp");
-	CHECK(mkdtemp(tmpdir));
-	snprintf(cmd, sizeof(cmd), "%s/regtest-a/blocks.hex",
-		 check_testdata_dir());
-	CHECK_EQ_INT(rta_load(cmd, 0, &chain), 0);
-	CHECK_EQ_INT(chain.n, 400);
-	snprintf(logpath, sizeof(logpath), "%s/test.log", tmpdir);
-	CHECK_EQ_INT(sd_log_open_file(logpath), SD_OK);
+	stu_begin(tmpdir, sizeof(tmpdir), "test_outmap_snap", &chain);
+	log_open(tmpdir);
 	st_outmap_load_hook = scan_hook;
 
 	snprintf(dir, sizeof(dir), "%s/ref", tmpdir);
@@ -424,9 +393,7 @@ int main(void)
 	fprintf(stderr, "snapshot: %u scans in all\n", scans);
 
 	free(ref400);
-	rta_free(&chain);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	CHECK_EQ_INT(system(cmd), 0);
+	stu_end(tmpdir, &chain);
 	printf("test_outmap_snap: ok\n");
 	return 0;
 }

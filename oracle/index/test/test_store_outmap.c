@@ -387,25 +387,16 @@ static void check_lost_batch(const char *ref400)
 
 int main(void)
 {
-	char cmd[600], *ref400;
-	const char *tmp = getenv("TMPDIR");
+	char *ref400;
 
 	check_map_alone();
 
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_store_outmap.XXXXXX",
-		 tmp ? tmp : "/tmp");
-	CHECK(mkdtemp(tmpdir));
-	snprintf(cmd, sizeof(cmd), "%s/regtest-a/blocks.hex",
-		 check_testdata_dir());
-	CHECK_EQ_INT(rta_load(cmd, 0, &chain), 0);
-	CHECK_EQ_INT(chain.n, 400);
+	stu_begin(tmpdir, sizeof(tmpdir), "test_store_outmap", &chain);
 	ref400 = check_vs_db();
 	check_lost_batch(ref400);
 
 	free(ref400);
-	rta_free(&chain);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	CHECK_EQ_INT(system(cmd), 0);
+	stu_end(tmpdir, &chain);
 	printf("test_store_outmap: ok\n");
 	return 0;
 }
