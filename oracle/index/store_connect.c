@@ -26,13 +26,6 @@ struct connect_arg {
 	const struct oracle_prepared *flt;  /* filters, spent index */
 };
 
-static MDB_val mv(const void *p, size_t n)
-{
-	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
-
-	return v;
-}
-
 /* Fill infos[t] (and known[t]) of the txs whose tweak the mempool table
  * already holds; returns how many.  Same probe as store_mempool.c. */
 static size_t prefill_from_mempool(struct oracle_index *idx,
@@ -241,8 +234,8 @@ static int append_utxos(struct oracle_index *idx, MDB_txn *txn,
 		const struct st_utxo_rec *u = &idx->sc.utxos[i];
 		const uint8_t *val = idx->sc.rowbuf.p + u->off;
 
-		k = mv(u->key, ST_UTXO_KEY);
-		v = mv(val, u->len);
+		k = st_mv(u->key, ST_UTXO_KEY);
+		v = st_mv(val, u->len);
 		rc = mdb_cursor_put(c, &k, &v, MDB_APPEND);
 		/* no undo entry: disconnect derives these from utxos[H] */
 		for (size_t o = ST_UTXO_HDR; rc == 0 && o < u->len;

@@ -60,6 +60,14 @@ extern const char *const st_table_name[ST_N];
 #define ST_F_FULL_DUST   0x04
 #define ST_F_CUT_THROUGH 0x08
 
+/* An MDB_val over n bytes at p. */
+static inline MDB_val st_mv(const void *p, size_t n)
+{
+	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
+
+	return v;
+}
+
 /* A `utxos` row (format 6): key H | dtxid, value
  * tpos BE32 | ord0 BE32 | n x (vout BE32 | value BE64 | x-only key32),
  * outputs in vout order; output i has ord ord0 + i.  tpos is the tx's

@@ -11,17 +11,10 @@
 #include "../../common/util.h"
 #include "store_int.h"
 
-static MDB_val mv(const void *p, size_t n)
-{
-	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
-
-	return v;
-}
-
 int st_meta_tip(struct oracle_index *idx, MDB_txn *txn, int32_t *height,
 		uint8_t hash[32])
 {
-	MDB_val k = mv("tip", 3), v;
+	MDB_val k = st_mv("tip", 3), v;
 	int rc = mdb_get(txn, idx->dbi[ST_META], &k, &v);
 
 	*height = -1;
@@ -43,7 +36,7 @@ int st_meta_set_tip(struct oracle_index *idx, MDB_txn *txn, int32_t height,
 		    const uint8_t hash[32])
 {
 	uint8_t buf[36];
-	MDB_val k = mv("tip", 3), v = mv(buf, 36);
+	MDB_val k = st_mv("tip", 3), v = st_mv(buf, 36);
 	int rc;
 
 	if (height < 0) {
@@ -61,7 +54,7 @@ int st_get_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, MDB_val *v)
 	MDB_val k;
 
 	sd_be32_put(hbe, h);
-	k = mv(hbe, 4);
+	k = st_mv(hbe, 4);
 	return mdb_get(txn, dbi, &k, v);
 }
 
@@ -69,10 +62,10 @@ int st_put_h(MDB_txn *txn, MDB_dbi dbi, uint32_t h, const void *data,
 	     size_t len, unsigned flags)
 {
 	uint8_t hbe[4];
-	MDB_val k, v = mv(data, len);
+	MDB_val k, v = st_mv(data, len);
 
 	sd_be32_put(hbe, h);
-	k = mv(hbe, 4);
+	k = st_mv(hbe, 4);
 	return mdb_put(txn, dbi, &k, &v, flags);
 }
 
@@ -165,7 +158,7 @@ void st_read_end(struct oracle_index *idx, MDB_txn *txn)
 int st_meta_get(struct oracle_index *idx, MDB_txn *txn, const char *key,
 		    MDB_val *v)
 {
-	MDB_val k = mv(key, strlen(key));
+	MDB_val k = st_mv(key, strlen(key));
 
 	return mdb_get(txn, idx->dbi[ST_META], &k, v);
 }
@@ -173,7 +166,7 @@ int st_meta_get(struct oracle_index *idx, MDB_txn *txn, const char *key,
 int st_meta_put(struct oracle_index *idx, MDB_txn *txn, const char *key,
 		const void *val, size_t len)
 {
-	MDB_val k = mv(key, strlen(key)), v = mv(val, len);
+	MDB_val k = st_mv(key, strlen(key)), v = st_mv(val, len);
 
 	return mdb_put(txn, idx->dbi[ST_META], &k, &v, 0);
 }

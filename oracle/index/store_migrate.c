@@ -32,13 +32,6 @@ static int set_version(struct oracle_index *idx, MDB_txn *txn, uint32_t ver)
 	return st_meta_put(idx, txn, "version", vb, 4);
 }
 
-static MDB_val mv(const void *p, size_t n)
-{
-	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
-
-	return v;
-}
-
 /* A tweak tx of the height's v2 record: dtxid, rank k. */
 struct tw_pos {
 	uint8_t dtxid[32];
@@ -158,7 +151,7 @@ static int tweak_index(struct mig6 *m, uint32_t h, const uint8_t hbe[4])
 static int take_old_rows(struct mig6 *m, const uint8_t hbe[4], size_t *n)
 {
 	MDB_cursor *c;
-	MDB_val k = mv(hbe, 4), v;
+	MDB_val k = st_mv(hbe, 4), v;
 	int rc;
 
 	*n = 0;
@@ -166,7 +159,7 @@ static int take_old_rows(struct mig6 *m, const uint8_t hbe[4], size_t *n)
 	if ((rc = mdb_cursor_open(m->txn, m->idx->dbi[ST_UTXO], &c)))
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     k = mv(hbe, 4), rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) {
+	     k = st_mv(hbe, 4), rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) {
 		if (k.mv_size < 4 || memcmp(k.mv_data, hbe, 4))
 			break;
 		if (k.mv_size != V5_UTXO_KEY || v.mv_size != V5_UTXO_VAL ||
@@ -292,7 +285,7 @@ static int undo_drop_cut(struct oracle_index *idx, MDB_txn *txn,
 		}
 		/* the key must not point into the page the put rewrites */
 		memcpy(hbe, k.mv_data, 4);
-		k = mv(hbe, 4);
+		k = st_mv(hbe, 4);
 		rc = tmp->len ? mdb_cursor_put(c, &k, &(MDB_val){ tmp->len,
 					       tmp->p }, MDB_CURRENT) :
 				mdb_cursor_del(c, 0);
@@ -335,7 +328,7 @@ static int migrate_v6(struct oracle_index *idx, MDB_txn *txn,
 			rc = SD_EVERSION;
 			goto out;
 		}
-		fk = mv("v2_from", 7);
+		fk = st_mv("v2_from", 7);
 		if ((rc = mdb_del(txn, idx->dbi[ST_META], &fk, NULL)))
 			goto out;
 	} else if (rc != MDB_NOTFOUND) {

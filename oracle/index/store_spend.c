@@ -18,13 +18,6 @@
 #include "../../common/util.h"
 #include "store_int.h"
 
-static MDB_val mv(const void *p, size_t n)
-{
-	MDB_val v = { .mv_size = n, .mv_data = (void *)p };
-
-	return v;
-}
-
 static int cmp_spend(const void *a, const void *b)
 {
 	return memcmp(((const struct st_spend_rec *)a)->key,
@@ -106,7 +99,7 @@ static ptrdiff_t find_vout(const uint8_t *val, size_t n, uint32_t vout)
 static int row_ord(MDB_cursor *c, const uint8_t key[ST_OUTPOINT_KEY],
 		   uint32_t *ord)
 {
-	MDB_val k = mv(key, ST_UTXO_KEY), v;
+	MDB_val k = st_mv(key, ST_UTXO_KEY), v;
 	ptrdiff_t i;
 	size_t n;
 	int rc;
